@@ -1,0 +1,230 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libpigeon: the C client of the Pigeon messaging service.
+ *
+ * A pigeon_client talks to pigeond over an nng req socket; every RPC of the
+ * service pigeon.v1.Pigeon (proto/pigeon/v1/pigeon.proto, the API's manual) has
+ * a synchronous call and an asynchronous one.  Requests and replies are the
+ * protoc-c generated messages of <pigeon/v1/pigeon.pb-c.h>.  A subscription
+ * receives the events of pigeond's nng pub socket, decoded.
+ *
+ * Every fallible function returns a pigeon_status (gRPC numbering) and writes
+ * its out-parameters only on success.  The library never prints.
+ *
+ * Thread-safety: a pigeon_client may be used from any number of threads at
+ * once; each call uses its own nng context.  Callbacks run on nng's threads:
+ * they must not block for long and must not call pigeon_client_close.
+ */
+#ifndef PIGEON_PIGEON_H
+#define PIGEON_PIGEON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <protobuf-c/protobuf-c.h>
+#include <pigeon/v1/event.pb-c.h>
+#include <pigeon/v1/pigeon.pb-c.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Where pigeond listens by default. */
+#define PIGEON_DEFAULT_RPC_URL "tcp://127.0.0.1:5555"
+#define PIGEON_DEFAULT_PUB_URL "tcp://127.0.0.1:5556"
+/* The deadline a call gets when its caller gives none, in milliseconds. */
+#define PIGEON_DEFAULT_DEADLINE_MS 5000
+
+/* Status codes: the same numbers as gRPC and as pigeon.v1.Status. */
+typedef enum pigeon_status {
+	PIGEON_OK = 0,
+	PIGEON_CANCELLED = 1,
+	PIGEON_UNKNOWN = 2,
+	PIGEON_INVALID_ARGUMENT = 3,
+	PIGEON_DEADLINE_EXCEEDED = 4,
+	PIGEON_NOT_FOUND = 5,
+	PIGEON_ALREADY_EXISTS = 6,
+	PIGEON_PERMISSION_DENIED = 7,
+	PIGEON_RESOURCE_EXHAUSTED = 8,
+	PIGEON_FAILED_PRECONDITION = 9,
+	PIGEON_ABORTED = 10,
+	PIGEON_OUT_OF_RANGE = 11,
+	PIGEON_UNIMPLEMENTED = 12,
+	PIGEON_INTERNAL = 13,
+	PIGEON_UNAVAILABLE = 14,
+	PIGEON_DATA_LOSS = 15,
+	PIGEON_UNAUTHENTICATED = 16,
+} pigeon_status;
+
+#define PIGEON_STATUS_COUNT 17
+
+/* The code's name as in gRPC ("OK", "NOT_FOUND", ...), or "UNKNOWN" for a
+ * number outside 0..16.  Never NULL. */
+const char *pigeon_status_name(pigeon_status st);
+
+/* The code for a name as printed by pigeon_status_name.  Returns false (and
+ * leaves *out alone) for a name that is not one of them. */
+bool pigeon_status_from_name(const char *name, pigeon_status *out);
+
+/* The HTTP status the HTTP bridge answers for this code (OK 200, NOT_FOUND
+ * 404, INVALID_ARGUMENT 422, UNAVAILABLE 503, ...); 500 for an unknown code. */
+int pigeon_status_http(pigeon_status st);
+
+/* What went wrong with a call: the code and the server's message for humans. */
+typedef struct pigeon_error {
+	pigeon_status code;
+	char message[256];
+} pigeon_error;
+
+typedef struct pigeon_client pigeon_client;
+
+typedef struct pigeon_client_opts {
+	/* pigeond's RPC address (tcp:// or ipc://); NULL: PIGEON_DEFAULT_RPC_URL. */
+	const char *url;
+	/* Deadline of calls that give none, ms; 0: PIGEON_DEFAULT_DEADLINE_MS. */
+	int32_t deadline_ms;
+	/* How long nng's req socket waits for a reply before it sends the request
+	 * again, ms; 0: nng's default (60 s).  Resends are safe: the server
+	 * answers a resent request with its first answer. */
+	int32_t resend_ms;
+	/* Largest reply accepted, bytes; 0: 4 MiB. */
+	size_t recv_max;
+} pigeon_client_opts;
+
+/* Opens a client of pigeond at url (NULL: the default).  The connection is
+ * made in the background and remade when it drops, so this succeeds whether
+ * or not pigeond runs yet; calls fail with UNAVAILABLE or DEADLINE_EXCEEDED
+ * until it does.  Returns INVALID_ARGUMENT for a malformed url,
+ * RESOURCE_EXHAUSTED without memory. */
+pigeon_status pigeon_client_open(pigeon_client **out, const char *url);
+
+/* The same with every option; opts may be NULL. */
+pigeon_status pigeon_client_open_opts(pigeon_client **out, const pigeon_client_opts *opts);
+
+/* Closes the client.  Calls in flight complete with CANCELLED first.
+ * Accepts NULL. */
+void pigeon_client_close(pigeon_client *c);
+
+/* Calls the method named `method` (as in the .proto, "SendMessage") with
+ * request `req`, waiting until a reply or the deadline (deadline_ms from now;
+ * 0: the client's default).  On OK, *reply is the decoded reply, which the
+ * caller frees with pigeon_reply_free.  On failure returns the code and, if
+ * err is not NULL, fills it.  Borrows every argument.
+ * Codes besides the method's own: UNIMPLEMENTED (unknown method),
+ * DEADLINE_EXCEEDED, UNAVAILABLE, CANCELLED (client closing),
+ * INVALID_ARGUMENT (request type does not match the method). */
+pigeon_status pigeon_call(pigeon_client *c, const char *method, const ProtobufCMessage *req,
+    ProtobufCMessage **reply, int32_t deadline_ms, pigeon_error *err);
+
+/* Completion of an asynchronous call.  Runs exactly once per call, on an nng
+ * thread.  `reply` is NULL unless st is OK; it and `message` are borrowed and
+ * live only during the callback. */
+typedef void (*pigeon_done)(
+    pigeon_status st, const char *message, const ProtobufCMessage *reply, void *arg);
+
+/* Starts the call and returns at once; `done` runs with the outcome.  The
+ * request is packed before this returns, so it need not outlive the call.
+ * Returns a code without calling `done` only if the call could not be started
+ * (UNIMPLEMENTED, INVALID_ARGUMENT, RESOURCE_EXHAUSTED, CANCELLED). */
+pigeon_status pigeon_call_async(pigeon_client *c, const char *method,
+    const ProtobufCMessage *req, int32_t deadline_ms, pigeon_done done, void *arg);
+
+/* Frees a reply returned by pigeon_call or a typed call.  Accepts NULL. */
+void pigeon_reply_free(void *reply);
+
+/*
+ * Typed calls, one per RPC, with the client's default deadline:
+ *
+ *   pigeon_status pigeon_login(pigeon_client *c, const Pigeon__V1__LoginRequest *req,
+ *       Pigeon__V1__LoginReply **reply, pigeon_error *err);
+ *   pigeon_status pigeon_login_async(pigeon_client *c, const Pigeon__V1__LoginRequest *req,
+ *       pigeon_done done, void *arg);
+ *
+ * and likewise for every row of PIGEON_RPCS below.  They behave as pigeon_call
+ * and pigeon_call_async with the method's name.
+ */
+#define PIGEON_RPCS(X)                                                                    \
+	X(login, "Login", Pigeon__V1__LoginRequest, Pigeon__V1__LoginReply)                \
+	X(logout, "Logout", Pigeon__V1__LogoutRequest, Pigeon__V1__LogoutReply)            \
+	X(send_message, "SendMessage", Pigeon__V1__SendMessageRequest,                    \
+	    Pigeon__V1__SendMessageReply)                                                  \
+	X(get_user_stats, "GetUserStats", Pigeon__V1__GetUserStatsRequest,                \
+	    Pigeon__V1__UserStats)                                                         \
+	X(list_inbound_messages, "ListInboundMessages",                                    \
+	    Pigeon__V1__ListInboundMessagesRequest, Pigeon__V1__ListInboundMessagesReply)  \
+	X(get_spammer_stats, "GetSpammerStats", Pigeon__V1__LeaderboardRequest,           \
+	    Pigeon__V1__Leaderboard)                                                       \
+	X(get_chatter_stats, "GetChatterStats", Pigeon__V1__LeaderboardRequest,           \
+	    Pigeon__V1__Leaderboard)                                                       \
+	X(list_online_users, "ListOnlineUsers", Pigeon__V1__ListOnlineUsersRequest,       \
+	    Pigeon__V1__ListOnlineUsersReply)                                              \
+	X(get_event_journal, "GetEventJournal", Pigeon__V1__GetEventJournalRequest,       \
+	    Pigeon__V1__GetEventJournalReply)                                              \
+	X(register_user, "RegisterUser", Pigeon__V1__RegisterUserRequest,                 \
+	    Pigeon__V1__RegisterUserReply)                                                 \
+	X(health, "Health", Pigeon__V1__HealthRequest, Pigeon__V1__HealthReply)
+
+#define PIGEON_DECLARE_RPC(fn, name, Req, Rep)                                             \
+	pigeon_status pigeon_##fn(                                                         \
+	    pigeon_client *c, const Req *req, Rep **reply, pigeon_error *err);             \
+	pigeon_status pigeon_##fn##_async(                                                 \
+	    pigeon_client *c, const Req *req, pigeon_done done, void *arg);
+PIGEON_RPCS(PIGEON_DECLARE_RPC)
+#undef PIGEON_DECLARE_RPC
+
+/*
+ * Events.  pigeond publishes every event on its nng pub socket as the topic's
+ * bytes, one NUL byte and a packed pigeon.v1.Event (docs/events.md).
+ */
+
+/* Topics. */
+#define PIGEON_TOPIC_JOURNAL "event_journal"
+#define PIGEON_TOPIC_QUEUE "message_queue"
+/* Followed by a username: "inbox/Ilya". */
+#define PIGEON_TOPIC_INBOX_PREFIX "inbox/"
+
+typedef struct pigeon_subscription pigeon_subscription;
+
+/* Receives one event.  Runs on the subscription's own thread, one event at a
+ * time, in order.  `ev` and `topic` are borrowed and live only during the
+ * call. */
+typedef void (*pigeon_event_fn)(const char *topic, const Pigeon__V1__Event *ev, void *arg);
+
+typedef struct pigeon_subscribe_opts {
+	/* pigeond's pub address; NULL: PIGEON_DEFAULT_PUB_URL. */
+	const char *url;
+	/* Topics to receive, a NULL-terminated array of exact topic names
+	 * (PIGEON_TOPIC_JOURNAL, "inbox/Ilya", ...); NULL: every topic. */
+	const char *const *topics;
+	/* When not NULL, journal events are delivered exactly once and in
+	 * sequence order: a gap (events nng or Redis dropped) is filled with
+	 * GetEventJournal through this client, which must outlive the
+	 * subscription. */
+	pigeon_client *gap_fill;
+	/* With gap_fill: the last sequence the caller has seen; events after it
+	 * are fetched first.  0: start with whatever arrives next. */
+	uint64_t after;
+} pigeon_subscribe_opts;
+
+/* Subscribes and starts delivering events to fn.  Borrows opts (copied).
+ * Returns INVALID_ARGUMENT for a malformed url, RESOURCE_EXHAUSTED without
+ * memory. */
+pigeon_status pigeon_subscribe(pigeon_subscription **out, const pigeon_subscribe_opts *opts,
+    pigeon_event_fn fn, void *arg);
+
+/* Stops the subscription; no callback runs after it returns.  Must not be
+ * called from the callback.  Accepts NULL. */
+void pigeon_subscription_close(pigeon_subscription *s);
+
+/* Splits one pub message into topic and event.  On OK, *topic_len is the
+ * topic's length (the topic starts at buf) and *ev the decoded event, to free
+ * with pigeon_reply_free.  INVALID_ARGUMENT: no NUL, or an undecodable event. */
+pigeon_status pigeon_event_decode(
+    const void *buf, size_t len, size_t *topic_len, Pigeon__V1__Event **ev);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PIGEON_PIGEON_H */

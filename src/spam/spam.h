@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The spam filter: decides spam or not for one message.  Pure functions: the
+ * sender's recent activity (which lives in Redis) is read by the worker in the
+ * same script as the message's state change and handed in as spam_history.
+ * docs/spam.md describes each rule and its setting.
+ */
+#ifndef PIGEON_SPAM_H
+#define PIGEON_SPAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <pigeon/pigeon.h>
+
+typedef struct spam_filter spam_filter;
+
+/* Loads the filter's settings from `path` (NULL: built-in defaults).  The
+ * blocklist file it names is read too.  INVALID_ARGUMENT with a line number in
+ * errbuf for a bad setting; NOT_FOUND for a missing file. */
+pigeon_status spam_filter_load(
+    spam_filter **out, const char *path, char *errbuf, size_t errlen);
+void spam_filter_free(spam_filter *f);
+
+/* The windows the worker must count in, seconds (rate rule, flood rule). */
+uint32_t spam_rate_window(const spam_filter *f);
+uint32_t spam_flood_window(const spam_filter *f);
+/* True when verdicts are only reported ("would be spam"), never enforced. */
+bool spam_dry_run(const spam_filter *f);
+
+typedef struct spam_message {
+	const char *sender;
+	const char *recipient;
+	const char *content;
+	size_t content_len;
+	int64_t time_ms;
+} spam_message;
+
+/* What the worker counted in Redis for this message, including it. */
+typedef struct spam_history {
+	/* Messages from the sender in the last rate window. */
+	uint32_t sent_in_window;
+	/* Distinct recipients of this content's fingerprint from the sender in
+	 * the last flood window. */
+	uint32_t flood_recipients;
+} spam_history;
+
+typedef struct spam_verdict {
+	bool spam;
+	double score;
+	/* Names of the rules that fired with their figures, e.g.
+	 * "blocklist(buy now)", "rate(31>30/60s)"; empty when none. */
+	char reasons[256];
+} spam_verdict;
+
+/* The fingerprint of content normalised for the flood rule (case folded,
+ * white space collapsed, digits dropped), so look-alike texts match. */
+uint64_t spam_fingerprint(const char *content, size_t len);
+
+/* Judges one message.  Borrows everything; thread-safe for concurrent calls
+ * on one filter. */
+void spam_check(const spam_filter *f, const spam_message *m, const spam_history *h,
+    spam_verdict *out);
+
+#endif

@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The store: the only code that speaks Redis.  It owns the Redis schema
+ * (docs/redis-schema.md), the Lua scripts, connections and reconnects.
+ *
+ * A store is one pipelining connection driven by its own I/O thread: every
+ * operation is queued, the thread writes all queued commands in one go and
+ * reads their replies, so requests in flight share round trips.  Each
+ * mutating operation is one Lua script (EVALSHA).  While Redis cannot be
+ * reached, operations complete at once with PIGEON_UNAVAILABLE and the thread
+ * reconnects with backoff by itself.
+ *
+ * Operations are asynchronous: the callback runs exactly once, on the store's
+ * thread, with the status, a message for humans on failure, and on success the
+ * reply message; `reply` and `errmsg` are borrowed and live only during the
+ * callback.  Callbacks must not block.  Every operation borrows its
+ * arguments (copied before it returns).  Thread-safe.
+ */
+#ifndef PIGEON_STORE_H
+#define PIGEON_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <pigeon/pigeon.h>
+
+typedef struct store store;
+
+typedef struct store_opts {
+	/* "redis://host:port" or "unix:/path/to/redis.sock"; NULL:
+	 * "redis://127.0.0.1:6379". */
+	const char *url;
+	/* Journal entries kept (XADD MAXLEN ~); 0: 1,000,000. */
+	uint64_t journal_max;
+	/* Users file read at open: each line "username regular|admin", '#'
+	 * comments; added only when missing (HSETNX).  NULL: none. */
+	const char *users_file;
+} store_opts;
+
+/* Opens the store and starts its thread, which connects in the background.
+ * Succeeds while Redis is down.  RESOURCE_EXHAUSTED without memory,
+ * INVALID_ARGUMENT for a malformed url, NOT_FOUND for a missing users file. */
+pigeon_status store_open(store **out, const store_opts *opts);
+
+/* Fails every queued operation with CANCELLED, stops the thread, closes the
+ * connection.  Accepts NULL. */
+void store_close(store *st);
+
+/* True while the connection to Redis is up. */
+bool store_connected(const store *st);
+
+typedef void (*store_cb)(
+    void *arg, pigeon_status st, const char *errmsg, const ProtobufCMessage *reply);
+
+/* Each operation answers with the reply message of the RPC of the same name,
+ * and the codes pigeon.proto lists for it.  The RPC layer has validated the
+ * arguments (usernames, content) before calling. */
+void store_login(store *st, const char *username, store_cb cb, void *arg);
+void store_logout(store *st, const char *username, store_cb cb, void *arg);
+void store_send_message(
+    store *st, const Pigeon__V1__SendMessageRequest *req, store_cb cb, void *arg);
+void store_get_user_stats(store *st, const char *username, store_cb cb, void *arg);
+void store_list_inbound_messages(store *st, const Pigeon__V1__ListInboundMessagesRequest *req,
+    store_cb cb, void *arg);
+void store_get_spammer_stats(store *st, uint32_t limit, store_cb cb, void *arg);
+void store_get_chatter_stats(store *st, uint32_t limit, store_cb cb, void *arg);
+void store_list_online_users(
+    store *st, const Pigeon__V1__ListOnlineUsersRequest *req, store_cb cb, void *arg);
+void store_get_event_journal(
+    store *st, const Pigeon__V1__GetEventJournalRequest *req, store_cb cb, void *arg);
+void store_register_user(
+    store *st, const Pigeon__V1__RegisterUserRequest *req, store_cb cb, void *arg);
+/* HealthReply with status, queue_depth, queue_pending, dead_letters, workers
+ * filled; uptime and version are the caller's.  Answers OK with
+ * NOT_SERVING while Redis is down. */
+void store_health(store *st, store_cb cb, void *arg);
+
+#endif
