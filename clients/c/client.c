@@ -1,0 +1,444 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The RPC client: an nng req socket dialed in the background, one nng context
+ * per call.  A request carries this client's random id and a counter, so the
+ * server can answer a resent request with its first answer.  Calls that find
+ * no connection to pigeond fail fast with UNAVAILABLE once the dialer has had
+ * its chance; a call that times out reports UNAVAILABLE rather than
+ * DEADLINE_EXCEEDED if pigeond was not connected at any point.
+ */
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+
+#include <pigeon/pigeon.h>
+
+#include "codec.h"
+#include "util.h"
+
+#define CLIENT_RECV_MAX_DEFAULT (4u * 1024 * 1024)
+/* How long after open a call waits for the first connection instead of
+ * failing fast with UNAVAILABLE. */
+#define CLIENT_CONNECT_GRACE_MS 1000
+
+struct pigeon_client {
+	nng_socket sock;
+	char url[256];
+	uint64_t client_id;
+	atomic_uint_fast64_t next_request;
+	atomic_int pipes;
+	int32_t deadline_ms;
+	int64_t opened_ms;
+	pthread_mutex_t mtx;
+	pthread_cond_t drained;
+	unsigned inflight;
+};
+
+static void
+set_error(pigeon_error *err, pigeon_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+set_error(pigeon_error *err, pigeon_status st, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL)
+		return;
+	err->code = st;
+	va_start(ap, fmt);
+	vsnprintf(err->message, sizeof(err->message), fmt, ap);
+	va_end(ap);
+}
+
+static void
+pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	pigeon_client *c = arg;
+
+	(void)p;
+	if (ev == NNG_PIPE_EV_ADD_POST)
+		atomic_fetch_add(&c->pipes, 1);
+	else if (ev == NNG_PIPE_EV_REM_POST)
+		atomic_fetch_sub(&c->pipes, 1);
+}
+
+pigeon_status
+pigeon_client_open(pigeon_client **out, const char *url)
+{
+	pigeon_client_opts o = {.url = url};
+
+	return pigeon_client_open_opts(out, &o);
+}
+
+pigeon_status
+pigeon_client_open_opts(pigeon_client **out, const pigeon_client_opts *opts)
+{
+	static const pigeon_client_opts defaults = {0};
+	const char *url;
+	pigeon_client *c;
+	pigeon_status rv;
+	int err;
+
+	if (opts == NULL)
+		opts = &defaults;
+	url = opts->url != NULL ? opts->url : PIGEON_DEFAULT_RPC_URL;
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return PIGEON_RESOURCE_EXHAUSTED;
+	snprintf(c->url, sizeof(c->url), "%s", url);
+	c->deadline_ms = opts->deadline_ms > 0 ? opts->deadline_ms : PIGEON_DEFAULT_DEADLINE_MS;
+	c->opened_ms = util_now_ms();
+	if (getrandom(&c->client_id, sizeof(c->client_id), 0) != sizeof(c->client_id))
+		c->client_id = (uint64_t)util_mono_us() ^ ((uint64_t)(uintptr_t)c << 16);
+	atomic_init(&c->next_request, 1);
+	atomic_init(&c->pipes, 0);
+	pthread_mutex_init(&c->mtx, NULL);
+	pthread_cond_init(&c->drained, NULL);
+
+	if ((err = nng_req0_open(&c->sock)) != 0) {
+		rv = status_from_nng(err);
+		goto fail_free;
+	}
+	nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ,
+	    opts->recv_max > 0 ? opts->recv_max : CLIENT_RECV_MAX_DEFAULT);
+	if (opts->resend_ms > 0)
+		nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME, opts->resend_ms);
+	nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 50);
+	nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 1000);
+	nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_POST, pipe_event, c);
+	nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST, pipe_event, c);
+	/* Non-blocking: the dialer keeps trying in the background. */
+	if ((err = nng_dial(c->sock, url, NULL, NNG_FLAG_NONBLOCK)) != 0) {
+		rv = err == NNG_ENOMEM ? PIGEON_RESOURCE_EXHAUSTED : PIGEON_INVALID_ARGUMENT;
+		goto fail_sock;
+	}
+	*out = c;
+	return PIGEON_OK;
+
+fail_sock:
+	nng_close(c->sock);
+fail_free:
+	pthread_cond_destroy(&c->drained);
+	pthread_mutex_destroy(&c->mtx);
+	free(c);
+	return rv;
+}
+
+void
+pigeon_client_close(pigeon_client *c)
+{
+	if (c == NULL)
+		return;
+	/* Fails every call in flight with NNG_ECLOSED; their completions
+	 * report CANCELLED and leave. */
+	nng_close(c->sock);
+	pthread_mutex_lock(&c->mtx);
+	while (c->inflight > 0)
+		pthread_cond_wait(&c->drained, &c->mtx);
+	pthread_mutex_unlock(&c->mtx);
+	pthread_cond_destroy(&c->drained);
+	pthread_mutex_destroy(&c->mtx);
+	free(c);
+}
+
+void
+pigeon_reply_free(void *reply)
+{
+	if (reply != NULL)
+		protobuf_c_message_free_unpacked(reply, NULL);
+}
+
+static const ProtobufCMethodDescriptor *
+method_find(const char *method)
+{
+	return protobuf_c_service_descriptor_get_method_by_name(
+	    &pigeon__v1__pigeon__descriptor, method);
+}
+
+static void
+inflight_add(pigeon_client *c, int delta)
+{
+	pthread_mutex_lock(&c->mtx);
+	c->inflight = (unsigned)((int)c->inflight + delta);
+	if (c->inflight == 0)
+		pthread_cond_broadcast(&c->drained);
+	pthread_mutex_unlock(&c->mtx);
+}
+
+/* Checks the request and packs its envelope into a new nng message. */
+static pigeon_status
+call_prepare(pigeon_client *c, const char *method, const ProtobufCMessage *req,
+    int32_t deadline_ms, const ProtobufCMethodDescriptor **mdp, uint64_t *request_id,
+    nng_msg **msgp, int32_t *timeout_ms, pigeon_error *err)
+{
+	const ProtobufCMethodDescriptor *md;
+	uint8_t *buf;
+	size_t len;
+	nng_msg *msg;
+	pigeon_status rv;
+	int32_t timeout = deadline_ms > 0 ? deadline_ms : c->deadline_ms;
+
+	if ((md = method_find(method)) == NULL) {
+		set_error(err, PIGEON_UNIMPLEMENTED, "unknown method %s", method);
+		return PIGEON_UNIMPLEMENTED;
+	}
+	if (req == NULL || req->descriptor != md->input) {
+		set_error(err, PIGEON_INVALID_ARGUMENT, "%s takes a %s", method, md->input->name);
+		return PIGEON_INVALID_ARGUMENT;
+	}
+	if (atomic_load(&c->pipes) == 0 &&
+	    util_now_ms() - c->opened_ms > CLIENT_CONNECT_GRACE_MS) {
+		set_error(err, PIGEON_UNAVAILABLE, "pigeond is not reachable at %s", c->url);
+		return PIGEON_UNAVAILABLE;
+	}
+	*request_id = atomic_fetch_add(&c->next_request, 1);
+	rv = rpc_request_pack(method, c->client_id, *request_id, util_now_ms() + timeout, req, &buf,
+	    &len);
+	if (rv != PIGEON_OK) {
+		set_error(err, rv, "cannot pack the request");
+		return rv;
+	}
+	if (nng_msg_alloc(&msg, len) != 0) {
+		free(buf);
+		set_error(err, PIGEON_RESOURCE_EXHAUSTED, "out of memory");
+		return PIGEON_RESOURCE_EXHAUSTED;
+	}
+	memcpy(nng_msg_body(msg), buf, len);
+	free(buf);
+	*mdp = md;
+	*msgp = msg;
+	*timeout_ms = timeout;
+	return PIGEON_OK;
+}
+
+/* Turns a failed nng operation into a status, telling an unreachable
+ * pigeond from a slow one. */
+static pigeon_status
+call_nng_failure(pigeon_client *c, int nerr, pigeon_error *err)
+{
+	pigeon_status st = status_from_nng(nerr);
+
+	if (nerr == NNG_ECLOSED) {
+		st = PIGEON_CANCELLED;
+		set_error(err, st, "client closed");
+	} else if (st == PIGEON_DEADLINE_EXCEEDED && atomic_load(&c->pipes) == 0) {
+		st = PIGEON_UNAVAILABLE;
+		set_error(err, st, "pigeond is not reachable at %s", c->url);
+	} else {
+		set_error(err, st, "%s", nng_strerror(nerr));
+	}
+	return st;
+}
+
+/* Decodes a reply message: the envelope's status, and on OK the payload as
+ * the method's output.  *reply is set only on OK. */
+static pigeon_status
+call_decode(const ProtobufCMethodDescriptor *md, uint64_t request_id, nng_msg *msg,
+    ProtobufCMessage **reply, pigeon_error *err)
+{
+	Pigeon__V1__ReplyEnvelope *env;
+	pigeon_status st;
+
+	if (rpc_reply_decode(nng_msg_body(msg), nng_msg_len(msg), &env) != PIGEON_OK) {
+		set_error(err, PIGEON_INTERNAL, "reply envelope does not decode");
+		return PIGEON_INTERNAL;
+	}
+	st = env->status < PIGEON_STATUS_COUNT ? (pigeon_status)env->status : PIGEON_UNKNOWN;
+	if (st != PIGEON_OK) {
+		set_error(err, st, "%s", env->message != NULL ? env->message : "");
+	} else if (env->request_id != 0 && env->request_id != request_id) {
+		st = PIGEON_INTERNAL;
+		set_error(err, st, "reply to another request");
+	} else {
+		*reply = protobuf_c_message_unpack(
+		    md->output, NULL, env->payload.len, env->payload.data);
+		if (*reply == NULL) {
+			st = PIGEON_INTERNAL;
+			set_error(err, st, "reply payload does not decode as %s", md->output->name);
+		}
+	}
+	pigeon__v1__reply_envelope__free_unpacked(env, NULL);
+	return st;
+}
+
+pigeon_status
+pigeon_call(pigeon_client *c, const char *method, const ProtobufCMessage *req,
+    ProtobufCMessage **reply, int32_t deadline_ms, pigeon_error *err)
+{
+	const ProtobufCMethodDescriptor *md;
+	uint64_t request_id;
+	int32_t timeout;
+	nng_msg *msg;
+	nng_aio *aio;
+	nng_ctx ctx;
+	pigeon_status rv;
+	int64_t deadline;
+	int nerr;
+
+	rv = call_prepare(c, method, req, deadline_ms, &md, &request_id, &msg, &timeout, err);
+	if (rv != PIGEON_OK)
+		return rv;
+	deadline = util_now_ms() + timeout;
+	if ((nerr = nng_aio_alloc(&aio, NULL, NULL)) != 0) {
+		nng_msg_free(msg);
+		return call_nng_failure(c, nerr, err);
+	}
+	if ((nerr = nng_ctx_open(&ctx, c->sock)) != 0) {
+		nng_msg_free(msg);
+		rv = call_nng_failure(c, nerr, err);
+		goto out_aio;
+	}
+	nng_aio_set_msg(aio, msg);
+	nng_aio_set_timeout(aio, timeout);
+	nng_ctx_send(ctx, aio);
+	nng_aio_wait(aio);
+	if ((nerr = nng_aio_result(aio)) != 0) {
+		nng_msg_free(nng_aio_get_msg(aio));
+		rv = call_nng_failure(c, nerr, err);
+		goto out_ctx;
+	}
+	timeout = (int32_t)(deadline - util_now_ms());
+	nng_aio_set_timeout(aio, timeout > 0 ? timeout : 1);
+	nng_ctx_recv(ctx, aio);
+	nng_aio_wait(aio);
+	if ((nerr = nng_aio_result(aio)) != 0) {
+		rv = call_nng_failure(c, nerr, err);
+		goto out_ctx;
+	}
+	msg = nng_aio_get_msg(aio);
+	rv = call_decode(md, request_id, msg, reply, err);
+	nng_msg_free(msg);
+out_ctx:
+	nng_ctx_close(ctx);
+out_aio:
+	nng_aio_free(aio);
+	return rv;
+}
+
+/* One asynchronous call: send, then receive, then complete. */
+typedef struct acall {
+	pigeon_client *c;
+	const ProtobufCMethodDescriptor *md;
+	uint64_t request_id;
+	int64_t deadline;
+	nng_ctx ctx;
+	nng_aio *aio;
+	bool receiving;
+	pigeon_done done;
+	void *arg;
+} acall;
+
+static void
+acall_complete(acall *a, pigeon_status st, const char *message, ProtobufCMessage *reply)
+{
+	pigeon_client *c = a->c;
+
+	a->done(st, message, reply, a->arg);
+	pigeon_reply_free(reply);
+	nng_ctx_close(a->ctx);
+	/* The aio is this callback's own: it may only be freed from
+	 * elsewhere, which nng_aio_reap arranges. */
+	nng_aio_reap(a->aio);
+	free(a);
+	inflight_add(c, -1);
+}
+
+static void
+acall_cb(void *arg)
+{
+	acall *a = arg;
+	pigeon_error err = {0};
+	ProtobufCMessage *reply = NULL;
+	pigeon_status st;
+	int32_t left;
+	int nerr = nng_aio_result(a->aio);
+
+	if (nerr != 0) {
+		if (!a->receiving)
+			nng_msg_free(nng_aio_get_msg(a->aio));
+		st = call_nng_failure(a->c, nerr, &err);
+		acall_complete(a, st, err.message, NULL);
+		return;
+	}
+	if (!a->receiving) {
+		a->receiving = true;
+		left = (int32_t)(a->deadline - util_now_ms());
+		nng_aio_set_timeout(a->aio, left > 0 ? left : 1);
+		nng_ctx_recv(a->ctx, a->aio);
+		return;
+	}
+	nng_msg *msg = nng_aio_get_msg(a->aio);
+
+	st = call_decode(a->md, a->request_id, msg, &reply, &err);
+	nng_msg_free(msg);
+	acall_complete(a, st, st == PIGEON_OK ? "" : err.message, reply);
+}
+
+pigeon_status
+pigeon_call_async(pigeon_client *c, const char *method, const ProtobufCMessage *req,
+    int32_t deadline_ms, pigeon_done done, void *arg)
+{
+	acall *a;
+	nng_msg *msg;
+	int32_t timeout;
+	pigeon_status rv;
+	int nerr;
+
+	if ((a = calloc(1, sizeof(*a))) == NULL)
+		return PIGEON_RESOURCE_EXHAUSTED;
+	rv = call_prepare(c, method, req, deadline_ms, &a->md, &a->request_id, &msg, &timeout,
+	    NULL);
+	if (rv == PIGEON_UNAVAILABLE) {
+		/* Not a failure to start: the caller hears it through done. */
+		free(a);
+		done(rv, "pigeond is not reachable", NULL, arg);
+		return PIGEON_OK;
+	}
+	if (rv != PIGEON_OK)
+		goto fail_free;
+	a->c = c;
+	a->done = done;
+	a->arg = arg;
+	a->deadline = util_now_ms() + timeout;
+	if ((nerr = nng_aio_alloc(&a->aio, acall_cb, a)) != 0) {
+		rv = status_from_nng(nerr);
+		goto fail_msg;
+	}
+	if ((nerr = nng_ctx_open(&a->ctx, c->sock)) != 0) {
+		rv = nerr == NNG_ECLOSED ? PIGEON_CANCELLED : status_from_nng(nerr);
+		goto fail_aio;
+	}
+	inflight_add(c, +1);
+	nng_aio_set_msg(a->aio, msg);
+	nng_aio_set_timeout(a->aio, timeout);
+	nng_ctx_send(a->ctx, a->aio);
+	return PIGEON_OK;
+
+fail_aio:
+	nng_aio_free(a->aio);
+fail_msg:
+	nng_msg_free(msg);
+fail_free:
+	free(a);
+	return rv;
+}
+
+#define PIGEON_DEFINE_RPC(fn, name, Req, Rep)                                              \
+	pigeon_status pigeon_##fn(                                                         \
+	    pigeon_client *c, const Req *req, Rep **reply, pigeon_error *err)              \
+	{                                                                                  \
+		return pigeon_call(c, name, &req->base, (ProtobufCMessage **)reply, 0, err); \
+	}                                                                                  \
+	pigeon_status pigeon_##fn##_async(                                                 \
+	    pigeon_client *c, const Req *req, pigeon_done done, void *arg)                 \
+	{                                                                                  \
+		return pigeon_call_async(c, name, &req->base, 0, done, arg);               \
+	}
+PIGEON_RPCS(PIGEON_DEFINE_RPC)

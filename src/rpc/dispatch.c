@@ -1,0 +1,245 @@
+/* SPDX-License-Identifier: MIT */
+/* Request dispatch through the generated service descriptor; see dispatch.h. */
+#include "dispatch.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "codec.h"
+#include "dedup.h"
+#include "log.h"
+#include "util.h"
+
+struct rpc_dispatcher {
+	ProtobufCService *svc;
+	size_t request_max;
+	dedup *dd;
+	/* dedup_method[i]: requests of method i are de-duplicated. */
+	bool *dedup_method;
+};
+
+/* One request being executed: from dispatch until its reply is sent. */
+typedef struct rpc_call {
+	rpc_dispatcher *d;
+	rpc_request req;
+	ProtobufCMessage *input;
+	bool tracked;
+	pigeon_status fail_status;
+	char fail_msg[256];
+	rpc_reply_fn fn;
+	void *arg;
+} rpc_call;
+
+pigeon_status
+rpc_dispatcher_new(rpc_dispatcher **out, ProtobufCService *svc, const rpc_dispatch_opts *opts)
+{
+	const ProtobufCServiceDescriptor *sd = svc->descriptor;
+	rpc_dispatcher *d;
+	pigeon_status rv = PIGEON_RESOURCE_EXHAUSTED;
+
+	if ((d = calloc(1, sizeof(*d))) == NULL)
+		return PIGEON_RESOURCE_EXHAUSTED;
+	d->svc = svc;
+	d->request_max = opts != NULL && opts->request_max > 0 ? opts->request_max
+							       : RPC_REQUEST_MAX_DEFAULT;
+	if ((d->dedup_method = calloc(sd->n_methods, sizeof(bool))) == NULL)
+		goto fail_free;
+	if (opts == NULL || opts->dedup_methods == NULL) {
+		for (unsigned i = 0; i < sd->n_methods; i++)
+			d->dedup_method[i] = true;
+	} else {
+		for (const char *const *m = opts->dedup_methods; *m != NULL; m++) {
+			const ProtobufCMethodDescriptor *md =
+			    protobuf_c_service_descriptor_get_method_by_name(sd, *m);
+
+			if (md == NULL) {
+				rv = PIGEON_INVALID_ARGUMENT;
+				goto fail_methods;
+			}
+			d->dedup_method[md - sd->methods] = true;
+		}
+	}
+	if ((rv = dedup_new(&d->dd, opts != NULL && opts->dedup_capacity > 0
+					? opts->dedup_capacity
+					: 65536)) != PIGEON_OK)
+		goto fail_methods;
+	*out = d;
+	return PIGEON_OK;
+
+fail_methods:
+	free(d->dedup_method);
+fail_free:
+	free(d);
+	return rv;
+}
+
+void
+rpc_dispatcher_free(rpc_dispatcher *d)
+{
+	if (d == NULL)
+		return;
+	dedup_free(d->dd);
+	free(d->dedup_method);
+	free(d);
+}
+
+/* Answers a request that never reached a handler. */
+static void
+reply_now(rpc_reply_fn fn, void *arg, pigeon_status st, const char *msg, uint64_t request_id)
+{
+	uint8_t *buf;
+	size_t len;
+
+	if (rpc_reply_pack(st, msg, NULL, request_id, &buf, &len) != PIGEON_OK) {
+		/* Without memory for even an error reply, answer nothing: the
+		 * client's deadline reports it. */
+		log_error("rpc", "cannot pack an error reply status=%s", pigeon_status_name(st));
+		return;
+	}
+	fn(arg, buf, len);
+	free(buf);
+}
+
+static void
+call_free(rpc_call *c)
+{
+	if (c->input != NULL)
+		protobuf_c_message_free_unpacked(c->input, &c->req.budget.base);
+	rpc_request_fini(&c->req);
+	free(c);
+}
+
+/* Sends the reply to the caller and to copies waiting for it. */
+static void
+call_finish(rpc_call *c, pigeon_status st, const char *msg, const ProtobufCMessage *reply)
+{
+	uint64_t request_id = c->req.env->request_id;
+	uint8_t *buf;
+	size_t len;
+
+	if (rpc_reply_pack(st, msg, reply, request_id, &buf, &len) != PIGEON_OK) {
+		st = PIGEON_RESOURCE_EXHAUSTED;
+		if (rpc_reply_pack(st, "reply too large for memory", NULL, request_id, &buf,
+			&len) != PIGEON_OK) {
+			call_free(c);
+			return;
+		}
+	}
+	if (c->tracked)
+		dedup_finish(c->d->dd, c->req.env->client_id, request_id, buf, len);
+	c->fn(c->arg, buf, len);
+	free(buf);
+	call_free(c);
+}
+
+static void
+call_closure(const ProtobufCMessage *reply, void *data)
+{
+	rpc_call *c = data;
+
+	if (reply == NULL) {
+		if (c->fail_status == PIGEON_OK) {
+			c->fail_status = PIGEON_INTERNAL;
+			snprintf(c->fail_msg, sizeof(c->fail_msg), "handler gave no reply");
+		}
+		call_finish(c, c->fail_status, c->fail_msg, NULL);
+		return;
+	}
+	call_finish(c, PIGEON_OK, NULL, reply);
+}
+
+void
+rpc_call_fail(void *closure_data, pigeon_status st, const char *fmt, ...)
+{
+	rpc_call *c = closure_data;
+	va_list ap;
+
+	c->fail_status = st != PIGEON_OK ? st : PIGEON_INTERNAL;
+	va_start(ap, fmt);
+	vsnprintf(c->fail_msg, sizeof(c->fail_msg), fmt, ap);
+	va_end(ap);
+	call_finish(c, c->fail_status, c->fail_msg, NULL);
+}
+
+void
+rpc_call_done(void *closure_data, pigeon_status st, const char *errmsg, const ProtobufCMessage *reply)
+{
+	if (st == PIGEON_OK)
+		call_finish(closure_data, PIGEON_OK, NULL, reply);
+	else
+		rpc_call_fail(closure_data, st, "%s", errmsg != NULL ? errmsg : "");
+}
+
+int64_t
+rpc_call_deadline(void *closure_data)
+{
+	rpc_call *c = closure_data;
+
+	return c->req.env->deadline_ms;
+}
+
+void
+rpc_dispatch(rpc_dispatcher *d, const void *buf, size_t len, rpc_reply_fn fn, void *arg)
+{
+	const ProtobufCServiceDescriptor *sd = d->svc->descriptor;
+	const ProtobufCMethodDescriptor *md;
+	Pigeon__V1__RequestEnvelope *env;
+	rpc_call *c;
+	pigeon_status rv;
+
+	if (len > d->request_max) {
+		reply_now(fn, arg, PIGEON_RESOURCE_EXHAUSTED, "request larger than the limit", 0);
+		return;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		reply_now(fn, arg, PIGEON_RESOURCE_EXHAUSTED, "out of memory", 0);
+		return;
+	}
+	c->d = d;
+	c->fn = fn;
+	c->arg = arg;
+	if (rpc_request_decode(&c->req, buf, len) != PIGEON_OK) {
+		free(c);
+		reply_now(fn, arg, PIGEON_INVALID_ARGUMENT, "request envelope does not decode", 0);
+		return;
+	}
+	env = c->req.env;
+	md = protobuf_c_service_descriptor_get_method_by_name(sd, env->method);
+
+	if (env->request_id != 0 && (md == NULL || d->dedup_method[md - sd->methods])) {
+		switch (dedup_begin(d->dd, env->client_id, env->request_id, fn, arg)) {
+		case DEDUP_NEW:
+			c->tracked = true;
+			break;
+		case DEDUP_WAITING:
+		case DEDUP_ANSWERED:
+			log_debug("rpc", "resent request answered once method=%s request_id=%llu",
+			    env->method, (unsigned long long)env->request_id);
+			call_free(c);
+			return;
+		case DEDUP_UNTRACKED:
+			break;
+		}
+	}
+	if (env->deadline_ms != 0 && env->deadline_ms <= util_now_ms()) {
+		call_finish(c, PIGEON_DEADLINE_EXCEEDED, "deadline passed before the request was served",
+		    NULL);
+		return;
+	}
+	if (md == NULL) {
+		char msg[128];
+
+		snprintf(msg, sizeof(msg), "unknown method %.64s", env->method);
+		call_finish(c, PIGEON_UNIMPLEMENTED, msg, NULL);
+		return;
+	}
+	rv = rpc_payload_decode(md->input, &env->payload, &c->req.budget, &c->input);
+	if (rv != PIGEON_OK) {
+		call_finish(c, PIGEON_INVALID_ARGUMENT, "request payload does not decode", NULL);
+		return;
+	}
+	d->svc->invoke(d->svc, (unsigned)(md - sd->methods), c->input, call_closure, c);
+}
