@@ -623,15 +623,16 @@ op_complete(store_op *op)
 
 /* ---- the I/O thread ---- */
 
+/* why may point into the context: it is copied before the context goes. */
 static void
 drop_connection(store *st, const char *why)
 {
+	snprintf(st->why, sizeof(st->why), "redis unavailable: %s", why);
 	if (st->c != NULL) {
 		log_warn("store", "redis connection lost err=%s", why);
 		redisFree(st->c);
 		st->c = NULL;
 	}
-	snprintf(st->why, sizeof(st->why), "redis unavailable: %s", why);
 	atomic_store(&st->connected, false);
 }
 
