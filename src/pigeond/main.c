@@ -158,7 +158,8 @@ main(int argc, char **argv)
 		wo.redis_url = cf.redis_url;
 		wo.threads = (unsigned)cf.workers;
 		wo.batch = (unsigned)cf.batch;
-		wo.reclaim_idle_ms = (uint32_t)cf.reclaim_ms;
+		wo.reclaim_idle_ms = (int64_t)cf.reclaim_ms;
+		wo.journal_max = cf.journal_max;
 		wo.max_attempts = (uint32_t)cf.max_attempts;
 		wo.spam_config = cf.spam_config;
 		if ((rv = worker_pool_start(&wp, &wo)) != PIGEON_OK) {
@@ -174,8 +175,9 @@ main(int argc, char **argv)
 			continue;
 		if (sig == SIGHUP) {
 			log_info("pigeond", "SIGHUP: reloading the spam filter");
-			if (wp != NULL)
-				worker_pool_reload(wp);
+			if (wp != NULL && (rv = worker_pool_reload(wp)) != PIGEON_OK)
+				log_error("pigeond", "spam filter not reloaded status=%s; the old one stays",
+				    pigeon_status_name(rv));
 			continue;
 		}
 		log_info("pigeond", "stopping signal=%d", sig);

@@ -1,0 +1,548 @@
+/* SPDX-License-Identifier: MIT */
+/* The worker's blocking queue connection; see queue.h. */
+#include "queue.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "redis.h"
+
+/* Longer than the longest XREADGROUP BLOCK, so a blocked read never times
+ * out on the socket. */
+#define QUEUE_TIMEOUT_MS 5000
+#define QUEUE_BLOCK_MAX_MS 1000
+#define SCRIPT_ARGS 5
+
+struct store_queue {
+	store_url url;
+	char *consumer;
+	char jmax[24];
+	redisContext *c;
+	store_sha shas[STORE_SCRIPT_COUNT];
+};
+
+void
+store_queue_batch_clear(store_queue_batch *b)
+{
+	for (size_t i = 0; i < b->n; i++) {
+		free(b->entries[i].sender);
+		free(b->entries[i].recipient);
+		free(b->entries[i].content);
+	}
+	b->n = 0;
+}
+
+void
+store_queue_batch_fini(store_queue_batch *b)
+{
+	store_queue_batch_clear(b);
+	free(b->entries);
+	b->entries = NULL;
+	b->cap = 0;
+}
+
+pigeon_status
+store_queue_open(store_queue **out, const char *url, const char *consumer, uint64_t journal_max)
+{
+	store_queue *q;
+	pigeon_status rv;
+
+	if ((q = calloc(1, sizeof(*q))) == NULL)
+		return PIGEON_RESOURCE_EXHAUSTED;
+	if ((rv = store_url_parse(url != NULL ? url : STORE_DEFAULT_URL, &q->url)) != PIGEON_OK)
+		goto fail_free;
+	if ((q->consumer = strdup(consumer)) == NULL) {
+		rv = PIGEON_RESOURCE_EXHAUSTED;
+		goto fail_free;
+	}
+	snprintf(q->jmax, sizeof(q->jmax), "%" PRIu64, journal_max != 0 ? journal_max : 1000000);
+	*out = q;
+	return PIGEON_OK;
+
+fail_free:
+	free(q);
+	return rv;
+}
+
+void
+store_queue_close(store_queue *q)
+{
+	if (q == NULL)
+		return;
+	if (q->c != NULL)
+		redisFree(q->c);
+	free(q->consumer);
+	free(q);
+}
+
+static void
+drop(store_queue *q, const char *why)
+{
+	log_warn("store", "queue connection lost consumer=%s err=%s", q->consumer, why);
+	redisFree(q->c);
+	q->c = NULL;
+}
+
+static pigeon_status
+ensure_connected(store_queue *q)
+{
+	char err[160];
+	pigeon_status rv;
+
+	if (q->c != NULL)
+		return PIGEON_OK;
+	if ((q->c = store_redis_connect(&q->url, QUEUE_TIMEOUT_MS, err, sizeof(err))) == NULL) {
+		log_debug("store", "queue cannot connect consumer=%s err=%s", q->consumer, err);
+		return PIGEON_UNAVAILABLE;
+	}
+	if ((rv = store_redis_load_scripts(q->c, q->shas, err, sizeof(err))) != PIGEON_OK ||
+	    (rv = store_redis_create_group(q->c, err, sizeof(err))) != PIGEON_OK) {
+		drop(q, err);
+		return rv;
+	}
+	return PIGEON_OK;
+}
+
+/* A command's reply; NULL after dropping a broken connection. */
+static redisReply *
+command_argv(store_queue *q, int argc, const char **argv)
+{
+	redisReply *r = redisCommandArgv(q->c, argc, argv, NULL);
+
+	if (r == NULL)
+		drop(q, q->c->errstr);
+	return r;
+}
+
+static pigeon_status
+status_of_error_reply(store_queue *q, const redisReply *r, const char *what)
+{
+	const char *msg;
+	pigeon_status rv = store_status_from_error(r->str, &msg);
+
+	log_warn("store", "%s failed consumer=%s err=%s", what, q->consumer, r->str);
+	/* The group or stream vanished: a fresh connection creates them. */
+	if (strncmp(r->str, "NOGROUP", 7) == 0) {
+		drop(q, r->str);
+		rv = PIGEON_UNAVAILABLE;
+	}
+	return rv;
+}
+
+static char *
+dup_str(const redisReply *r, size_t *len)
+{
+	char *s;
+
+	if (r == NULL || r->type != REDIS_REPLY_STRING)
+		return NULL;
+	if ((s = malloc(r->len + 1)) == NULL)
+		return NULL;
+	memcpy(s, r->str, r->len + 1);
+	if (len != NULL)
+		*len = r->len;
+	return s;
+}
+
+/* Appends one stream entry [id, [field, value, ...]] to b. */
+static pigeon_status
+append_entry(store_queue_batch *b, const redisReply *e, uint32_t deliveries)
+{
+	store_queue_entry *x;
+	const redisReply *f;
+
+	if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+	    e->element[0]->type != REDIS_REPLY_STRING ||
+	    e->element[0]->len >= sizeof(x->entry_id))
+		return PIGEON_INTERNAL;
+	if (b->n == b->cap) {
+		size_t cap = b->cap != 0 ? b->cap * 2 : 16;
+		store_queue_entry *grown = realloc(b->entries, cap * sizeof(*grown));
+
+		if (grown == NULL)
+			return PIGEON_RESOURCE_EXHAUSTED;
+		b->entries = grown;
+		b->cap = cap;
+	}
+	x = &b->entries[b->n];
+	memset(x, 0, sizeof(*x));
+	memcpy(x->entry_id, e->element[0]->str, e->element[0]->len + 1);
+	x->deliveries = deliveries;
+	f = e->element[1];
+	/* An entry whose fields are gone still gets a slot: finish acknowledges
+	 * it. */
+	if (f->type == REDIS_REPLY_ARRAY) {
+		for (size_t i = 0; i + 1 < f->elements; i += 2) {
+			const redisReply *k = f->element[i], *v = f->element[i + 1];
+
+			if (k->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
+				continue;
+			if (strcmp(k->str, "id") == 0)
+				x->message_id = strtoull(v->str, NULL, 10);
+			else if (strcmp(k->str, "sender") == 0 && x->sender == NULL)
+				x->sender = dup_str(v, NULL);
+			else if (strcmp(k->str, "recipient") == 0 && x->recipient == NULL)
+				x->recipient = dup_str(v, NULL);
+			else if (strcmp(k->str, "content") == 0 && x->content == NULL)
+				x->content = dup_str(v, &x->content_len);
+		}
+	}
+	if (x->sender == NULL)
+		x->sender = strdup("");
+	if (x->recipient == NULL)
+		x->recipient = strdup("");
+	if (x->content == NULL)
+		x->content = strdup("");
+	b->n++;
+	if (x->sender == NULL || x->recipient == NULL || x->content == NULL)
+		return PIGEON_RESOURCE_EXHAUSTED;
+	return PIGEON_OK;
+}
+
+static pigeon_status
+append_entries(store_queue_batch *b, const redisReply *list, const uint32_t *deliveries)
+{
+	pigeon_status rv;
+
+	for (size_t i = 0; i < list->elements; i++)
+		if ((rv = append_entry(b, list->element[i], deliveries ? deliveries[i] : 1)) !=
+		    PIGEON_OK)
+			return rv;
+	return PIGEON_OK;
+}
+
+pigeon_status
+store_queue_take(store_queue *q, size_t max, int block_ms, store_queue_batch *b)
+{
+	char count[24], block[24];
+	const char *argv[] = {"XREADGROUP", "GROUP", STORE_GROUP, q->consumer, "COUNT", count,
+	    "BLOCK", block, "STREAMS", STORE_KEY_QUEUE, ">"};
+	redisReply *r;
+	pigeon_status rv = PIGEON_OK;
+
+	if ((rv = ensure_connected(q)) != PIGEON_OK)
+		return rv;
+	snprintf(count, sizeof(count), "%zu", max);
+	snprintf(block, sizeof(block), "%d",
+	    block_ms < 1 ? 1 : block_ms > QUEUE_BLOCK_MAX_MS ? QUEUE_BLOCK_MAX_MS : block_ms);
+	if ((r = command_argv(q, 11, argv)) == NULL)
+		return PIGEON_UNAVAILABLE;
+	if (r->type == REDIS_REPLY_ERROR)
+		rv = status_of_error_reply(q, r, "XREADGROUP");
+	else if (r->type == REDIS_REPLY_ARRAY)
+		for (size_t i = 0; i < r->elements && rv == PIGEON_OK; i++)
+			if (r->element[i]->type == REDIS_REPLY_ARRAY &&
+			    r->element[i]->elements == 2 &&
+			    r->element[i]->element[1]->type == REDIS_REPLY_ARRAY)
+				rv = append_entries(b, r->element[i]->element[1], NULL);
+	freeReplyObject(r);
+	return rv;
+}
+
+/* Sends one script per row of argv in one round trip and reads every reply
+ * into replies.  A NOSCRIPT reply (the script cache was flushed) reloads the
+ * scripts and runs the whole batch again, once: every script here checks
+ * the message's state first, so running one twice changes nothing. */
+static pigeon_status
+pipeline_scripts(store_queue *q, store_script s, size_t n, int argc,
+    const char *(*argv)[SCRIPT_ARGS], redisReply **replies)
+{
+	char err[160];
+	bool noscript;
+
+	for (int attempt = 0; attempt < 2; attempt++) {
+		for (size_t i = 0; i < n; i++) {
+			char *cmd;
+			int len = store_format_evalsha(&cmd, q->shas[s], argc, argv[i], NULL);
+
+			if (len < 0)
+				return PIGEON_RESOURCE_EXHAUSTED;
+			if (redisAppendFormattedCommand(q->c, cmd, (size_t)len) != REDIS_OK) {
+				redisFreeCommand(cmd);
+				drop(q, q->c->errstr);
+				return PIGEON_UNAVAILABLE;
+			}
+			redisFreeCommand(cmd);
+		}
+		noscript = false;
+		for (size_t i = 0; i < n; i++) {
+			if (redisGetReply(q->c, (void **)&replies[i]) != REDIS_OK) {
+				for (size_t j = 0; j < i; j++)
+					freeReplyObject(replies[j]);
+				drop(q, q->c->errstr);
+				return PIGEON_UNAVAILABLE;
+			}
+			noscript = noscript || store_reply_is_noscript(replies[i]);
+		}
+		if (!noscript)
+			return PIGEON_OK;
+		for (size_t i = 0; i < n; i++)
+			freeReplyObject(replies[i]);
+		log_warn("store", "scripts missing in redis, loading them again");
+		if (store_redis_load_scripts(q->c, q->shas, err, sizeof(err)) != PIGEON_OK) {
+			drop(q, err);
+			return PIGEON_UNAVAILABLE;
+		}
+	}
+	return PIGEON_INTERNAL;
+}
+
+static void
+free_replies(redisReply **replies, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		freeReplyObject(replies[i]);
+	free(replies);
+}
+
+/* The state word a script answered first in its array, or NULL. */
+static const char *
+reply_state(const redisReply *r)
+{
+	if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 ||
+	    r->element[0]->type != REDIS_REPLY_STRING)
+		return NULL;
+	return r->element[0]->str;
+}
+
+pigeon_status
+store_queue_claim(
+    store_queue *q, store_queue_batch *b, uint32_t rate_window_s, uint32_t flood_window_s)
+{
+	const char *(*argv)[SCRIPT_ARGS] = NULL;
+	char(*num)[4][24] = NULL;
+	redisReply **replies = NULL;
+	pigeon_status rv;
+
+	if (b->n == 0)
+		return PIGEON_OK;
+	if ((rv = ensure_connected(q)) != PIGEON_OK)
+		return rv;
+	if ((argv = calloc(b->n, sizeof(*argv))) == NULL ||
+	    (num = calloc(b->n, sizeof(*num))) == NULL ||
+	    (replies = calloc(b->n, sizeof(*replies))) == NULL) {
+		rv = PIGEON_RESOURCE_EXHAUSTED;
+		goto done;
+	}
+	for (size_t i = 0; i < b->n; i++) {
+		snprintf(num[i][0], 24, "%" PRIu64, b->entries[i].message_id);
+		snprintf(num[i][1], 24, "%016" PRIx64, b->entries[i].fingerprint);
+		snprintf(num[i][2], 24, "%" PRIu32, rate_window_s);
+		snprintf(num[i][3], 24, "%" PRIu32, flood_window_s);
+		for (int k = 0; k < 4; k++)
+			argv[i][k] = num[i][k];
+	}
+	if ((rv = pipeline_scripts(q, STORE_SCRIPT_CLAIM, b->n, 4, argv, replies)) != PIGEON_OK) {
+		free(replies);
+		replies = NULL;
+		goto done;
+	}
+	for (size_t i = 0; i < b->n; i++) {
+		store_queue_entry *x = &b->entries[i];
+		const redisReply *r = replies[i];
+		const char *state = reply_state(r);
+
+		x->claimed = false;
+		if (state == NULL || r->elements != 3 || r->element[1]->type != REDIS_REPLY_INTEGER ||
+		    r->element[2]->type != REDIS_REPLY_INTEGER) {
+			if (r->type == REDIS_REPLY_ERROR)
+				status_of_error_reply(q, r, "claim");
+			continue;
+		}
+		x->claimed = strcmp(state, "being_spam_checked") == 0;
+		x->sent_in_window = (uint32_t)r->element[1]->integer;
+		x->flood_recipients = (uint32_t)r->element[2]->integer;
+	}
+	rv = PIGEON_OK;
+done:
+	if (replies != NULL)
+		free_replies(replies, b->n);
+	free(num);
+	free(argv);
+	return rv;
+}
+
+static const char *const verdict_words[] = {
+	[STORE_VERDICT_DELIVER] = "deliver",
+	[STORE_VERDICT_SPAM] = "spam",
+	[STORE_VERDICT_WOULD_BE_SPAM] = "would_be_spam",
+};
+
+pigeon_status
+store_queue_finish(store_queue *q, const store_queue_batch *b)
+{
+	const char *(*argv)[SCRIPT_ARGS] = NULL;
+	char(*ids)[24] = NULL;
+	redisReply **replies = NULL;
+	pigeon_status rv;
+
+	if (b->n == 0)
+		return PIGEON_OK;
+	if ((rv = ensure_connected(q)) != PIGEON_OK)
+		return rv;
+	if ((argv = calloc(b->n, sizeof(*argv))) == NULL ||
+	    (ids = calloc(b->n, sizeof(*ids))) == NULL ||
+	    (replies = calloc(b->n, sizeof(*replies))) == NULL) {
+		rv = PIGEON_RESOURCE_EXHAUSTED;
+		goto done;
+	}
+	for (size_t i = 0; i < b->n; i++) {
+		const store_queue_entry *x = &b->entries[i];
+
+		snprintf(ids[i], sizeof(ids[i]), "%" PRIu64, x->message_id);
+		argv[i][0] = ids[i];
+		argv[i][1] = x->entry_id;
+		argv[i][2] = verdict_words[x->verdict];
+		argv[i][3] = x->reason;
+		argv[i][4] = q->jmax;
+	}
+	if ((rv = pipeline_scripts(q, STORE_SCRIPT_FINISH, b->n, 5, argv, replies)) != PIGEON_OK) {
+		free(replies);
+		replies = NULL;
+		goto done;
+	}
+	for (size_t i = 0; i < b->n; i++)
+		if (replies[i]->type == REDIS_REPLY_ERROR)
+			rv = status_of_error_reply(q, replies[i], "finish");
+done:
+	if (replies != NULL)
+		free_replies(replies, b->n);
+	free(ids);
+	free(argv);
+	return rv;
+}
+
+/* Dead-letters the listed XPENDING rows [id, consumer, idle, deliveries]
+ * handed out max_attempts times or more; fills deliveries per entry id. */
+static pigeon_status
+dead_letter(store_queue *q, const redisReply *pend, uint32_t max_attempts, size_t *dead)
+{
+	const char *(*argv)[SCRIPT_ARGS] = NULL;
+	char(*num)[2][48] = NULL;
+	redisReply **replies = NULL;
+	size_t n = 0;
+	pigeon_status rv = PIGEON_OK;
+
+	if (pend->elements == 0)
+		return PIGEON_OK;
+	if ((argv = calloc(pend->elements, sizeof(*argv))) == NULL ||
+	    (num = calloc(pend->elements, sizeof(*num))) == NULL ||
+	    (replies = calloc(pend->elements, sizeof(*replies))) == NULL) {
+		rv = PIGEON_RESOURCE_EXHAUSTED;
+		goto done;
+	}
+	for (size_t i = 0; i < pend->elements; i++) {
+		const redisReply *row = pend->element[i];
+		long long times;
+
+		if (row->type != REDIS_REPLY_ARRAY || row->elements != 4 ||
+		    row->element[0]->type != REDIS_REPLY_STRING ||
+		    row->element[0]->len >= sizeof(num[n][0]) ||
+		    row->element[3]->type != REDIS_REPLY_INTEGER)
+			continue;
+		times = row->element[3]->integer;
+		if (times < (long long)max_attempts)
+			continue;
+		memcpy(num[n][0], row->element[0]->str, row->element[0]->len + 1);
+		snprintf(num[n][1], sizeof(num[n][1]), "%lld", times);
+		argv[n][0] = num[n][0];
+		argv[n][1] = num[n][1];
+		argv[n][2] = "too many delivery attempts";
+		argv[n][3] = q->jmax;
+		n++;
+	}
+	if (n == 0)
+		goto done;
+	if ((rv = pipeline_scripts(q, STORE_SCRIPT_DEADLETTER, n, 4, argv, replies)) != PIGEON_OK) {
+		free(replies);
+		replies = NULL;
+		goto done;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *state = reply_state(replies[i]);
+
+		if (state != NULL && strcmp(state, "dead_letter") == 0) {
+			(*dead)++;
+			log_warn("store", "message dead-lettered entry=%s deliveries=%s", num[i][0],
+			    num[i][1]);
+		} else if (replies[i]->type == REDIS_REPLY_ERROR) {
+			rv = status_of_error_reply(q, replies[i], "deadletter");
+		}
+	}
+done:
+	if (replies != NULL)
+		free_replies(replies, n);
+	free(num);
+	free(argv);
+	return rv;
+}
+
+/* The delivery count XPENDING listed for entry id, or 0. */
+static uint32_t
+pending_deliveries(const redisReply *pend, const char *id)
+{
+	for (size_t i = 0; i < pend->elements; i++) {
+		const redisReply *row = pend->element[i];
+
+		if (row->type == REDIS_REPLY_ARRAY && row->elements == 4 &&
+		    row->element[0]->type == REDIS_REPLY_STRING &&
+		    row->element[3]->type == REDIS_REPLY_INTEGER &&
+		    strcmp(row->element[0]->str, id) == 0)
+			return (uint32_t)row->element[3]->integer;
+	}
+	return 0;
+}
+
+pigeon_status
+store_queue_reclaim(store_queue *q, int64_t idle_ms, uint32_t max_attempts, size_t max,
+    store_queue_batch *b, size_t *dead)
+{
+	char idle[24], count[24];
+	const char *pargv[] = {"XPENDING", STORE_KEY_QUEUE, STORE_GROUP, "IDLE", idle, "-", "+",
+	    count};
+	const char *cargv[] = {"XAUTOCLAIM", STORE_KEY_QUEUE, STORE_GROUP, q->consumer, idle,
+	    "0-0", "COUNT", count};
+	redisReply *pend, *r;
+	pigeon_status rv = PIGEON_OK;
+
+	*dead = 0;
+	if ((rv = ensure_connected(q)) != PIGEON_OK)
+		return rv;
+	snprintf(idle, sizeof(idle), "%" PRId64, idle_ms);
+	snprintf(count, sizeof(count), "%zu", max);
+	if ((pend = command_argv(q, 8, pargv)) == NULL)
+		return PIGEON_UNAVAILABLE;
+	if (pend->type == REDIS_REPLY_ERROR) {
+		rv = status_of_error_reply(q, pend, "XPENDING");
+		goto done;
+	}
+	if (pend->type != REDIS_REPLY_ARRAY) {
+		rv = PIGEON_INTERNAL;
+		goto done;
+	}
+	if ((rv = dead_letter(q, pend, max_attempts, dead)) != PIGEON_OK)
+		goto done;
+	if ((r = command_argv(q, 8, cargv)) == NULL) {
+		rv = PIGEON_UNAVAILABLE;
+		goto done;
+	}
+	if (r->type == REDIS_REPLY_ERROR) {
+		rv = status_of_error_reply(q, r, "XAUTOCLAIM");
+	} else if (r->type == REDIS_REPLY_ARRAY && r->elements >= 2 &&
+		   r->element[1]->type == REDIS_REPLY_ARRAY) {
+		size_t first = b->n;
+
+		rv = append_entries(b, r->element[1], NULL);
+		/* XAUTOCLAIM handed each out once more than XPENDING said. */
+		for (size_t i = first; i < b->n; i++)
+			b->entries[i].deliveries =
+			    pending_deliveries(pend, b->entries[i].entry_id) + 1;
+	}
+	freeReplyObject(r);
+done:
+	freeReplyObject(pend);
+	return rv;
+}

@@ -1,0 +1,253 @@
+/* SPDX-License-Identifier: MIT */
+/* URL parsing, the error table, scripts and connecting; see redis.h. */
+#include "redis.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+extern const char store_lua_login[];
+extern const char store_lua_logout[];
+extern const char store_lua_register[];
+extern const char store_lua_send[];
+extern const char store_lua_claim[];
+extern const char store_lua_finish[];
+extern const char store_lua_deadletter[];
+extern const char store_lua_read_user_stats[];
+extern const char store_lua_read_inbox[];
+extern const char store_lua_read_journal[];
+extern const char store_lua_read_health[];
+
+static const char *const script_texts[STORE_SCRIPT_COUNT] = {
+	[STORE_SCRIPT_LOGIN] = store_lua_login,
+	[STORE_SCRIPT_LOGOUT] = store_lua_logout,
+	[STORE_SCRIPT_REGISTER] = store_lua_register,
+	[STORE_SCRIPT_SEND] = store_lua_send,
+	[STORE_SCRIPT_CLAIM] = store_lua_claim,
+	[STORE_SCRIPT_FINISH] = store_lua_finish,
+	[STORE_SCRIPT_DEADLETTER] = store_lua_deadletter,
+	[STORE_SCRIPT_USER_STATS] = store_lua_read_user_stats,
+	[STORE_SCRIPT_INBOX] = store_lua_read_inbox,
+	[STORE_SCRIPT_JOURNAL] = store_lua_read_journal,
+	[STORE_SCRIPT_HEALTH] = store_lua_read_health,
+};
+
+const char *
+store_script_text(store_script s)
+{
+	return script_texts[s];
+}
+
+pigeon_status
+store_url_parse(const char *url, store_url *out)
+{
+	store_url u;
+	const char *hp, *colon;
+	size_t hostlen;
+	char *end;
+	long port = 6379;
+
+	memset(&u, 0, sizeof(u));
+	if (url == NULL)
+		return PIGEON_INVALID_ARGUMENT;
+	if (strncmp(url, "unix:", 5) == 0) {
+		const char *path = url + 5;
+
+		if (path[0] != '/' || strlen(path) >= sizeof(u.host))
+			return PIGEON_INVALID_ARGUMENT;
+		u.is_unix = true;
+		strcpy(u.host, path);
+		*out = u;
+		return PIGEON_OK;
+	}
+	if (strncmp(url, "redis://", 8) != 0)
+		return PIGEON_INVALID_ARGUMENT;
+	hp = url + 8;
+	if ((colon = strrchr(hp, ':')) != NULL) {
+		hostlen = (size_t)(colon - hp);
+		errno = 0;
+		port = strtol(colon + 1, &end, 10);
+		if (colon[1] == '\0' || *end != '\0' || errno != 0 || port < 1 || port > 65535)
+			return PIGEON_INVALID_ARGUMENT;
+	} else {
+		hostlen = strlen(hp);
+	}
+	if (hostlen == 0 || hostlen >= sizeof(u.host) || memchr(hp, '/', hostlen) != NULL)
+		return PIGEON_INVALID_ARGUMENT;
+	memcpy(u.host, hp, hostlen);
+	u.port = (int)port;
+	*out = u;
+	return PIGEON_OK;
+}
+
+/* Redis's own error codes; script errors use pigeon's status names. */
+static const struct {
+	const char *word;
+	pigeon_status st;
+} redis_errors[] = {
+	{"OOM", PIGEON_RESOURCE_EXHAUSTED},
+	{"LOADING", PIGEON_UNAVAILABLE},
+	{"BUSY", PIGEON_UNAVAILABLE},
+	{"MASTERDOWN", PIGEON_UNAVAILABLE},
+	{"READONLY", PIGEON_UNAVAILABLE},
+	{"TRYAGAIN", PIGEON_UNAVAILABLE},
+};
+
+static const char *const status_words[PIGEON_STATUS_COUNT] = {
+	"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
+	"ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+	"ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
+	"UNAUTHENTICATED",
+};
+
+static bool
+first_word_is(const char *err, size_t wlen, const char *word)
+{
+	return strlen(word) == wlen && memcmp(err, word, wlen) == 0;
+}
+
+pigeon_status
+store_status_from_error(const char *err, const char **msg)
+{
+	size_t wlen = strcspn(err, " ");
+
+	/* OK is not an error: a script answering "OK ..." is broken. */
+	for (size_t i = 1; i < PIGEON_STATUS_COUNT; i++) {
+		if (first_word_is(err, wlen, status_words[i])) {
+			*msg = err[wlen] == ' ' ? err + wlen + 1 : err + wlen;
+			return (pigeon_status)i;
+		}
+	}
+	*msg = err;
+	for (size_t i = 0; i < sizeof(redis_errors) / sizeof(redis_errors[0]); i++)
+		if (first_word_is(err, wlen, redis_errors[i].word))
+			return redis_errors[i].st;
+	return PIGEON_INTERNAL;
+}
+
+bool
+store_reply_is_noscript(const redisReply *r)
+{
+	return r != NULL && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0;
+}
+
+pigeon_status
+store_status_from_context(const redisContext *c)
+{
+	switch (c->err) {
+	case REDIS_ERR_OOM:
+		return PIGEON_RESOURCE_EXHAUSTED;
+	case REDIS_ERR_PROTOCOL:
+		return PIGEON_INTERNAL;
+	default:
+		/* IO errors, EOF, timeouts: the server is not answering. */
+		return PIGEON_UNAVAILABLE;
+	}
+}
+
+redisContext *
+store_redis_connect(const store_url *u, int timeout_ms, char *err, size_t errlen)
+{
+	struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+	redisContext *c;
+
+	if (u->is_unix)
+		c = redisConnectUnixWithTimeout(u->host, tv);
+	else
+		c = redisConnectWithTimeout(u->host, u->port, tv);
+	if (c == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (c->err) {
+		snprintf(err, errlen, "%s", c->errstr);
+		redisFree(c);
+		return NULL;
+	}
+	if (redisSetTimeout(c, tv) != REDIS_OK) {
+		snprintf(err, errlen, "setting the socket timeout: %s", c->errstr);
+		redisFree(c);
+		return NULL;
+	}
+	return c;
+}
+
+pigeon_status
+store_redis_load_scripts(
+    redisContext *c, store_sha shas[STORE_SCRIPT_COUNT], char *err, size_t errlen)
+{
+	redisReply *r;
+	pigeon_status rv = PIGEON_OK;
+
+	for (int i = 0; i < STORE_SCRIPT_COUNT; i++) {
+		if (redisAppendCommand(c, "SCRIPT LOAD %s", script_texts[i]) != REDIS_OK) {
+			snprintf(err, errlen, "%s", c->errstr);
+			return store_status_from_context(c);
+		}
+	}
+	for (int i = 0; i < STORE_SCRIPT_COUNT; i++) {
+		if (redisGetReply(c, (void **)&r) != REDIS_OK) {
+			snprintf(err, errlen, "%s", c->errstr);
+			return store_status_from_context(c);
+		}
+		if (r->type == REDIS_REPLY_STRING && r->len == 40) {
+			memcpy(shas[i], r->str, 41);
+		} else if (rv == PIGEON_OK) {
+			const char *msg = "unexpected reply";
+
+			rv = r->type == REDIS_REPLY_ERROR ? store_status_from_error(r->str, &msg)
+							  : PIGEON_INTERNAL;
+			snprintf(err, errlen, "SCRIPT LOAD: %s", msg);
+		}
+		freeReplyObject(r);
+	}
+	return rv;
+}
+
+pigeon_status
+store_redis_create_group(redisContext *c, char *err, size_t errlen)
+{
+	redisReply *r;
+	pigeon_status rv = PIGEON_OK;
+	const char *msg;
+
+	/* From id 0, so messages queued before any worker ran are read. */
+	r = redisCommand(c, "XGROUP CREATE %s %s 0 MKSTREAM", STORE_KEY_QUEUE, STORE_GROUP);
+	if (r == NULL) {
+		snprintf(err, errlen, "%s", c->errstr);
+		return store_status_from_context(c);
+	}
+	if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "BUSYGROUP", 9) != 0) {
+		rv = store_status_from_error(r->str, &msg);
+		snprintf(err, errlen, "XGROUP CREATE: %s", msg);
+	}
+	freeReplyObject(r);
+	return rv;
+}
+
+int
+store_format_evalsha(
+    char **cmd, const char *sha, int argc, const char *const *argv, const size_t *lens)
+{
+	const char *av[16];
+	size_t al[16];
+	int len;
+
+	if (argc + 3 > 16)
+		return -1;
+	av[0] = "EVALSHA";
+	al[0] = 7;
+	av[1] = sha;
+	al[1] = 40;
+	av[2] = "0";
+	al[2] = 1;
+	for (int i = 0; i < argc; i++) {
+		av[i + 3] = argv[i];
+		al[i + 3] = lens != NULL ? lens[i] : strlen(argv[i]);
+	}
+	len = redisFormatCommandArgv(cmd, argc + 3, av, al);
+	return len;
+}

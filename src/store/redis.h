@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What every Redis connection of the store shares: parsing the store's URL,
+ * the one table from Redis error replies to pigeon_status, the embedded Lua
+ * scripts and loading them, and connecting with a socket timeout.  It owns no
+ * thread and no state; store.c, sub.c and queue.c each own their
+ * connections.  Nothing outside src/store includes this header.
+ */
+#ifndef PIGEON_STORE_REDIS_H
+#define PIGEON_STORE_REDIS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <hiredis/hiredis.h>
+#include <pigeon/pigeon.h>
+
+#define STORE_DEFAULT_URL "redis://127.0.0.1:6379"
+
+typedef struct store_url {
+	bool is_unix;
+	/* Host name or address, or the socket's path. */
+	char host[256];
+	int port;
+} store_url;
+
+/* Parses "redis://host:port", "redis://host" (port 6379) or "unix:/path".
+ * INVALID_ARGUMENT for anything else; *out written only on success. */
+pigeon_status store_url_parse(const char *url, store_url *out);
+
+/* The status for a Redis error reply's text.  Scripts raise errors whose first
+ * word is a status name ("NOT_FOUND Couldn't find ..."): that status, and
+ * *msg points after the name.  Redis's own errors: OOM is
+ * RESOURCE_EXHAUSTED; LOADING, BUSY, MASTERDOWN, READONLY, TRYAGAIN are
+ * UNAVAILABLE; anything else INTERNAL; *msg is then the whole text. */
+pigeon_status store_status_from_error(const char *err, const char **msg);
+
+/* The Lua scripts, one per mutating operation plus the multi-key reads. */
+typedef enum store_script {
+	STORE_SCRIPT_LOGIN,
+	STORE_SCRIPT_LOGOUT,
+	STORE_SCRIPT_REGISTER,
+	STORE_SCRIPT_SEND,
+	STORE_SCRIPT_CLAIM,
+	STORE_SCRIPT_FINISH,
+	STORE_SCRIPT_DEADLETTER,
+	STORE_SCRIPT_USER_STATS,
+	STORE_SCRIPT_INBOX,
+	STORE_SCRIPT_JOURNAL,
+	STORE_SCRIPT_HEALTH,
+	STORE_SCRIPT_COUNT
+} store_script;
+
+typedef char store_sha[41];
+
+const char *store_script_text(store_script s);
+
+/* Connects with a connect and socket timeout of timeout_ms.  On failure
+ * returns NULL and writes why into err. */
+redisContext *store_redis_connect(const store_url *u, int timeout_ms, char *err, size_t errlen);
+
+/* SCRIPT LOAD of every script, pipelined; fills shas.  A failure leaves the
+ * context unusable (the caller drops it) and writes why into err. */
+pigeon_status store_redis_load_scripts(
+    redisContext *c, store_sha shas[STORE_SCRIPT_COUNT], char *err, size_t errlen);
+
+/* Creates the queue's consumer group (and stream) when missing. */
+pigeon_status store_redis_create_group(redisContext *c, char *err, size_t errlen);
+
+/* Formats EVALSHA sha 0 argv... into *cmd (free with redisFreeCommand).
+ * Returns its length, or -1 without memory. */
+int store_format_evalsha(
+    char **cmd, const char *sha, int argc, const char *const *argv, const size_t *lens);
+
+/* True when the reply is an error starting with "NOSCRIPT". */
+bool store_reply_is_noscript(const redisReply *r);
+
+/* The status for a broken context (c->err set). */
+pigeon_status store_status_from_context(const redisContext *c);
+
+/* Names of the queue stream and its group, shared by the store and workers. */
+#define STORE_KEY_QUEUE "pigeon:queue"
+#define STORE_GROUP "workers"
+
+#endif

@@ -1,0 +1,229 @@
+/* SPDX-License-Identifier: MIT */
+/* The pub/sub subscriber's thread; see sub.h. */
+#include "sub.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "redis.h"
+#include "util.h"
+
+#define SUB_MAX_CHANNELS 16
+#define SUB_TIMEOUT_MS 2000
+/* Silence longer than this makes the subscriber PING; no answer to the PING
+ * within as long again drops the connection. */
+#define SUB_IDLE_MS 5000
+#define BACKOFF_MIN_MS 50
+#define BACKOFF_MAX_MS 2000
+
+struct store_sub {
+	pthread_t thread;
+	int stop_pipe[2];
+	store_url url;
+	char *channels[SUB_MAX_CHANNELS];
+	size_t nchannels;
+	store_sub_fn fn;
+	void (*on_connect)(void *arg);
+	void *arg;
+};
+
+/* Waits up to ms for the stop pipe; true when stopping. */
+static bool
+wait_stop(store_sub *s, int ms)
+{
+	struct pollfd p = {s->stop_pipe[0], POLLIN, 0};
+
+	return poll(&p, 1, ms) > 0;
+}
+
+static void
+deliver(store_sub *s, redisReply *r)
+{
+	if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+	    r->element[0]->type == REDIS_REPLY_STRING &&
+	    strcmp(r->element[0]->str, "message") == 0 &&
+	    r->element[1]->type == REDIS_REPLY_STRING && r->element[2]->type == REDIS_REPLY_STRING)
+		s->fn(s->arg, r->element[1]->str, r->element[2]->str, r->element[2]->len);
+}
+
+/* Subscribes on a fresh connection; false when the connection failed. */
+static bool
+subscribe(store_sub *s, redisContext *c)
+{
+	const char *argv[SUB_MAX_CHANNELS + 1];
+	redisReply *r;
+
+	argv[0] = "SUBSCRIBE";
+	for (size_t i = 0; i < s->nchannels; i++)
+		argv[i + 1] = s->channels[i];
+	if (redisAppendCommandArgv(c, (int)s->nchannels + 1, argv, NULL) != REDIS_OK)
+		return false;
+	for (size_t i = 0; i < s->nchannels; i++) {
+		if (redisGetReply(c, (void **)&r) != REDIS_OK)
+			return false;
+		if (r->type != REDIS_REPLY_ARRAY) {
+			freeReplyObject(r);
+			return false;
+		}
+		freeReplyObject(r);
+	}
+	return true;
+}
+
+/* Reads and delivers until the connection fails or stop is asked; true
+ * when stopping. */
+static bool
+listen_loop(store_sub *s, redisContext *c)
+{
+	bool ping_sent = false;
+
+	for (;;) {
+		struct pollfd p[2] = {{s->stop_pipe[0], POLLIN, 0}, {c->fd, POLLIN, 0}};
+		redisReply *r;
+		int done, n;
+
+		/* Replies may already sit in the reader's buffer. */
+		for (;;) {
+			if (redisGetReplyFromReader(c, (void **)&r) != REDIS_OK)
+				return false;
+			if (r == NULL)
+				break;
+			deliver(s, r);
+			freeReplyObject(r);
+		}
+		n = poll(p, 2, SUB_IDLE_MS);
+		if (n < 0 && errno != EINTR)
+			return false;
+		if (p[0].revents != 0)
+			return true;
+		if (n == 0) {
+			if (ping_sent)
+				return false;
+			if (redisAppendCommand(c, "PING") != REDIS_OK)
+				return false;
+			do {
+				if (redisBufferWrite(c, &done) != REDIS_OK)
+					return false;
+			} while (!done);
+			ping_sent = true;
+			continue;
+		}
+		if (p[1].revents != 0) {
+			if (redisBufferRead(c) != REDIS_OK)
+				return false;
+			ping_sent = false;
+		}
+	}
+}
+
+static void *
+sub_main(void *p)
+{
+	store_sub *s = p;
+	int backoff = BACKOFF_MIN_MS;
+	char err[160];
+
+	for (;;) {
+		redisContext *c = store_redis_connect(&s->url, SUB_TIMEOUT_MS, err, sizeof(err));
+		bool stop;
+
+		if (c != NULL && !subscribe(s, c)) {
+			snprintf(err, sizeof(err), "%s", c->errstr[0] ? c->errstr : "bad reply");
+			redisFree(c);
+			c = NULL;
+		}
+		if (c == NULL) {
+			log_warn("store", "subscriber cannot connect err=%s retry_ms=%d", err, backoff);
+			if (wait_stop(s, backoff))
+				return NULL;
+			backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+			continue;
+		}
+		backoff = BACKOFF_MIN_MS;
+		log_info("store", "subscribed channels=%zu", s->nchannels);
+		if (s->on_connect != NULL)
+			s->on_connect(s->arg);
+		stop = listen_loop(s, c);
+		if (!stop)
+			log_warn("store", "subscriber connection lost err=%s",
+			    c->errstr[0] ? c->errstr : "no answer");
+		redisFree(c);
+		if (stop)
+			return NULL;
+	}
+}
+
+static void
+sub_free(store_sub *s)
+{
+	for (size_t i = 0; i < s->nchannels; i++)
+		free(s->channels[i]);
+	free(s);
+}
+
+pigeon_status
+store_sub_open(store_sub **out, const char *url, const char *const *channels, store_sub_fn fn,
+    void (*on_connect)(void *arg), void *arg)
+{
+	store_sub *s;
+	pigeon_status rv;
+
+	if (channels == NULL || channels[0] == NULL || fn == NULL)
+		return PIGEON_INVALID_ARGUMENT;
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return PIGEON_RESOURCE_EXHAUSTED;
+	if ((rv = store_url_parse(url != NULL ? url : STORE_DEFAULT_URL, &s->url)) != PIGEON_OK)
+		goto fail_free;
+	rv = PIGEON_INVALID_ARGUMENT;
+	for (; channels[s->nchannels] != NULL; s->nchannels++) {
+		if (s->nchannels == SUB_MAX_CHANNELS)
+			goto fail_free;
+		if ((s->channels[s->nchannels] = strdup(channels[s->nchannels])) == NULL) {
+			rv = PIGEON_RESOURCE_EXHAUSTED;
+			goto fail_free;
+		}
+	}
+	s->fn = fn;
+	s->on_connect = on_connect;
+	s->arg = arg;
+	if (pipe2(s->stop_pipe, O_CLOEXEC) != 0) {
+		rv = status_from_errno(errno);
+		goto fail_free;
+	}
+	if (pthread_create(&s->thread, NULL, sub_main, s) != 0) {
+		rv = PIGEON_RESOURCE_EXHAUSTED;
+		goto fail_pipe;
+	}
+	*out = s;
+	return PIGEON_OK;
+
+fail_pipe:
+	close(s->stop_pipe[0]);
+	close(s->stop_pipe[1]);
+fail_free:
+	sub_free(s);
+	return rv;
+}
+
+void
+store_sub_close(store_sub *s)
+{
+	ssize_t n;
+
+	if (s == NULL)
+		return;
+	do
+		n = write(s->stop_pipe[1], "x", 1);
+	while (n < 0 && errno == EINTR);
+	pthread_join(s->thread, NULL);
+	close(s->stop_pipe[0]);
+	close(s->stop_pipe[1]);
+	sub_free(s);
+}

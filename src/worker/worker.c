@@ -1,0 +1,297 @@
+/* SPDX-License-Identifier: MIT */
+/* The worker threads; see worker.h. */
+#include "worker.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "queue.h"
+#include "spam.h"
+#include "util.h"
+
+#define BLOCK_MS 1000
+#define BACKOFF_MIN_MS 50
+#define BACKOFF_MAX_MS 2000
+
+typedef struct worker_thread {
+	worker_pool *pool;
+	pthread_t thread;
+	store_queue *queue;
+	store_queue_batch batch;
+	bool started;
+} worker_thread;
+
+struct worker_pool {
+	char *url;
+	char *spam_config;
+	unsigned nthreads;
+	unsigned batch;
+	int64_t reclaim_ms;
+	uint32_t max_attempts;
+	worker_thread *threads;
+
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool stopping;
+
+	/* Readers judge a batch under the read lock; reload swaps under the
+	 * write lock. */
+	pthread_rwlock_t filter_lock;
+	spam_filter *filter;
+};
+
+static bool
+stopping(worker_pool *p)
+{
+	bool s;
+
+	pthread_mutex_lock(&p->mu);
+	s = p->stopping;
+	pthread_mutex_unlock(&p->mu);
+	return s;
+}
+
+/* Sleeps up to ms unless the pool stops first. */
+static void
+pause_ms(worker_pool *p, int64_t ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&p->mu);
+	if (!p->stopping)
+		pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+	pthread_mutex_unlock(&p->mu);
+}
+
+/* Claims, judges and finishes every entry of the batch: two round trips. */
+static pigeon_status
+process(worker_thread *w)
+{
+	worker_pool *p = w->pool;
+	store_queue_batch *b = &w->batch;
+	uint32_t rate_w, flood_w;
+	bool dry;
+	pigeon_status rv;
+
+	if (b->n == 0)
+		return PIGEON_OK;
+	pthread_rwlock_rdlock(&p->filter_lock);
+	rate_w = spam_rate_window(p->filter);
+	flood_w = spam_flood_window(p->filter);
+	dry = spam_dry_run(p->filter);
+	for (size_t i = 0; i < b->n; i++)
+		b->entries[i].fingerprint =
+		    spam_fingerprint(b->entries[i].content, b->entries[i].content_len);
+	pthread_rwlock_unlock(&p->filter_lock);
+
+	if ((rv = store_queue_claim(w->queue, b, rate_w, flood_w)) != PIGEON_OK)
+		return rv;
+
+	pthread_rwlock_rdlock(&p->filter_lock);
+	for (size_t i = 0; i < b->n; i++) {
+		store_queue_entry *x = &b->entries[i];
+		spam_message m = {x->sender, x->recipient, x->content, x->content_len,
+		    util_now_ms()};
+		spam_history h = {x->sent_in_window, x->flood_recipients};
+		spam_verdict v;
+
+		x->verdict = STORE_VERDICT_DELIVER;
+		x->reason[0] = '\0';
+		if (!x->claimed)
+			continue;
+		spam_check(p->filter, &m, &h, &v);
+		if (v.spam) {
+			x->verdict = dry ? STORE_VERDICT_WOULD_BE_SPAM : STORE_VERDICT_SPAM;
+			snprintf(x->reason, sizeof(x->reason), "%s", v.reasons);
+		}
+	}
+	pthread_rwlock_unlock(&p->filter_lock);
+
+	return store_queue_finish(w->queue, b);
+}
+
+static void *
+worker_main(void *arg)
+{
+	worker_thread *w = arg;
+	worker_pool *p = w->pool;
+	int64_t backoff = BACKOFF_MIN_MS, next_reclaim = 0;
+	/* Look for stranded entries twice per idle period. */
+	int64_t reclaim_every = p->reclaim_ms / 2 < 10 ? 10 : p->reclaim_ms / 2;
+
+	while (!stopping(p)) {
+		int64_t now = util_mono_us() / 1000;
+		int block = BLOCK_MS;
+		size_t dead = 0;
+		pigeon_status rv = PIGEON_OK;
+
+		store_queue_batch_clear(&w->batch);
+		if (now >= next_reclaim) {
+			rv = store_queue_reclaim(w->queue, p->reclaim_ms, p->max_attempts,
+			    p->batch, &w->batch, &dead);
+			if (rv == PIGEON_OK)
+				next_reclaim = now + reclaim_every;
+		}
+		if (rv == PIGEON_OK && w->batch.n == 0) {
+			if (next_reclaim - now < block)
+				block = (int)(next_reclaim - now);
+			rv = store_queue_take(w->queue, p->batch, block, &w->batch);
+		}
+		if (rv == PIGEON_OK)
+			rv = process(w);
+		if (rv == PIGEON_OK) {
+			backoff = BACKOFF_MIN_MS;
+			continue;
+		}
+		/* What was taken stays pending in the group and is reclaimed. */
+		log_warn("worker", "batch failed status=%d retry_ms=%lld", (int)rv,
+		    (long long)backoff);
+		pause_ms(p, backoff);
+		backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+	}
+	store_queue_batch_fini(&w->batch);
+	return NULL;
+}
+
+static void
+pool_free(worker_pool *p)
+{
+	for (unsigned i = 0; p->threads != NULL && i < p->nthreads; i++)
+		store_queue_close(p->threads[i].queue);
+	free(p->threads);
+	spam_filter_free(p->filter);
+	pthread_rwlock_destroy(&p->filter_lock);
+	pthread_cond_destroy(&p->cv);
+	pthread_mutex_destroy(&p->mu);
+	free(p->spam_config);
+	free(p->url);
+	free(p);
+}
+
+static void
+pool_join(worker_pool *p)
+{
+	pthread_mutex_lock(&p->mu);
+	p->stopping = true;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	for (unsigned i = 0; i < p->nthreads; i++)
+		if (p->threads[i].started)
+			pthread_join(p->threads[i].thread, NULL);
+}
+
+pigeon_status
+worker_pool_start(worker_pool **out, const worker_opts *o)
+{
+	worker_pool *p;
+	pthread_condattr_t ca;
+	char errbuf[256] = "", prefix[64], name[96];
+	pigeon_status rv = PIGEON_RESOURCE_EXHAUSTED;
+
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return PIGEON_RESOURCE_EXHAUSTED;
+	p->nthreads = o->threads != 0 ? o->threads : 1;
+	p->batch = o->batch != 0 ? o->batch : 100;
+	p->reclaim_ms = o->reclaim_idle_ms > 0 ? o->reclaim_idle_ms : 30000;
+	p->max_attempts = o->max_attempts != 0 ? o->max_attempts : 5;
+	if (pthread_mutex_init(&p->mu, NULL) != 0)
+		goto fail_free;
+	if (pthread_condattr_init(&ca) != 0)
+		goto fail_mu;
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	if (pthread_cond_init(&p->cv, &ca) != 0) {
+		pthread_condattr_destroy(&ca);
+		goto fail_mu;
+	}
+	pthread_condattr_destroy(&ca);
+	if (pthread_rwlock_init(&p->filter_lock, NULL) != 0)
+		goto fail_cv;
+	if ((o->redis_url != NULL && (p->url = strdup(o->redis_url)) == NULL) ||
+	    (o->spam_config != NULL && (p->spam_config = strdup(o->spam_config)) == NULL) ||
+	    (p->threads = calloc(p->nthreads, sizeof(*p->threads))) == NULL)
+		goto fail_pool;
+	if ((rv = spam_filter_load(&p->filter, p->spam_config, errbuf, sizeof(errbuf))) !=
+	    PIGEON_OK) {
+		log_error("worker", "cannot load spam config err=%s", errbuf);
+		goto fail_pool;
+	}
+	if (o->consumer_prefix != NULL)
+		snprintf(prefix, sizeof(prefix), "%s", o->consumer_prefix);
+	else
+		snprintf(prefix, sizeof(prefix), "worker-%ld", (long)getpid());
+	for (unsigned i = 0; i < p->nthreads; i++) {
+		p->threads[i].pool = p;
+		snprintf(name, sizeof(name), "%s-%u", prefix, i);
+		if ((rv = store_queue_open(&p->threads[i].queue, p->url, name, o->journal_max)) !=
+		    PIGEON_OK)
+			goto fail_pool;
+	}
+	for (unsigned i = 0; i < p->nthreads; i++) {
+		if (pthread_create(&p->threads[i].thread, NULL, worker_main, &p->threads[i]) != 0) {
+			rv = PIGEON_RESOURCE_EXHAUSTED;
+			goto fail_threads;
+		}
+		p->threads[i].started = true;
+	}
+	log_info("worker", "started threads=%u batch=%u reclaim_ms=%lld consumer=%s-*",
+	    p->nthreads, p->batch, (long long)p->reclaim_ms, prefix);
+	*out = p;
+	return PIGEON_OK;
+
+fail_threads:
+	pool_join(p);
+fail_pool:
+	/* pool_free undoes everything from here on, including the locks. */
+	pool_free(p);
+	return rv;
+fail_cv:
+	pthread_cond_destroy(&p->cv);
+fail_mu:
+	pthread_mutex_destroy(&p->mu);
+fail_free:
+	free(p);
+	return rv;
+}
+
+void
+worker_pool_stop(worker_pool *p)
+{
+	if (p == NULL)
+		return;
+	pool_join(p);
+	pool_free(p);
+}
+
+pigeon_status
+worker_pool_reload(worker_pool *p)
+{
+	spam_filter *f, *old;
+	char errbuf[256] = "";
+	pigeon_status rv;
+
+	if ((rv = spam_filter_load(&f, p->spam_config, errbuf, sizeof(errbuf))) != PIGEON_OK) {
+		log_error("worker", "spam config not reloaded err=%s", errbuf);
+		return rv;
+	}
+	pthread_rwlock_wrlock(&p->filter_lock);
+	old = p->filter;
+	p->filter = f;
+	pthread_rwlock_unlock(&p->filter_lock);
+	spam_filter_free(old);
+	log_info("worker", "spam config reloaded");
+	return PIGEON_OK;
+}

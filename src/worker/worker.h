@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The worker pool: threads that take queued messages from Redis, run the spam
+ * filter on them and deliver or block them.  Each thread owns one
+ * store_queue connection and, per batch, makes one round trip for the claim
+ * scripts and one for the finish scripts.  Messages a dead worker held are
+ * reclaimed after they sit idle; a message handed out too often is
+ * dead-lettered.  The Redis side lives in src/store/queue.h, the verdicts in
+ * src/spam/spam.h.
+ */
+#ifndef PIGEON_WORKER_H
+#define PIGEON_WORKER_H
+
+#include <stdint.h>
+
+#include <pigeon/pigeon.h>
+
+typedef struct worker_pool worker_pool;
+
+typedef struct worker_opts {
+	/* As store_opts.url; NULL: redis://127.0.0.1:6379. */
+	const char *redis_url;
+	/* Worker threads; 0: 1. */
+	unsigned threads;
+	/* Messages per batch; 0: 100. */
+	unsigned batch;
+	/* Entries held this long by a consumer are taken over, ms; 0: 30000. */
+	int64_t reclaim_idle_ms;
+	/* Entries handed out this many times are dead-lettered instead; 0: 5. */
+	uint32_t max_attempts;
+	/* The spam filter's settings file; NULL: its built-in defaults. */
+	const char *spam_config;
+	/* Consumer names are "<prefix>-<thread index>"; NULL: "worker-<pid>". */
+	const char *consumer_prefix;
+	/* As store_opts.journal_max; 0: 1,000,000. */
+	uint64_t journal_max;
+} worker_opts;
+
+/* Loads the spam filter and starts the threads, which connect in the
+ * background.  Borrows o (copied).  Codes of spam_filter_load for a bad
+ * spam config, INVALID_ARGUMENT for a malformed url, RESOURCE_EXHAUSTED. */
+pigeon_status worker_pool_start(worker_pool **out, const worker_opts *o);
+
+/* Stops the threads (within about a second: a blocked read waits at most
+ * that long) and frees the pool.  Messages in flight stay pending in the
+ * group and are reclaimed by the next worker.  Accepts NULL. */
+void worker_pool_stop(worker_pool *p);
+
+/* Re-reads the spam config; batches after it use the new filter.  On
+ * failure the old filter stays and the code of spam_filter_load is
+ * returned.  Thread-safe (called from the SIGHUP handling thread). */
+pigeon_status worker_pool_reload(worker_pool *p);
+
+#endif
