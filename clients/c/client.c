@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
@@ -38,6 +39,7 @@ struct pigeon_client {
 	int64_t opened_ms;
 	pthread_mutex_t mtx;
 	pthread_cond_t drained;
+	pthread_cond_t connected;
 	unsigned inflight;
 };
 
@@ -64,10 +66,14 @@ pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
 	pigeon_client *c = arg;
 
 	(void)p;
-	if (ev == NNG_PIPE_EV_ADD_POST)
+	pthread_mutex_lock(&c->mtx);
+	if (ev == NNG_PIPE_EV_ADD_POST) {
 		atomic_fetch_add(&c->pipes, 1);
-	else if (ev == NNG_PIPE_EV_REM_POST)
+		pthread_cond_broadcast(&c->connected);
+	} else if (ev == NNG_PIPE_EV_REM_POST) {
 		atomic_fetch_sub(&c->pipes, 1);
+	}
+	pthread_mutex_unlock(&c->mtx);
 }
 
 pigeon_status
@@ -101,6 +107,7 @@ pigeon_client_open_opts(pigeon_client **out, const pigeon_client_opts *opts)
 	atomic_init(&c->pipes, 0);
 	pthread_mutex_init(&c->mtx, NULL);
 	pthread_cond_init(&c->drained, NULL);
+	pthread_cond_init(&c->connected, NULL);
 
 	if ((err = nng_req0_open(&c->sock)) != 0) {
 		rv = status_from_nng(err);
@@ -125,6 +132,7 @@ pigeon_client_open_opts(pigeon_client **out, const pigeon_client_opts *opts)
 fail_sock:
 	nng_close(c->sock);
 fail_free:
+	pthread_cond_destroy(&c->connected);
 	pthread_cond_destroy(&c->drained);
 	pthread_mutex_destroy(&c->mtx);
 	free(c);
@@ -143,6 +151,7 @@ pigeon_client_close(pigeon_client *c)
 	while (c->inflight > 0)
 		pthread_cond_wait(&c->drained, &c->mtx);
 	pthread_mutex_unlock(&c->mtx);
+	pthread_cond_destroy(&c->connected);
 	pthread_cond_destroy(&c->drained);
 	pthread_mutex_destroy(&c->mtx);
 	free(c);
@@ -172,11 +181,44 @@ inflight_add(pigeon_client *c, int delta)
 	pthread_mutex_unlock(&c->mtx);
 }
 
+/* True when a connection to pigeond is up.  A synchronous caller (may_wait)
+ * waits for one during the connect grace after open, never past its own
+ * deadline; afterwards, no connection means UNAVAILABLE at once. */
+static bool
+client_connected(pigeon_client *c, bool may_wait, int32_t timeout_ms)
+{
+	int64_t until = c->opened_ms + CLIENT_CONNECT_GRACE_MS;
+	int64_t now = util_now_ms();
+	struct timespec ts;
+	bool up;
+
+	if (atomic_load(&c->pipes) > 0)
+		return true;
+	if (now + timeout_ms < until)
+		until = now + timeout_ms;
+	if (!may_wait)
+		return now < until;
+	pthread_mutex_lock(&c->mtx);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += (until - now) / 1000;
+	ts.tv_nsec += ((until - now) % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	while (atomic_load(&c->pipes) == 0 && util_now_ms() < until)
+		if (pthread_cond_timedwait(&c->connected, &c->mtx, &ts) != 0)
+			break;
+	up = atomic_load(&c->pipes) > 0;
+	pthread_mutex_unlock(&c->mtx);
+	return up;
+}
+
 /* Checks the request and packs its envelope into a new nng message. */
 static pigeon_status
 call_prepare(pigeon_client *c, const char *method, const ProtobufCMessage *req,
     int32_t deadline_ms, const ProtobufCMethodDescriptor **mdp, uint64_t *request_id,
-    nng_msg **msgp, int32_t *timeout_ms, pigeon_error *err)
+    nng_msg **msgp, int32_t *timeout_ms, bool may_wait, pigeon_error *err)
 {
 	const ProtobufCMethodDescriptor *md;
 	uint8_t *buf;
@@ -193,8 +235,7 @@ call_prepare(pigeon_client *c, const char *method, const ProtobufCMessage *req,
 		set_error(err, PIGEON_INVALID_ARGUMENT, "%s takes a %s", method, md->input->name);
 		return PIGEON_INVALID_ARGUMENT;
 	}
-	if (atomic_load(&c->pipes) == 0 &&
-	    util_now_ms() - c->opened_ms > CLIENT_CONNECT_GRACE_MS) {
+	if (!client_connected(c, may_wait, timeout)) {
 		set_error(err, PIGEON_UNAVAILABLE, "pigeond is not reachable at %s", c->url);
 		return PIGEON_UNAVAILABLE;
 	}
@@ -282,7 +323,8 @@ pigeon_call(pigeon_client *c, const char *method, const ProtobufCMessage *req,
 	int64_t deadline;
 	int nerr;
 
-	rv = call_prepare(c, method, req, deadline_ms, &md, &request_id, &msg, &timeout, err);
+	rv = call_prepare(
+	    c, method, req, deadline_ms, &md, &request_id, &msg, &timeout, true, err);
 	if (rv != PIGEON_OK)
 		return rv;
 	deadline = util_now_ms() + timeout;
@@ -394,7 +436,7 @@ pigeon_call_async(pigeon_client *c, const char *method, const ProtobufCMessage *
 	if ((a = calloc(1, sizeof(*a))) == NULL)
 		return PIGEON_RESOURCE_EXHAUSTED;
 	rv = call_prepare(c, method, req, deadline_ms, &a->md, &a->request_id, &msg, &timeout,
-	    NULL);
+	    false, NULL);
 	if (rv == PIGEON_UNAVAILABLE) {
 		/* Not a failure to start: the caller hears it through done. */
 		free(a);

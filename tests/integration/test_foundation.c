@@ -1,0 +1,294 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The RPC foundation against a real pigeond and redis-server: Health, bad
+ * input on the wire (an oversized frame, garbage, a truncated envelope, an
+ * unknown method, an expired deadline) each getting its status while the
+ * server keeps answering, and Redis going away and coming back.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+
+#include <pigeon/pigeon.h>
+
+#include "codec.h"
+#include "harness.h"
+#include "util.h"
+
+typedef struct t_env {
+	t_redis redis;
+	t_pigeond pigeond;
+	int rpc_port;
+	pigeon_client *client;
+} t_env;
+
+static t_env env;
+
+static int
+t_group_setup(void **state)
+{
+	char url[64];
+	pigeon_client_opts co = {0};
+
+	t_redis_start(&env.redis, false);
+	env.rpc_port = t_free_port();
+	snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", env.rpc_port);
+	t_pigeond_start(&env.pigeond, &env.redis, url, NULL);
+	co.url = env.pigeond.rpc_url;
+	co.deadline_ms = 2000;
+	assert_int_equal(pigeon_client_open_opts(&env.client, &co), PIGEON_OK);
+	return 0;
+}
+
+static int
+t_group_teardown(void **state)
+{
+	int code;
+
+	pigeon_client_close(env.client);
+	code = t_pigeond_stop(&env.pigeond);
+	t_redis_fini(&env.redis);
+	return code == 0 ? 0 : -1;
+}
+
+/* Sends raw bytes on a fresh req socket and decodes the reply envelope. */
+static pigeon_status
+t_raw_call(const void *buf, size_t len, Pigeon__V1__ReplyEnvelope **out)
+{
+	nng_socket s;
+	nng_msg *msg;
+	pigeon_status rv;
+
+	assert_int_equal(nng_req0_open(&s), 0);
+	assert_int_equal(nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 3000), 0);
+	assert_int_equal(nng_dial(s, env.pigeond.rpc_url, NULL, 0), 0);
+	assert_int_equal(nng_msg_alloc(&msg, len), 0);
+	memcpy(nng_msg_body(msg), buf, len);
+	assert_int_equal(nng_sendmsg(s, msg, 0), 0);
+	assert_int_equal(nng_recvmsg(s, &msg, 0), 0);
+	rv = rpc_reply_decode(nng_msg_body(msg), nng_msg_len(msg), out);
+	nng_msg_free(msg);
+	nng_close(s);
+	return rv;
+}
+
+/* The next request after bad input must be served normally. */
+static void
+t_assert_still_serving(void)
+{
+	Pigeon__V1__HealthRequest req = PIGEON__V1__HEALTH_REQUEST__INIT;
+	Pigeon__V1__HealthReply *rep;
+	pigeon_error err;
+
+	assert_int_equal(pigeon_health(env.client, &req, &rep, &err), PIGEON_OK);
+	assert_int_equal(rep->status, PIGEON__V1__SERVING_STATUS__SERVING_STATUS_SERVING);
+	pigeon_reply_free(rep);
+}
+
+static void
+test_health_is_serving_with_version(void **state)
+{
+	Pigeon__V1__HealthRequest req = PIGEON__V1__HEALTH_REQUEST__INIT;
+	Pigeon__V1__HealthReply *rep;
+	pigeon_error err;
+
+	assert_int_equal(pigeon_health(env.client, &req, &rep, &err), PIGEON_OK);
+	assert_int_equal(rep->status, PIGEON__V1__SERVING_STATUS__SERVING_STATUS_SERVING);
+	assert_string_equal(rep->version, PIGEON_TEST_VERSION);
+	assert_true(rep->uptime_ms >= 0);
+	pigeon_reply_free(rep);
+}
+
+static void
+test_garbage_bytes_get_invalid_argument(void **state)
+{
+	static const uint8_t garbage[] = {0xde, 0xad, 0xbe, 0xef, 0xff, 0xff, 0xff, 0xff, 0x7f};
+	Pigeon__V1__ReplyEnvelope *rep;
+
+	assert_int_equal(t_raw_call(garbage, sizeof(garbage), &rep), PIGEON_OK);
+	assert_int_equal(rep->status, PIGEON_INVALID_ARGUMENT);
+	assert_string_equal(rep->message, "request envelope does not decode");
+	pigeon__v1__reply_envelope__free_unpacked(rep, NULL);
+	t_assert_still_serving();
+}
+
+static void
+test_truncated_envelope_gets_invalid_argument(void **state)
+{
+	Pigeon__V1__LoginRequest in = PIGEON__V1__LOGIN_REQUEST__INIT;
+	Pigeon__V1__ReplyEnvelope *rep;
+	uint8_t *buf;
+	size_t len;
+
+	in.username = "flain1";
+	assert_int_equal(rpc_request_pack("Login", 1, 1, 0, &in.base, &buf, &len), PIGEON_OK);
+	assert_int_equal(t_raw_call(buf, len - 3, &rep), PIGEON_OK);
+	assert_int_equal(rep->status, PIGEON_INVALID_ARGUMENT);
+	pigeon__v1__reply_envelope__free_unpacked(rep, NULL);
+	free(buf);
+	t_assert_still_serving();
+}
+
+static void
+test_unknown_method_gets_unimplemented(void **state)
+{
+	Pigeon__V1__HealthRequest in = PIGEON__V1__HEALTH_REQUEST__INIT;
+	Pigeon__V1__ReplyEnvelope *rep;
+	uint8_t *buf;
+	size_t len;
+
+	assert_int_equal(rpc_request_pack("Teleport", 1, 2, 0, &in.base, &buf, &len), PIGEON_OK);
+	assert_int_equal(t_raw_call(buf, len, &rep), PIGEON_OK);
+	assert_int_equal(rep->status, PIGEON_UNIMPLEMENTED);
+	assert_string_equal(rep->message, "unknown method Teleport");
+	assert_int_equal(rep->request_id, 2);
+	pigeon__v1__reply_envelope__free_unpacked(rep, NULL);
+	free(buf);
+	t_assert_still_serving();
+}
+
+static void
+test_expired_deadline_gets_deadline_exceeded(void **state)
+{
+	Pigeon__V1__LoginRequest in = PIGEON__V1__LOGIN_REQUEST__INIT;
+	Pigeon__V1__ReplyEnvelope *rep;
+	Pigeon__V1__ListOnlineUsersRequest lreq = PIGEON__V1__LIST_ONLINE_USERS_REQUEST__INIT;
+	Pigeon__V1__ListOnlineUsersReply *online;
+	uint8_t *buf;
+	size_t len;
+
+	in.username = "Malory";
+	assert_int_equal(
+	    rpc_request_pack("Login", 1, 3, util_now_ms() - 1000, &in.base, &buf, &len), PIGEON_OK);
+	assert_int_equal(t_raw_call(buf, len, &rep), PIGEON_OK);
+	assert_int_equal(rep->status, PIGEON_DEADLINE_EXCEEDED);
+	pigeon__v1__reply_envelope__free_unpacked(rep, NULL);
+	free(buf);
+	/* The work was not done: Malory is not online. */
+	assert_int_equal(pigeon_list_online_users(env.client, &lreq, &online, NULL), PIGEON_OK);
+	for (size_t i = 0; i < online->n_usernames; i++)
+		assert_string_not_equal(online->usernames[i], "Malory");
+	pigeon_reply_free(online);
+	t_assert_still_serving();
+}
+
+/* Speaks nng's SP-over-TCP framing by hand to announce a frame nobody could
+ * afford, and checks the server drops the peer without allocating it. */
+static void
+test_peer_announcing_10_mib_frame_is_dropped(void **state)
+{
+	/* SP header: "\0SP\0", protocol req0 (0x30), reserved. */
+	static const uint8_t hello[8] = {0x00, 'S', 'P', 0x00, 0x00, 0x30, 0x00, 0x00};
+	uint8_t frame[8 + 64];
+	uint64_t announced = 10u * 1024 * 1024;
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	long rss_before, rss_after;
+	uint8_t peer[8];
+	ssize_t n;
+	int fd;
+
+	rss_before = t_proc_rss_kb(&env.pigeond.proc);
+	assert_true(rss_before > 0);
+	a.sin_port = htons((uint16_t)env.rpc_port);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_true((fd = socket(AF_INET, SOCK_STREAM, 0)) >= 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(write(fd, hello, sizeof(hello)), sizeof(hello));
+	assert_int_equal(read(fd, peer, sizeof(peer)), sizeof(peer));
+	assert_int_equal(peer[5], 0x31); /* rep0 */
+	for (int i = 0; i < 8; i++)
+		frame[i] = (uint8_t)(announced >> (56 - 8 * i));
+	memset(frame + 8, 'x', 64);
+	(void)!write(fd, frame, sizeof(frame));
+	/* The server closes the connection: read sees EOF (or a reset). */
+	n = read(fd, peer, sizeof(peer));
+	assert_true(n <= 0);
+	close(fd);
+	rss_after = t_proc_rss_kb(&env.pigeond.proc);
+	assert_true(rss_after - rss_before < 4 * 1024);
+	t_assert_still_serving();
+}
+
+static bool
+redis_is_unavailable(void *arg)
+{
+	Pigeon__V1__HealthRequest req = PIGEON__V1__HEALTH_REQUEST__INIT;
+	Pigeon__V1__HealthReply *rep;
+	bool down;
+
+	if (pigeon_health(env.client, &req, &rep, NULL) != PIGEON_OK)
+		return false;
+	down = rep->status == PIGEON__V1__SERVING_STATUS__SERVING_STATUS_NOT_SERVING;
+	pigeon_reply_free(rep);
+	return down;
+}
+
+static bool
+login_works(void *arg)
+{
+	Pigeon__V1__LoginRequest req = PIGEON__V1__LOGIN_REQUEST__INIT;
+	Pigeon__V1__LogoutRequest out = PIGEON__V1__LOGOUT_REQUEST__INIT;
+	Pigeon__V1__LoginReply *rep;
+	Pigeon__V1__LogoutReply *orep;
+
+	req.username = "Dizzzmas";
+	if (pigeon_login(env.client, &req, &rep, NULL) != PIGEON_OK)
+		return false;
+	pigeon_reply_free(rep);
+	out.username = "Dizzzmas";
+	assert_int_equal(pigeon_logout(env.client, &out, &orep, NULL), PIGEON_OK);
+	pigeon_reply_free(orep);
+	return true;
+}
+
+static void
+test_redis_down_gives_unavailable_then_recovers(void **state)
+{
+	Pigeon__V1__LoginRequest req = PIGEON__V1__LOGIN_REQUEST__INIT;
+	Pigeon__V1__LoginReply *rep;
+	pigeon_error err;
+	int64_t t0, took;
+
+	t_redis_stop(&env.redis, false);
+	assert_true(t_wait_for(redis_is_unavailable, NULL, 5000));
+	req.username = "Dizzzmas";
+	t0 = util_mono_us();
+	assert_int_equal(pigeon_login(env.client, &req, &rep, &err), PIGEON_UNAVAILABLE);
+	took = util_mono_us() - t0;
+	assert_int_equal(err.code, PIGEON_UNAVAILABLE);
+	/* Well within the client's 2 s deadline. */
+	assert_true(took < 2000 * 1000);
+
+	t_redis_restart(&env.redis);
+	assert_true(t_wait_for(login_works, NULL, 10000));
+	t_assert_still_serving();
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_health_is_serving_with_version),
+		cmocka_unit_test(test_garbage_bytes_get_invalid_argument),
+		cmocka_unit_test(test_truncated_envelope_gets_invalid_argument),
+		cmocka_unit_test(test_unknown_method_gets_unimplemented),
+		cmocka_unit_test(test_expired_deadline_gets_deadline_exceeded),
+		cmocka_unit_test(test_peer_announcing_10_mib_frame_is_dropped),
+		cmocka_unit_test(test_redis_down_gives_unavailable_then_recovers),
+	};
+
+	return cmocka_run_group_tests(tests, t_group_setup, t_group_teardown);
+}
