@@ -232,8 +232,13 @@ main(int argc, char **argv)
 	while (sigwait(&sigs, &sig) != 0)
 		;
 	log_info("http", "stopping signal=%d", sig);
+	/* Stop the daemon, cancel the RPCs in flight by closing the client,
+	 * then free the server their completions point to. */
 	http_server_stop(srv);
-	rc = 0;
+	pigeon_client_close(client);
+	http_server_free(srv);
+	http_metrics_free(metrics);
+	return 0;
 out_metrics:
 	http_metrics_free(metrics);
 out_client:

@@ -514,10 +514,8 @@ void
 http_server_stop(http_server *s)
 {
 	MHD_socket lsock;
-	struct timespec until;
-	bool rpcs_done = true;
 
-	if (s == NULL)
+	if (s == NULL || s->daemon == NULL)
 		return;
 	if ((lsock = MHD_quiesce_daemon(s->daemon)) != MHD_INVALID_SOCKET)
 		close(lsock);
@@ -540,7 +538,19 @@ http_server_stop(http_server *s)
 	     waited += 10)
 		nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
 	MHD_stop_daemon(s->daemon);
+	s->daemon = NULL;
+}
 
+void
+http_server_free(http_server *s)
+{
+	struct timespec until;
+	bool rpcs_done = true;
+
+	if (s == NULL)
+		return;
+	if (s->daemon != NULL)
+		http_server_stop(s);
 	/* Every RPC has a deadline, so each completion comes by then. */
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += s->opts.deadline_ms / 1000 + 2;

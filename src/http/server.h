@@ -54,9 +54,13 @@ pigeon_status http_server_start(
 /* The port the server listens on. */
 uint16_t http_server_port(const http_server *s);
 
-/* Stops accepting, answers 503 to every request waiting for pigeond, stops
- * the daemon, waits (at most the RPC deadline) for the RPCs still in flight
- * to complete, and frees the server.  Accepts NULL. */
+/* Stops accepting, answers 503 to every request waiting for pigeond, and
+ * stops the daemon.  RPCs may still be in flight: close the client next to
+ * cancel them, then free the server.  Accepts NULL and a stopped server. */
 void http_server_stop(http_server *s);
+
+/* Stops the server if running, waits (at most the RPC deadline) for the RPCs
+ * still in flight to complete, and frees it.  Accepts NULL. */
+void http_server_free(http_server *s);
 
 #endif
