@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What each route does, as two pure steps around one RPC: http_api_prepare
+ * turns an HTTP request (route, query string, body, headers) into the RPC to
+ * make, or into an answer at once (a 4xx, /openapi.json); http_api_answer
+ * turns the RPC's outcome into the HTTP answer.  No sockets, no threads:
+ * server.c makes the call and carries the answer back to the connection.
+ */
+#ifndef PIGEON_HTTP_API_H
+#define PIGEON_HTTP_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+#include <pigeon/pigeon.h>
+
+#include "metrics.h"
+#include "routes.h"
+
+/* One HTTP request, as far as the routes care.  All borrowed. */
+typedef struct http_input {
+	/* The matched route; NULL when none matched (the answer is 404 or 405). */
+	const http_route *route;
+	/* Set when the path exists but not with this method. */
+	bool method_not_allowed;
+	/* The raw query string (after '?'), or NULL. */
+	const char *query;
+	/* The request body; len 0 when there is none. */
+	const char *body;
+	size_t body_len;
+	/* The Idempotency-Key header, or NULL. */
+	const char *idempotency_key;
+} http_input;
+
+/* An HTTP answer. */
+typedef struct http_answer {
+	int status;
+	const char *content_type;
+	/* malloc'd unless is_static. */
+	char *body;
+	size_t len;
+	bool is_static;
+	/* An Allow header's value for a 405, else empty. */
+	char allow[32];
+} http_answer;
+
+/* The RPC that serves a request.  Its request message borrows strings from
+ * the body and query values the call owns; release with http_call_fini. */
+typedef struct http_call {
+	http_route_id route;
+	/* The method's name as in the .proto, "Login". */
+	const char *method;
+	/* Points into req. */
+	const ProtobufCMessage *msg;
+	union {
+		Pigeon__V1__LoginRequest login;
+		Pigeon__V1__LogoutRequest logout;
+		Pigeon__V1__SendMessageRequest send;
+		Pigeon__V1__GetUserStatsRequest user_stats;
+		Pigeon__V1__ListInboundMessagesRequest inbound;
+		Pigeon__V1__LeaderboardRequest leaderboard;
+		Pigeon__V1__ListOnlineUsersRequest online;
+		Pigeon__V1__GetEventJournalRequest journal;
+		Pigeon__V1__RegisterUserRequest register_user;
+		Pigeon__V1__HealthRequest health;
+	} req;
+	json_t *body;
+	char *owned[3];
+} http_call;
+
+/* Largest Idempotency-Key accepted, bytes. */
+#define HTTP_IDEMPOTENCY_KEY_MAX 128
+
+/* Decides how to serve in.  Returns true with *call filled when an RPC must
+ * be made (then the caller calls, answers with http_api_answer, and releases
+ * the call with http_call_fini), or false with *ans filled to answer now.
+ * Borrows in, which must outlive *call. */
+bool http_api_prepare(const http_input *in, http_call *call, http_answer *ans);
+
+/* Fills *ans from the outcome of call's RPC: st, pigeond's message (may be
+ * NULL) and on OK its reply.  Borrows everything; m is read for /metrics.
+ * Safe from any thread. */
+void http_api_answer(const http_call *call, pigeon_status st, const char *message,
+    const ProtobufCMessage *reply, const http_metrics *m, http_answer *ans);
+
+/* Fills *ans with a JSON error {"code", "status", "message"}. */
+void http_api_error(http_answer *ans, int code, const char *message);
+
+/* Releases what the call owns.  Accepts a call prepare did not fill. */
+void http_call_fini(http_call *call);
+
+/* Frees the answer's body unless it is static.  Accepts an empty answer. */
+void http_answer_fini(http_answer *ans);
+
+#endif

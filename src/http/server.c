@@ -1,0 +1,574 @@
+/* SPDX-License-Identifier: MIT */
+/* The libmicrohttpd daemon and the life of a request; see server.h. */
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "api.h"
+#include "log.h"
+#include "routes.h"
+#include "uri.h"
+#include "util.h"
+
+/* How long http_server_stop lets answered requests finish before the daemon
+ * closes every connection. */
+#define DRAIN_MS 1000
+
+typedef struct http_req http_req;
+
+typedef enum req_stage {
+	/* The first handler call has not happened yet. */
+	STAGE_HEADERS,
+	/* Reading the body (or waiting for the call that says there is none). */
+	STAGE_BODY,
+	/* Suspended: the RPC is in flight. */
+	STAGE_RPC,
+} req_stage;
+
+struct http_req {
+	http_server *srv;
+	/* One reference for the connection, one while the RPC is in flight:
+	 * the RPC's completion may come after the connection is gone. */
+	atomic_int refs;
+	struct MHD_Connection *conn;
+	int64_t start_us;
+	char *target;
+	char method[16];
+	http_route_id label;
+	req_stage stage;
+	char *body;
+	size_t body_len, body_cap;
+	http_input in;
+	http_call call;
+	/* Set once ans holds the answer to queue. */
+	bool have_answer;
+	http_answer ans;
+	/* The status queued, for the access log; 0 before. */
+	int status;
+	/* In srv->suspended while the RPC is in flight; under srv->mu. */
+	bool listed;
+	http_req *prev, *next;
+};
+
+struct http_server {
+	struct MHD_Daemon *daemon;
+	pigeon_client *client;
+	http_metrics *metrics;
+	http_server_opts opts;
+	uint16_t port;
+	pthread_mutex_t mu;
+	pthread_cond_t idle;
+	/* Under mu. */
+	bool stopping;
+	http_req *suspended;
+	unsigned rpcs;
+};
+
+static void
+req_unref(http_req *r)
+{
+	if (atomic_fetch_sub(&r->refs, 1) != 1)
+		return;
+	http_call_fini(&r->call);
+	http_answer_fini(&r->ans);
+	free(r->body);
+	free(r->target);
+	free(r);
+}
+
+static void
+list_add(http_server *srv, http_req *r)
+{
+	r->prev = NULL;
+	r->next = srv->suspended;
+	if (srv->suspended != NULL)
+		srv->suspended->prev = r;
+	srv->suspended = r;
+	r->listed = true;
+}
+
+static void
+list_remove(http_server *srv, http_req *r)
+{
+	if (r->prev != NULL)
+		r->prev->next = r->next;
+	else
+		srv->suspended = r->next;
+	if (r->next != NULL)
+		r->next->prev = r->prev;
+	r->prev = r->next = NULL;
+	r->listed = false;
+}
+
+/* Called by libmicrohttpd once per request, as soon as the request line is
+ * read: the request object is made here, so that the access log and the
+ * metrics see every request, and so that the raw target (before
+ * libmicrohttpd's own decoding) is at hand. */
+static void *
+on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+	http_server *srv = cls;
+	http_req *r;
+
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return NULL;
+	if ((r->target = strdup(uri)) == NULL) {
+		free(r);
+		return NULL;
+	}
+	atomic_init(&r->refs, 1);
+	r->srv = srv;
+	r->conn = conn;
+	r->start_us = util_mono_us();
+	r->label = HTTP_ROUTE_UNMATCHED;
+	http_metrics_request_begin(srv->metrics);
+	return r;
+}
+
+static void
+on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+    enum MHD_RequestTerminationCode toe)
+{
+	http_server *srv = cls;
+	http_req *r = *con_cls;
+	size_t path_len;
+	const char *query;
+	int64_t us;
+
+	if (r == NULL)
+		return;
+	*con_cls = NULL;
+	us = util_mono_us() - r->start_us;
+	http_uri_split(r->target, &path_len, &query);
+	if (path_len > 200)
+		path_len = 200;
+	if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+		log_info("http", "request method=%s path=%.*s status=%d us=%lld", r->method,
+		    (int)path_len, r->target, r->status, (long long)us);
+	else
+		log_info("http", "request method=%s path=%.*s status=%d us=%lld closed=%d",
+		    r->method, (int)path_len, r->target, r->status, (long long)us, (int)toe);
+	http_metrics_request_end(srv->metrics, r->label, r->status, us);
+	req_unref(r);
+}
+
+/* Queues r->ans, handing its body to libmicrohttpd. */
+static enum MHD_Result
+queue_answer(http_req *r)
+{
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+
+	resp = MHD_create_response_from_buffer(r->ans.len, r->ans.body,
+	    r->ans.is_static ? MHD_RESPMEM_PERSISTENT : MHD_RESPMEM_MUST_FREE);
+	if (resp == NULL)
+		return MHD_NO;
+	if (!r->ans.is_static)
+		r->ans.body = NULL;
+	if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->ans.content_type) !=
+		MHD_YES ||
+	    (r->ans.allow[0] != '\0' &&
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->ans.allow) != MHD_YES)) {
+		MHD_destroy_response(resp);
+		return MHD_NO;
+	}
+	ret = MHD_queue_response(r->conn, (unsigned)r->ans.status, resp);
+	MHD_destroy_response(resp);
+	if (ret == MHD_YES)
+		r->status = r->ans.status;
+	return ret;
+}
+
+static void
+set_error(http_req *r, int code, const char *message)
+{
+	http_api_error(&r->ans, code, message);
+	r->have_answer = true;
+}
+
+/* The first handler call: headers are in.  Finds the route, and refuses an
+ * announced body over the cap before a byte of it is read. */
+static enum MHD_Result
+on_headers(http_server *srv, http_req *r, const char *method)
+{
+	const char *query, *cl;
+	size_t path_len, decoded_len;
+	char *path;
+
+	snprintf(r->method, sizeof(r->method), "%s", method);
+	cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (cl != NULL) {
+		char *end;
+		unsigned long long n;
+
+		errno = 0;
+		n = strtoull(cl, &end, 10);
+		if (errno != 0 || end == cl || n > srv->opts.body_max) {
+			char msg[128];
+			struct MHD_Response *resp;
+			enum MHD_Result ret;
+
+			snprintf(msg, sizeof(msg), "Request body is larger than the limit of %zu bytes",
+			    srv->opts.body_max);
+			set_error(r, 413, msg);
+			/* Answered on the first call on purpose: the connection
+			 * must close, as its body is never read. */
+			resp = MHD_create_response_from_buffer(
+			    r->ans.len, r->ans.body, MHD_RESPMEM_MUST_FREE);
+			if (resp == NULL)
+				return MHD_NO;
+			r->ans.body = NULL;
+			MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->ans.content_type);
+			MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+			ret = MHD_queue_response(r->conn, 413, resp);
+			MHD_destroy_response(resp);
+			if (ret == MHD_YES)
+				r->status = 413;
+			return ret;
+		}
+	}
+
+	http_uri_split(r->target, &path_len, &query);
+	r->in.query = query;
+	if ((path = malloc(path_len + 1)) == NULL)
+		return MHD_NO;
+	if (!http_uri_decode(r->target, path_len, false, path, &decoded_len)) {
+		set_error(r, 400, "Malformed percent-escape in the path");
+	} else {
+		const http_route *route = NULL;
+
+		switch (http_route_find(method, path, &route)) {
+		case HTTP_MATCH_OK:
+			r->label = route->id;
+			break;
+		case HTTP_MATCH_NO_METHOD:
+			r->label = route->id;
+			r->in.method_not_allowed = true;
+			break;
+		case HTTP_MATCH_NO_PATH:
+			route = NULL;
+			break;
+		}
+		r->in.route = route;
+	}
+	free(path);
+	r->stage = STAGE_BODY;
+	return MHD_YES;
+}
+
+/* Appends a piece of the body.  A body without Content-Length (chunked)
+ * that passes the cap closes the connection: no answer is better than
+ * reading on. */
+static enum MHD_Result
+on_body(http_server *srv, http_req *r, const char *data, size_t *size)
+{
+	size_t n = *size;
+
+	*size = 0;
+	if (n > srv->opts.body_max - r->body_len) {
+		log_warn("http", "body over the limit, closing method=%s limit=%zu", r->method,
+		    srv->opts.body_max);
+		return MHD_NO;
+	}
+	if (r->have_answer)
+		return MHD_YES;
+	if (r->body_len + n > r->body_cap) {
+		size_t cap = r->body_cap > 0 ? r->body_cap : 1024;
+		char *nb;
+
+		while (cap < r->body_len + n)
+			cap *= 2;
+		if (cap > srv->opts.body_max)
+			cap = srv->opts.body_max;
+		if ((nb = realloc(r->body, cap)) == NULL)
+			return MHD_NO;
+		r->body = nb;
+		r->body_cap = cap;
+	}
+	memcpy(r->body + r->body_len, data, n);
+	r->body_len += n;
+	return MHD_YES;
+}
+
+static void
+on_rpc_done(pigeon_status st, const char *message, const ProtobufCMessage *reply, void *arg)
+{
+	http_req *r = arg;
+	http_server *srv = r->srv;
+	http_answer ans;
+
+	if (st != PIGEON_OK) {
+		http_metrics_rpc_failure(srv->metrics, st);
+		log_warn("http", "rpc failed method=%s status=%s", r->call.method,
+		    pigeon_status_name(st));
+	}
+	http_api_answer(&r->call, st, message, reply, srv->metrics, &ans);
+	pthread_mutex_lock(&srv->mu);
+	if (r->listed) {
+		list_remove(srv, r);
+		r->ans = ans;
+		r->have_answer = true;
+		MHD_resume_connection(r->conn);
+	} else {
+		/* http_server_stop answered it already. */
+		http_answer_fini(&ans);
+	}
+	if (--srv->rpcs == 0)
+		pthread_cond_broadcast(&srv->idle);
+	pthread_mutex_unlock(&srv->mu);
+	req_unref(r);
+}
+
+/* The body is complete: answer now, or suspend the connection and call
+ * pigeond. */
+static enum MHD_Result
+on_complete_request(http_server *srv, http_req *r)
+{
+	pigeon_status st;
+
+	if (r->have_answer)
+		return queue_answer(r);
+	r->in.body = r->body != NULL ? r->body : "";
+	r->in.body_len = r->body_len;
+	r->in.idempotency_key = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Idempotency-Key");
+	if (!http_api_prepare(&r->in, &r->call, &r->ans)) {
+		r->have_answer = true;
+		return queue_answer(r);
+	}
+
+	pthread_mutex_lock(&srv->mu);
+	if (srv->stopping) {
+		pthread_mutex_unlock(&srv->mu);
+		set_error(r, 503, "pigeon-http is shutting down");
+		return queue_answer(r);
+	}
+	MHD_suspend_connection(r->conn);
+	list_add(srv, r);
+	srv->rpcs++;
+	atomic_fetch_add(&r->refs, 1);
+	r->stage = STAGE_RPC;
+	pthread_mutex_unlock(&srv->mu);
+
+	st = pigeon_call_async(srv->client, r->call.method, r->call.msg, srv->opts.deadline_ms,
+	    on_rpc_done, r);
+	if (st != PIGEON_OK)
+		on_rpc_done(st, "the call to pigeond could not be started", NULL, r);
+	return MHD_YES;
+}
+
+static enum MHD_Result
+on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+    const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
+{
+	http_server *srv = cls;
+	http_req *r = *con_cls;
+
+	if (r == NULL)
+		return MHD_NO;
+	switch (r->stage) {
+	case STAGE_HEADERS:
+		return on_headers(srv, r, method);
+	case STAGE_BODY:
+		if (*upload_data_size > 0)
+			return on_body(srv, r, upload_data, upload_data_size);
+		return on_complete_request(srv, r);
+	case STAGE_RPC:
+		/* Resumed: on_rpc_done stored the answer. */
+		return queue_answer(r);
+	}
+	return MHD_NO;
+}
+
+static void
+on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char line[512];
+	size_t n;
+
+	vsnprintf(line, sizeof(line), fmt, ap);
+	n = strlen(line);
+	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		line[--n] = '\0';
+	log_warn("http", "libmicrohttpd: %s", line);
+}
+
+/* Parses "host:port" or "[v6]:port" (numeric) into *ss. */
+static pigeon_status
+parse_listen(const char *listen, struct sockaddr_storage *ss)
+{
+	char host[INET6_ADDRSTRLEN + 2];
+	const char *colon, *h = listen;
+	size_t hlen;
+	struct addrinfo hints = {0}, *ai;
+
+	if ((colon = strrchr(listen, ':')) == NULL)
+		return PIGEON_INVALID_ARGUMENT;
+	hlen = (size_t)(colon - listen);
+	if (hlen >= 2 && listen[0] == '[' && listen[hlen - 1] == ']') {
+		h++;
+		hlen -= 2;
+	}
+	if (hlen == 0 || hlen >= sizeof(host) || colon[1] == '\0')
+		return PIGEON_INVALID_ARGUMENT;
+	memcpy(host, h, hlen);
+	host[hlen] = '\0';
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
+	hints.ai_socktype = SOCK_STREAM;
+	if (getaddrinfo(host, colon + 1, &hints, &ai) != 0)
+		return PIGEON_INVALID_ARGUMENT;
+	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+	freeaddrinfo(ai);
+	return PIGEON_OK;
+}
+
+static unsigned
+cores(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n > 0 ? (unsigned)n : 1;
+}
+
+pigeon_status
+http_server_start(
+    http_server **out, const http_server_opts *opts, pigeon_client *client, http_metrics *m)
+{
+	http_server *srv;
+	struct sockaddr_storage ss = {0};
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
+	unsigned threads = opts->threads > 0 ? opts->threads : cores();
+	const union MHD_DaemonInfo *info;
+	pigeon_status rv;
+
+	if ((rv = parse_listen(opts->listen, &ss)) != PIGEON_OK) {
+		log_error("http", "bad listen address listen=%s", opts->listen);
+		return rv;
+	}
+	if (ss.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	if ((srv = calloc(1, sizeof(*srv))) == NULL)
+		return PIGEON_RESOURCE_EXHAUSTED;
+	srv->client = client;
+	srv->metrics = m;
+	srv->opts = *opts;
+	if (pthread_mutex_init(&srv->mu, NULL) != 0) {
+		rv = PIGEON_RESOURCE_EXHAUSTED;
+		goto fail_free;
+	}
+	if (pthread_cond_init(&srv->idle, NULL) != 0) {
+		rv = PIGEON_RESOURCE_EXHAUSTED;
+		goto fail_mutex;
+	}
+	/* Port 0 in MHD_start_daemon is ignored in favour of the address. */
+	srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv,
+	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+	    MHD_OPTION_THREAD_POOL_SIZE, threads,
+	    MHD_OPTION_CONNECTION_TIMEOUT, opts->conn_timeout_s,
+	    MHD_OPTION_CONNECTION_LIMIT, opts->conn_limit,
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, opts->per_ip_limit,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, opts->conn_memory,
+	    MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
+	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+	    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
+	    MHD_OPTION_END);
+	if (srv->daemon == NULL) {
+		log_error("http", "cannot listen listen=%s", opts->listen);
+		rv = PIGEON_UNAVAILABLE;
+		goto fail_cond;
+	}
+	info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+	srv->port = info != NULL ? info->port : 0;
+	*out = srv;
+	return PIGEON_OK;
+
+fail_cond:
+	pthread_cond_destroy(&srv->idle);
+fail_mutex:
+	pthread_mutex_destroy(&srv->mu);
+fail_free:
+	free(srv);
+	return rv;
+}
+
+uint16_t
+http_server_port(const http_server *s)
+{
+	return s->port;
+}
+
+void
+http_server_stop(http_server *s)
+{
+	MHD_socket lsock;
+
+	if (s == NULL || s->daemon == NULL)
+		return;
+	if ((lsock = MHD_quiesce_daemon(s->daemon)) != MHD_INVALID_SOCKET)
+		close(lsock);
+
+	/* Suspended connections must all be resumed before MHD_stop_daemon;
+	 * their RPCs' completions will find them unlisted and drop their
+	 * answers. */
+	pthread_mutex_lock(&s->mu);
+	s->stopping = true;
+	while (s->suspended != NULL) {
+		http_req *r = s->suspended;
+
+		list_remove(s, r);
+		set_error(r, 503, "pigeon-http is shutting down");
+		MHD_resume_connection(r->conn);
+	}
+	pthread_mutex_unlock(&s->mu);
+
+	for (int waited = 0; waited < DRAIN_MS && http_metrics_in_flight(s->metrics) > 0;
+	     waited += 10)
+		nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
+	MHD_stop_daemon(s->daemon);
+	s->daemon = NULL;
+}
+
+void
+http_server_free(http_server *s)
+{
+	struct timespec until;
+	bool rpcs_done = true;
+
+	if (s == NULL)
+		return;
+	if (s->daemon != NULL)
+		http_server_stop(s);
+	/* Every RPC has a deadline, so each completion comes by then. */
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += s->opts.deadline_ms / 1000 + 2;
+	pthread_mutex_lock(&s->mu);
+	while (s->rpcs > 0) {
+		if (pthread_cond_timedwait(&s->idle, &s->mu, &until) == ETIMEDOUT) {
+			rpcs_done = false;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (!rpcs_done) {
+		/* A completion may still come and touch the server: leak it
+		 * rather than free it under that completion. */
+		log_error("http", "RPCs still in flight at exit count=%u", s->rpcs);
+		return;
+	}
+	pthread_cond_destroy(&s->idle);
+	pthread_mutex_destroy(&s->mu);
+	free(s);
+}

@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The HTTP server of pigeon-http: a libmicrohttpd daemon (internal epoll
+ * threads, a pool of them), its limits, and the life of one request: matched
+ * to a route, its body read up to a cap, the connection suspended while its
+ * RPC to pigeond is in flight and resumed from the RPC's completion, the
+ * answer queued, one access-log line and the metrics at the end.  What each
+ * route does is api.c's; the server only carries requests and answers.
+ *
+ * libmicrohttpd 0.9.75 has two traps this module is built around: a response
+ * queued on the first call of the access handler always closes its
+ * connection, so answers are queued on a later call; and suspended
+ * connections never time out and must all be resumed before the daemon
+ * stops, so every RPC has a deadline and http_server_stop resumes them.
+ */
+#ifndef PIGEON_HTTP_SERVER_H
+#define PIGEON_HTTP_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <pigeon/pigeon.h>
+
+#include "metrics.h"
+
+typedef struct http_server http_server;
+
+typedef struct http_server_opts {
+	/* "host:port" or "[v6]:port", numeric; port 0 picks a free one. */
+	const char *listen;
+	/* Deadline of each RPC to pigeond, ms. */
+	int32_t deadline_ms;
+	/* Largest request body, bytes; larger ones get 413 unread. */
+	size_t body_max;
+	/* Polling threads; 0: one per core. */
+	unsigned threads;
+	/* Connections at once, in total and from one IP address. */
+	unsigned conn_limit;
+	unsigned per_ip_limit;
+	/* Seconds an idle connection is kept. */
+	unsigned conn_timeout_s;
+	/* Memory per connection for the request line, headers and buffers,
+	 * bytes: a longer URI gets 414, longer headers 431 (or a close). */
+	size_t conn_memory;
+} http_server_opts;
+
+/* Starts serving on opts->listen.  Borrows opts (copied), client and
+ * metrics, which must outlive the server.  INVALID_ARGUMENT: a malformed
+ * listen address; UNAVAILABLE: the address cannot be bound;
+ * RESOURCE_EXHAUSTED without memory. */
+pigeon_status http_server_start(
+    http_server **out, const http_server_opts *opts, pigeon_client *client, http_metrics *m);
+
+/* The port the server listens on. */
+uint16_t http_server_port(const http_server *s);
+
+/* Stops accepting, answers 503 to every request waiting for pigeond, and
+ * stops the daemon.  RPCs may still be in flight: close the client next to
+ * cancel them, then free the server.  Accepts NULL and a stopped server. */
+void http_server_stop(http_server *s);
+
+/* Stops the server if running, waits (at most the RPC deadline) for the RPCs
+ * still in flight to complete, and frees it.  Accepts NULL. */
+void http_server_free(http_server *s);
+
+#endif

@@ -1,0 +1,494 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pigeon-http against a real pigeond and redis-server, with curl as the
+ * client.  The original README's curl commands run verbatim (their
+ * localhost:5000 is pointed at the test's port by a .curlrc connect-to, so
+ * not a character of them changes) and every answer is checked against
+ * http-compat.md byte for byte.  Then the bridge's own rows: errors as JSON,
+ * paging, the spam path, the limits, /healthz and /metrics, every answer
+ * validated against /openapi.json, and pigeond going away (503).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <signal.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+
+typedef struct t_env {
+	t_redis redis;
+	t_pigeond pigeond;
+	t_proc http;
+	int http_port;
+	char dir[256];
+	char answers[300];
+} t_env;
+
+static t_env env;
+
+typedef struct t_answer {
+	int status;
+	char content_type[128];
+	/* The body exactly as received. */
+	char body[65536];
+	int64_t ms;
+} t_answer;
+
+static int64_t
+t_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Runs one shell command line (a curl command) with bash, and splits its
+ * output into the body and what .curlrc's write-out appends.  Every answer
+ * is also appended to the answers file for the OpenAPI check. */
+static void
+t_curl(const char *cmdline, t_answer *a)
+{
+	char script[300], cmd[400], *end, *meta;
+	size_t n;
+	FILE *f;
+
+	memset(a, 0, sizeof(*a));
+	snprintf(script, sizeof(script), "%s/cmd.sh", env.dir);
+	assert_non_null(f = fopen(script, "w"));
+	fprintf(f, "%s\n", cmdline);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd), "/bin/bash %s", script);
+	a->ms = t_ms();
+	assert_non_null(f = popen(cmd, "r"));
+	n = fread(a->body, 1, sizeof(a->body) - 1, f);
+	pclose(f);
+	a->ms = t_ms() - a->ms;
+	a->body[n] = '\0';
+	/* write-out: "\n@@@ <status> <method> <url> <content-type>" */
+	assert_non_null(meta = strstr(a->body, "\n@@@ "));
+	*meta = '\0';
+	meta += 5;
+	a->status = (int)strtol(meta, &end, 10);
+	{
+		char method[16], url[4096], ct[128] = "";
+		FILE *log;
+
+		if (sscanf(end, " %15s %4095s %127[^\n]", method, url, ct) < 2)
+			fail_msg("cannot parse curl's write-out: %s", meta);
+		snprintf(a->content_type, sizeof(a->content_type), "%s", ct);
+		assert_non_null(log = fopen(env.answers, "a"));
+		/* One record per line: tab-separated, the body last, its
+		 * newlines escaped by the reader's convention \n -> \x01. */
+		for (char *p = a->body; *p != '\0'; p++)
+			if (*p == '\n')
+				*p = '\x01';
+		fprintf(log, "%s\t%s\t%d\t%s\t%s\n", method, url, a->status, a->content_type,
+		    a->body);
+		for (char *p = a->body; *p != '\0'; p++)
+			if (*p == '\x01')
+				*p = '\n';
+		fclose(log);
+	}
+}
+
+static void
+t_expect(const char *cmdline, int status, const char *body)
+{
+	t_answer a;
+
+	t_curl(cmdline, &a);
+	if (a.status != status || (body != NULL && strcmp(a.body, body) != 0))
+		fail_msg("%s\n  got %d %s\n  want %d %s", cmdline, a.status, a.body, status,
+		    body != NULL ? body : "(any)");
+}
+
+static void
+t_expect_error(const char *cmdline, int status, const char *reason, const char *message)
+{
+	char want[1024];
+
+	snprintf(want, sizeof(want), "{\"code\": %d, \"status\": \"%s\", \"message\": \"%s\"}\n",
+	    status, reason, message);
+	t_expect(cmdline, status, want);
+}
+
+typedef struct body_has {
+	const char *cmdline;
+	const char *needle;
+} body_has;
+
+static bool
+t_body_has(void *arg)
+{
+	body_has *b = arg;
+	t_answer a;
+
+	t_curl(b->cmdline, &a);
+	return a.status == 200 && strstr(a.body, b->needle) != NULL;
+}
+
+static void
+t_http_start(const char *rpc_url)
+{
+	char bin[512], listen[64], log[300];
+	const char *path = getenv("PIGEON_HTTP");
+
+	assert_non_null(path);
+	snprintf(bin, sizeof(bin), "%s", path);
+	snprintf(listen, sizeof(listen), "127.0.0.1:%d", env.http_port);
+	snprintf(log, sizeof(log), "%s/pigeon-http.log", env.dir);
+	{
+		char *argv[] = {bin, "--listen", listen, "--rpc-url", (char *)rpc_url,
+			"--deadline-ms", "1000", "--threads", "2", NULL};
+
+		t_proc_start(&env.http, argv, log);
+	}
+}
+
+static bool
+t_http_up(void *arg)
+{
+	t_answer a;
+
+	t_curl("curl \"http://localhost:5000/healthz\"", &a);
+	return a.status == 200;
+}
+
+static int
+t_group_setup(void **state)
+{
+	FILE *f;
+	char rc[300];
+
+	t_redis_start(&env.redis, false);
+	t_pigeond_start(&env.pigeond, &env.redis, NULL, NULL);
+	t_tempdir(env.dir, sizeof(env.dir), "http");
+	snprintf(env.answers, sizeof(env.answers), "%s/answers.tsv", env.dir);
+	env.http_port = t_free_port();
+	/* curl reads $CURL_HOME/.curlrc before each command line. */
+	snprintf(rc, sizeof(rc), "%s/.curlrc", env.dir);
+	if ((f = fopen(rc, "w")) == NULL)
+		return -1;
+	fprintf(f, "silent\nshow-error\nmax-time = 10\n"
+		   "connect-to = localhost:5000:127.0.0.1:%d\n"
+		   "write-out = \"\\n@@@ %%{http_code} %%{method} %%{url_effective} "
+		   "%%{content_type}\"\n",
+	    env.http_port);
+	fclose(f);
+	setenv("CURL_HOME", env.dir, 1);
+	t_http_start(env.pigeond.rpc_url);
+	if (!t_wait_for(t_http_up, NULL, 10000)) {
+		fprintf(stderr, "pigeon-http did not come up; see %s/pigeon-http.log\n", env.dir);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+t_group_teardown(void **state)
+{
+	int code_http, code;
+
+	code_http = t_proc_stop(&env.http, SIGTERM);
+	code = t_pigeond_stop(&env.pigeond);
+	t_redis_fini(&env.redis);
+	return code_http == 0 && code == 0 ? 0 : -1;
+}
+
+/* The README's commands, in its order, verbatim. */
+static const char readme_login[] =
+    "curl -X \"POST\" \"http://localhost:5000/login\" \\\n"
+    "     -H 'Content-Type: application/json; charset=utf-8' \\\n"
+    "     -d $'{\n"
+    "  \"username\": \"flain1\"\n"
+    "}'";
+static const char readme_logout[] =
+    "curl -X \"POST\" \"http://localhost:5000/logout\" \\\n"
+    "     -H 'Content-Type: application/json; charset=utf-8' \\\n"
+    "     -d $'{\n"
+    "  \"username\": \"flain1\"\n"
+    "}'";
+static const char readme_send[] =
+    "curl -X \"POST\" \"http://localhost:5000/message\" \\\n"
+    "     -H 'Content-Type: application/json; charset=utf-8' \\\n"
+    "     -d $'{\n"
+    "  \"content\": \"My message\",\n"
+    "  \"recipient\": \"Ilya\",\n"
+    "  \"sender\": \"flain1\"\n"
+    "}'";
+static const char readme_reply[] =
+    "curl -X \"POST\" \"http://localhost:5000/message\" \\\n"
+    "     -H 'Content-Type: application/json; charset=utf-8' \\\n"
+    "     -d $'{\n"
+    "  \"content\": \"My reply\",\n"
+    "  \"recipient\": \"flain1\",\n"
+    "  \"sender\": \"Ilya\"\n"
+    "}'";
+static const char readme_user_stats[] =
+    "curl \"http://localhost:5000/user-stats?username=Dizzzmas\"";
+static const char readme_inbound[] =
+    "curl \"http://localhost:5000/inbound-messages?username=flain1\" \\\n"
+    "     -H 'Content-Type: application/json; charset=utf-8' \\\n"
+    "     -d $'{}'";
+static const char readme_spammers[] = "curl \"http://localhost:5000/spammer-stats\"";
+static const char readme_chatters[] = "curl \"http://localhost:5000/chatter-stats\"";
+static const char readme_online[] = "curl \"http://localhost:5000/online-users\"";
+static const char readme_journal[] = "curl \"http://localhost:5000/event-journal\"";
+
+static void
+test_readme_commands_answer_as_the_original(void **state)
+{
+	body_has delivered = {"curl \"http://localhost:5000/user-stats?username=Ilya\"",
+		"\"delivered\": 1"};
+
+	t_expect(readme_login, 200, "Logged in.");
+	t_expect(readme_logout, 200, "Logged out.");
+	t_expect(readme_send, 200,
+	    "{\"content\": \"My message\", \"id\": 1, \"recipient\": \"Ilya\", \"sender\": "
+	    "\"flain1\"}\n");
+	t_expect(readme_reply, 200,
+	    "{\"content\": \"My reply\", \"id\": 2, \"recipient\": \"flain1\", \"sender\": "
+	    "\"Ilya\"}\n");
+	t_expect(readme_user_stats, 200,
+	    "{\"being_spam_checked\": 0, \"delivered\": 0, \"enqueued\": 0, \"marked_as_spam\": "
+	    "0}\n");
+	assert_true(t_wait_for(t_body_has, &delivered, 10000));
+	t_expect(readme_inbound, 200,
+	    "{\"inbound_messages\": [{\"content\": \"My reply\", \"id\": 2, \"recipient\": "
+	    "\"flain1\", \"sender\": \"Ilya\"}], \"next_cursor\": 0}\n");
+	t_expect(readme_spammers, 200, "{\"spammers\": []}\n");
+	t_expect(readme_online, 200, "{\"online_users\": [], \"next_cursor\": \"\"}\n");
+	t_expect(readme_journal, 200,
+	    "{\"events\": [\"LOGOUT: flain1\", \"LOGIN: flain1\"], \"next_cursor\": 0}\n");
+}
+
+static bool
+t_both_delivered(void *arg)
+{
+	body_has b = {readme_chatters, "\"chatters\": [[\"Ilya\", 1.0], [\"flain1\", 1.0]]"};
+
+	return t_body_has(&b);
+}
+
+static void
+test_chatter_stats_count_delivered_messages_as_floats(void **state)
+{
+	assert_true(t_wait_for(t_both_delivered, NULL, 10000));
+	t_expect(readme_chatters, 200, "{\"chatters\": [[\"Ilya\", 1.0], [\"flain1\", 1.0]]}\n");
+}
+
+static void
+test_the_originals_errors(void **state)
+{
+	t_expect(readme_login, 200, "Logged in.");
+	t_expect_error(readme_login, 418, "I'm a teapot", "User flain1 is already logged in.");
+	t_expect(readme_logout, 200, "Logged out.");
+	t_expect_error(readme_logout, 418, "I'm a teapot", "User flain1 isn't logged in.");
+	t_expect_error("curl -X POST http://localhost:5000/login -d '{\"username\": \"nobody\"}'",
+	    404, "Not Found", "Couldn't find user with username nobody");
+	t_expect_error("curl -X POST http://localhost:5000/logout -d '{}'", 422,
+	    "Unprocessable Entity", "Missing 'username' in the request body");
+	t_expect_error("curl -X POST http://localhost:5000/message -d '{\"sender\": \"Ilya\", "
+		       "\"recipient\": \"flain1\", \"content\": \"\"}'",
+	    422, "Unprocessable Entity", "Missing field in request body");
+}
+
+static void
+test_the_bridge_does_better(void **state)
+{
+	t_answer a;
+
+	/* JSON whatever the Content-Type. */
+	t_expect("curl -X POST http://localhost:5000/login -H 'Content-Type: text/plain' "
+		 "-d '{\"username\": \"Alice\"}'",
+	    200, "Logged in.");
+	t_curl("curl -X POST http://localhost:5000/login -d 'username=Alice'", &a);
+	assert_int_equal(a.status, 400);
+	assert_non_null(strstr(a.body, "\"message\": \"Request body is not valid JSON"));
+	t_expect_error("curl http://localhost:5000/user-stats", 422, "Unprocessable Entity",
+	    "Missing 'username' in the query string");
+	t_expect_error("curl http://localhost:5000/inbound-messages", 422, "Unprocessable Entity",
+	    "Missing 'username' in the query string");
+	t_expect_error("curl http://localhost:5000/nowhere", 404, "Not Found",
+	    "The requested URL was not found on the server");
+	t_expect_error("curl -X POST http://localhost:5000/message -d '{\"sender\": \"Ilya\", "
+		       "\"recipient\": \"nobody\", \"content\": \"hi\"}'",
+	    404, "Not Found", "Couldn't find user with username nobody");
+	t_curl("curl -X POST http://localhost:5000/login -d '{\"username\": \"a\", \"username\": "
+	       "\"b\"}'",
+	    &a);
+	assert_int_equal(a.status, 400);
+	t_curl("curl -X POST http://localhost:5000/login -d '{\"username\": \"a\\u0000b\"}'", &a);
+	assert_int_equal(a.status, 400);
+	t_curl("curl -X POST http://localhost:5000/login --data-binary \"{\\\"a\\\":$(printf "
+	       "'[%.0s' $(seq 100000))\"",
+	    &a);
+	assert_int_equal(a.status, 400);
+	assert_non_null(strstr(a.body, "nested deeper than 32 levels"));
+}
+
+static void
+test_spam_is_blocked_and_counted(void **state)
+{
+	body_has spam = {readme_spammers, "[\"Malory\", 1.0]"};
+	body_has journal = {readme_journal, "by Malory\""};
+	t_answer a;
+
+	t_curl("curl -X POST http://localhost:5000/message -d '{\"sender\": \"Malory\", "
+	       "\"recipient\": \"Ilya\", \"content\": \"buy now\"}'",
+	    &a);
+	assert_int_equal(a.status, 200);
+	assert_true(t_wait_for(t_body_has, &spam, 10000));
+	assert_true(t_wait_for(t_body_has, &journal, 10000));
+	t_curl("curl \"http://localhost:5000/user-stats?username=Malory\"", &a);
+	assert_string_equal(a.body, "{\"being_spam_checked\": 0, \"delivered\": 0, \"enqueued\": 0, "
+				    "\"marked_as_spam\": 1}\n");
+	t_curl(readme_inbound, &a);
+	assert_null(strstr(a.body, "buy now"));
+}
+
+static void
+test_paging_and_registration(void **state)
+{
+	t_answer a;
+	char cmd[256], *p;
+	long cursor;
+
+	t_expect("curl -X POST http://localhost:5000/users -d '{\"username\": \"pager\"}'", 201,
+	    "{\"username\": \"pager\", \"role\": \"regular\"}\n");
+	t_curl("curl -X POST http://localhost:5000/users -d '{\"username\": \"pager\"}'", &a);
+	assert_int_equal(a.status, 418);
+	t_curl("curl \"http://localhost:5000/event-journal?limit=1\"", &a);
+	assert_int_equal(a.status, 200);
+	assert_non_null(p = strstr(a.body, "\"next_cursor\": "));
+	cursor = strtol(p + 15, NULL, 10);
+	assert_true(cursor > 0);
+	snprintf(cmd, sizeof(cmd), "curl \"http://localhost:5000/event-journal?limit=1&after=%ld\"",
+	    cursor);
+	t_curl(cmd, &a);
+	assert_int_equal(a.status, 200);
+	assert_non_null(strstr(a.body, "\"events\": [\""));
+	t_expect("curl -H 'Idempotency-Key: k1' -X POST http://localhost:5000/message -d "
+		 "'{\"sender\": \"Alice\", \"recipient\": \"Ilya\", \"content\": \"once\"}'",
+	    200, NULL);
+	{
+		t_answer b;
+
+		t_curl("curl -H 'Idempotency-Key: k1' -X POST http://localhost:5000/message -d "
+		       "'{\"sender\": \"Alice\", \"recipient\": \"Ilya\", \"content\": \"once\"}'",
+		    &b);
+		t_curl("curl -H 'Idempotency-Key: k1' -X POST http://localhost:5000/message -d "
+		       "'{\"sender\": \"Alice\", \"recipient\": \"Ilya\", \"content\": \"once\"}'",
+		    &a);
+		assert_string_equal(a.body, b.body);
+	}
+}
+
+static void
+test_limits(void **state)
+{
+	t_answer a;
+
+	t_curl("curl -X POST http://localhost:5000/message -H 'Content-Length: 104857600' "
+	       "-H 'Expect:' -d '{}'",
+	    &a);
+	assert_int_equal(a.status, 413);
+	assert_true(a.ms < 2000);
+	t_curl("curl -X POST http://localhost:5000/message -H 'Content-Length: 104857600' -d '{}'",
+	    &a);
+	assert_int_equal(a.status, 413);
+	assert_true(a.ms < 2000);
+	/* A 100 KB URI: 414, or the connection closed (status 000). */
+	t_curl("curl \"http://localhost:5000/user-stats?username=$(head -c 100000 /dev/zero | tr "
+	       "'\\0' a)\"",
+	    &a);
+	assert_true(a.status == 414 || a.status == 0);
+	t_curl("curl http://localhost:5000/online-users -H \"X-Big: $(head -c 100000 /dev/zero | tr "
+	       "'\\0' a)\"",
+	    &a);
+	assert_true(a.status == 431 || a.status == 413 || a.status == 0);
+	t_expect("curl http://localhost:5000/online-users", 200, NULL);
+}
+
+static void
+test_healthz_metrics_openapi(void **state)
+{
+	t_answer a;
+
+	t_curl("curl http://localhost:5000/healthz", &a);
+	assert_int_equal(a.status, 200);
+	assert_non_null(strstr(a.body, "\"status\": \"SERVING\""));
+	t_curl("curl http://localhost:5000/metrics", &a);
+	assert_int_equal(a.status, 200);
+	assert_non_null(strstr(a.body, "pigeon_http_requests_total{route=\"/login\",status=\"200\"}"));
+	assert_non_null(strstr(a.body, "pigeon_http_request_duration_seconds_bucket{"));
+	assert_non_null(strstr(a.body, "pigeon_http_requests_in_flight 1\n"));
+	assert_non_null(strstr(a.body, "pigeon_pigeond_up 1\n"));
+	assert_non_null(strstr(a.body, "pigeon_queue_depth "));
+	assert_non_null(strstr(a.body, "pigeon_workers "));
+	t_curl("curl http://localhost:5000/openapi.json", &a);
+	assert_int_equal(a.status, 200);
+}
+
+static void
+test_every_answer_matches_openapi(void **state)
+{
+	char cmd[1024], spec[300];
+	t_answer a;
+	FILE *f;
+	int rc;
+
+	snprintf(spec, sizeof(spec), "%s/openapi.json", env.dir);
+	t_curl("curl http://localhost:5000/openapi.json", &a);
+	assert_non_null(f = fopen(spec, "w"));
+	fputs(a.body, f);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd), "python3 %s/tests/http/check_openapi.py %s %s",
+	    getenv("PIGEON_SOURCE_DIR"), spec, env.answers);
+	rc = system(cmd);
+	assert_int_equal(rc, 0);
+}
+
+static void
+test_pigeond_down_is_503_within_the_deadline(void **state)
+{
+	t_answer a;
+
+	assert_int_equal(t_pigeond_stop(&env.pigeond), 0);
+	t_curl(readme_login, &a);
+	assert_int_equal(a.status, 503);
+	assert_true(a.ms < 3000);
+	assert_non_null(strstr(a.body, "\"code\": 503, \"status\": \"Service Unavailable\""));
+	t_curl("curl http://localhost:5000/healthz", &a);
+	assert_int_equal(a.status, 503);
+	/* Restart so that teardown stops a running pigeond. */
+	t_pigeond_start(&env.pigeond, &env.redis, env.pigeond.rpc_url, NULL);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_readme_commands_answer_as_the_original),
+		cmocka_unit_test(test_chatter_stats_count_delivered_messages_as_floats),
+		cmocka_unit_test(test_the_originals_errors),
+		cmocka_unit_test(test_the_bridge_does_better),
+		cmocka_unit_test(test_spam_is_blocked_and_counted),
+		cmocka_unit_test(test_paging_and_registration),
+		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_healthz_metrics_openapi),
+		cmocka_unit_test(test_every_answer_matches_openapi),
+		cmocka_unit_test(test_pigeond_down_is_503_within_the_deadline),
+	};
+
+	return cmocka_run_group_tests(tests, t_group_setup, t_group_teardown);
+}

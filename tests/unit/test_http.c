@@ -1,0 +1,703 @@
+/* SPDX-License-Identifier: MIT */
+/* The HTTP bridge's pure parts: routing, request-target and query parsing,
+ * JSON parsing of request bodies, each route's request building, and the
+ * translation of every reply into the exact JSON of http-compat.md. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "api.h"
+#include "json.h"
+#include "metrics.h"
+#include "openapi.h"
+#include "routes.h"
+#include "uri.h"
+
+/* Routing */
+
+static void
+test_every_readme_route_is_found(void **state)
+{
+	static const struct {
+		const char *method, *path;
+		http_route_id id;
+	} want[] = {
+		{"POST", "/login", HTTP_ROUTE_LOGIN},
+		{"POST", "/logout", HTTP_ROUTE_LOGOUT},
+		{"POST", "/message", HTTP_ROUTE_MESSAGE},
+		{"GET", "/user-stats", HTTP_ROUTE_USER_STATS},
+		{"GET", "/inbound-messages", HTTP_ROUTE_INBOUND_MESSAGES},
+		{"POST", "/inbound-messages", HTTP_ROUTE_INBOUND_MESSAGES},
+		{"GET", "/spammer-stats", HTTP_ROUTE_SPAMMER_STATS},
+		{"GET", "/chatter-stats", HTTP_ROUTE_CHATTER_STATS},
+		{"GET", "/online-users", HTTP_ROUTE_ONLINE_USERS},
+		{"GET", "/event-journal", HTTP_ROUTE_EVENT_JOURNAL},
+		{"POST", "/users", HTTP_ROUTE_USERS},
+		{"GET", "/healthz", HTTP_ROUTE_HEALTHZ},
+		{"HEAD", "/healthz", HTTP_ROUTE_HEALTHZ},
+		{"GET", "/metrics", HTTP_ROUTE_METRICS},
+		{"GET", "/openapi.json", HTTP_ROUTE_OPENAPI},
+	};
+
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		const http_route *r = NULL;
+
+		assert_int_equal(http_route_find(want[i].method, want[i].path, &r), HTTP_MATCH_OK);
+		assert_int_equal(r->id, want[i].id);
+		assert_ptr_equal(http_route_get(want[i].id), r);
+	}
+}
+
+static void
+test_unknown_path_is_no_path_and_wrong_method_is_no_method(void **state)
+{
+	const http_route *r = NULL;
+	char allow[32];
+
+	assert_int_equal(http_route_find("GET", "/nope", &r), HTTP_MATCH_NO_PATH);
+	assert_int_equal(http_route_find("GET", "/login/", &r), HTTP_MATCH_NO_PATH);
+	assert_int_equal(http_route_find("GET", "/Login", &r), HTTP_MATCH_NO_PATH);
+	assert_int_equal(http_route_find("GET", "/login", &r), HTTP_MATCH_NO_METHOD);
+	assert_int_equal(r->id, HTTP_ROUTE_LOGIN);
+	http_route_allow(r, allow, sizeof(allow));
+	assert_string_equal(allow, "POST");
+	assert_int_equal(http_route_find("DELETE", "/user-stats", &r), HTTP_MATCH_NO_METHOD);
+	http_route_allow(r, allow, sizeof(allow));
+	assert_string_equal(allow, "GET, HEAD");
+	assert_string_equal(http_route_label(HTTP_ROUTE_UNMATCHED), "unmatched");
+	assert_string_equal(http_route_label(HTTP_ROUTE_CHATTER_STATS), "/chatter-stats");
+	assert_null(http_route_get(HTTP_ROUTE_UNMATCHED));
+}
+
+/* Request targets and query strings */
+
+static void
+test_query_values_are_percent_decoded(void **state)
+{
+	char *v = NULL;
+	size_t len = 0;
+
+	assert_int_equal(http_query_get("username=Dizzzmas", "username", &v, &len), HTTP_QUERY_FOUND);
+	assert_string_equal(v, "Dizzzmas");
+	free(v);
+	assert_int_equal(http_query_get("a=1&user%6eame=J%C3%BCrgen+x&username=second", "username",
+			     &v, &len),
+	    HTTP_QUERY_FOUND);
+	assert_string_equal(v, "J\xc3\xbcrgen x");
+	assert_int_equal(len, 9);
+	free(v);
+	assert_int_equal(http_query_get("username=a%00b", "username", &v, &len), HTTP_QUERY_FOUND);
+	assert_int_equal(len, 3);
+	assert_memory_equal(v, "a\0b", 3);
+	free(v);
+	assert_int_equal(http_query_get("username", "username", &v, &len), HTTP_QUERY_FOUND);
+	assert_int_equal(len, 0);
+	free(v);
+}
+
+static void
+test_missing_and_malformed_query_values(void **state)
+{
+	char *v = NULL;
+	size_t len;
+
+	assert_int_equal(http_query_get(NULL, "username", &v, &len), HTTP_QUERY_ABSENT);
+	assert_int_equal(http_query_get("", "username", &v, &len), HTTP_QUERY_ABSENT);
+	assert_int_equal(http_query_get("user=x&usernames=y", "username", &v, &len),
+	    HTTP_QUERY_ABSENT);
+	assert_int_equal(http_query_get("username=a%zz", "username", &v, &len), HTTP_QUERY_MALFORMED);
+	assert_int_equal(http_query_get("username=a%4", "username", &v, &len), HTTP_QUERY_MALFORMED);
+	assert_int_equal(http_query_get("username=%", "username", &v, &len), HTTP_QUERY_MALFORMED);
+	assert_null(v);
+}
+
+static void
+test_target_split_and_path_decoding(void **state)
+{
+	const char *q;
+	size_t n;
+	char buf[32];
+
+	http_uri_split("/user-stats?username=x", &n, &q);
+	assert_int_equal(n, 11);
+	assert_string_equal(q, "username=x");
+	http_uri_split("/online-users", &n, &q);
+	assert_int_equal(n, 13);
+	assert_null(q);
+	assert_true(http_uri_decode("/log%69n+x", 10, false, buf, &n));
+	assert_string_equal(buf, "/login+x");
+	assert_false(http_uri_decode("/a%2", 4, false, buf, &n));
+}
+
+/* JSON parsing */
+
+static json_t *
+parse(const char *text, char *err, size_t cap)
+{
+	return http_json_parse_object(text, strlen(text), err, cap);
+}
+
+static void
+test_body_object_is_parsed(void **state)
+{
+	char err[256];
+	const char *v;
+	size_t len;
+	json_t *j = parse("{\n  \"username\": \"flain1\"\n}", err, sizeof(err));
+
+	assert_non_null(j);
+	assert_int_equal(http_json_string(j, "username", &v, &len), HTTP_FIELD_OK);
+	assert_string_equal(v, "flain1");
+	assert_int_equal(len, 6);
+	json_decref(j);
+}
+
+static void
+test_duplicate_keys_are_rejected(void **state)
+{
+	char err[256];
+
+	assert_null(parse("{\"username\": \"a\", \"username\": \"b\"}", err, sizeof(err)));
+	assert_non_null(strstr(err, "duplicate object key"));
+}
+
+static void
+test_escaped_nul_is_rejected(void **state)
+{
+	char err[256];
+
+	assert_null(parse("{\"username\": \"a\\u0000b\"}", err, sizeof(err)));
+	assert_non_null(strstr(err, "\\u0000 is not allowed"));
+}
+
+static void
+test_deep_nesting_is_rejected_without_recursion(void **state)
+{
+	size_t depth = 100000;
+	char *text = malloc(2 * depth + 16);
+	char err[256];
+	size_t n = 0;
+
+	assert_non_null(text);
+	text[n++] = '{';
+	memcpy(text + n, "\"a\":", 4);
+	n += 4;
+	for (size_t i = 0; i < depth; i++)
+		text[n++] = '[';
+	for (size_t i = 0; i < depth; i++)
+		text[n++] = ']';
+	text[n++] = '}';
+	assert_null(http_json_parse_object(text, n, err, sizeof(err)));
+	assert_string_equal(err, "Request body is nested deeper than 32 levels");
+	free(text);
+}
+
+static void
+test_brackets_inside_strings_do_not_count_as_nesting(void **state)
+{
+	char err[256];
+	json_t *j = parse("{\"content\": \"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\\\"{{{{{{\"}", err,
+	    sizeof(err));
+
+	assert_non_null(j);
+	json_decref(j);
+}
+
+static void
+test_non_objects_and_garbage_are_rejected(void **state)
+{
+	char err[256];
+
+	assert_null(parse("[1, 2]", err, sizeof(err)));
+	assert_string_equal(err, "Request body must be a JSON object");
+	assert_null(parse("", err, sizeof(err)));
+	assert_non_null(strstr(err, "Request body is not valid JSON"));
+	assert_null(parse("{\"a\": 1} x", err, sizeof(err)));
+	assert_null(parse("username=flain1", err, sizeof(err)));
+}
+
+static void
+test_field_types(void **state)
+{
+	char err[256];
+	const char *v;
+	size_t len;
+	json_t *j = parse("{\"n\": 5, \"e\": \"\", \"z\": null, \"l\": [\"x\"], \"s\": \"ok\"}", err,
+	    sizeof(err));
+
+	assert_non_null(j);
+	assert_int_equal(http_json_string(j, "n", &v, &len), HTTP_FIELD_WRONG_TYPE);
+	assert_int_equal(http_json_string(j, "l", &v, &len), HTTP_FIELD_WRONG_TYPE);
+	assert_int_equal(http_json_string(j, "e", &v, &len), HTTP_FIELD_MISSING);
+	assert_int_equal(http_json_string(j, "z", &v, &len), HTTP_FIELD_MISSING);
+	assert_int_equal(http_json_string(j, "absent", &v, &len), HTTP_FIELD_MISSING);
+	assert_int_equal(http_json_string(j, "s", &v, &len), HTTP_FIELD_OK);
+	json_decref(j);
+}
+
+/* Translation of replies: the exact text of http-compat.md */
+
+/* len is read after body is made: a pointer, as argument order is unspecified. */
+static void
+assert_body(char *body, const size_t *len, const char *want)
+{
+	assert_non_null(body);
+	assert_string_equal(body, want);
+	assert_int_equal(*len, strlen(want));
+	free(body);
+}
+
+static void
+test_error_body_has_code_status_message(void **state)
+{
+	size_t len;
+
+	assert_body(http_json_error(404, "Couldn't find user with username U", &len), &len,
+	    "{\"code\": 404, \"status\": \"Not Found\", \"message\": \"Couldn't find user with "
+	    "username U\"}\n");
+	assert_body(http_json_error(418, "User U is already logged in.", &len), &len,
+	    "{\"code\": 418, \"status\": \"I'm a teapot\", \"message\": \"User U is already logged "
+	    "in.\"}\n");
+	assert_body(http_json_error(422, "Missing field in request body", &len), &len,
+	    "{\"code\": 422, \"status\": \"Unprocessable Entity\", \"message\": \"Missing field in "
+	    "request body\"}\n");
+	assert_string_equal(http_json_reason(503), "Service Unavailable");
+	assert_string_equal(http_json_reason(504), "Gateway Timeout");
+}
+
+static Pigeon__V1__Message
+message(uint64_t id, char *sender, char *recipient, char *content)
+{
+	Pigeon__V1__Message m = PIGEON__V1__MESSAGE__INIT;
+
+	m.id = id;
+	m.sender = sender;
+	m.recipient = recipient;
+	m.content = content;
+	m.state = PIGEON__V1__MESSAGE_STATE__MESSAGE_STATE_ENQUEUED;
+	return m;
+}
+
+static void
+test_send_reply_is_the_message_with_integer_id(void **state)
+{
+	Pigeon__V1__Message m = message(1, "flain1", "Ilya", "My message");
+	Pigeon__V1__SendMessageReply r = PIGEON__V1__SEND_MESSAGE_REPLY__INIT;
+	size_t len;
+
+	r.message = &m;
+	assert_body(http_json_send_reply(&r, &len), &len,
+	    "{\"content\": \"My message\", \"id\": 1, \"recipient\": \"Ilya\", \"sender\": "
+	    "\"flain1\"}\n");
+}
+
+static void
+test_inbound_messages_keep_original_fields_beside_cursor(void **state)
+{
+	Pigeon__V1__Message m = message(2, "Ilya", "flain1", "My reply");
+	Pigeon__V1__Message *list[] = {&m};
+	Pigeon__V1__ListInboundMessagesReply r = PIGEON__V1__LIST_INBOUND_MESSAGES_REPLY__INIT;
+	size_t len;
+
+	r.n_messages = 1;
+	r.messages = list;
+	r.next_cursor = 7;
+	assert_body(http_json_inbound(&r, &len), &len,
+	    "{\"inbound_messages\": [{\"content\": \"My reply\", \"id\": 2, \"recipient\": "
+	    "\"flain1\", \"sender\": \"Ilya\"}], \"next_cursor\": 7}\n");
+	r.n_messages = 0;
+	r.next_cursor = 0;
+	assert_body(http_json_inbound(&r, &len), &len,
+	    "{\"inbound_messages\": [], \"next_cursor\": 0}\n");
+}
+
+static void
+test_leaderboards_are_name_float_pairs(void **state)
+{
+	Pigeon__V1__LeaderboardEntry a = PIGEON__V1__LEADERBOARD_ENTRY__INIT;
+	Pigeon__V1__LeaderboardEntry b = PIGEON__V1__LEADERBOARD_ENTRY__INIT;
+	Pigeon__V1__LeaderboardEntry *list[] = {&a, &b};
+	Pigeon__V1__Leaderboard r = PIGEON__V1__LEADERBOARD__INIT;
+	size_t len;
+
+	a.username = "Ilya";
+	a.count = 3;
+	b.username = "Alice";
+	b.count = 1;
+	r.n_entries = 2;
+	r.entries = list;
+	assert_body(http_json_leaderboard(&r, "spammers", &len), &len,
+	    "{\"spammers\": [[\"Ilya\", 3.0], [\"Alice\", 1.0]]}\n");
+	r.n_entries = 0;
+	assert_body(http_json_leaderboard(&r, "chatters", &len), &len, "{\"chatters\": []}\n");
+}
+
+static void
+test_user_stats_has_the_four_counts(void **state)
+{
+	Pigeon__V1__UserStats r = PIGEON__V1__USER_STATS__INIT;
+	size_t len;
+
+	r.username = "Dizzzmas";
+	r.delivered = 1;
+	r.being_spam_checked = 2;
+	r.enqueued = 3;
+	r.marked_as_spam = 4;
+	assert_body(http_json_user_stats(&r, &len), &len,
+	    "{\"being_spam_checked\": 2, \"delivered\": 1, \"enqueued\": 3, \"marked_as_spam\": "
+	    "4}\n");
+}
+
+static void
+test_online_users_and_journal(void **state)
+{
+	char *names[] = {"Ilya", "flain1"};
+	Pigeon__V1__ListOnlineUsersReply o = PIGEON__V1__LIST_ONLINE_USERS_REPLY__INIT;
+	Pigeon__V1__Event e1 = PIGEON__V1__EVENT__INIT, e2 = PIGEON__V1__EVENT__INIT;
+	Pigeon__V1__Event *events[] = {&e1, &e2};
+	Pigeon__V1__GetEventJournalReply j = PIGEON__V1__GET_EVENT_JOURNAL_REPLY__INIT;
+	size_t len;
+
+	o.n_usernames = 2;
+	o.usernames = names;
+	assert_body(http_json_online_users(&o, &len), &len,
+	    "{\"online_users\": [\"Ilya\", \"flain1\"], \"next_cursor\": \"\"}\n");
+	e1.text = "SPAM: message with id 7 by Ilya";
+	e2.text = "LOGOUT: Dizzzmas";
+	j.n_events = 2;
+	j.events = events;
+	j.next_cursor = 3;
+	assert_body(http_json_journal(&j, &len), &len,
+	    "{\"events\": [\"SPAM: message with id 7 by Ilya\", \"LOGOUT: Dizzzmas\"], "
+	    "\"next_cursor\": 3}\n");
+}
+
+/* Each route's request building */
+
+static bool
+prepare(http_route_id id, const char *query, const char *body, http_call *call,
+    http_answer *ans)
+{
+	http_input in = {
+		.route = http_route_get(id),
+		.query = query,
+		.body = body != NULL ? body : "",
+		.body_len = body != NULL ? strlen(body) : 0,
+	};
+
+	return http_api_prepare(&in, call, ans);
+}
+
+static void
+assert_error(const http_answer *ans, int code, const char *message)
+{
+	char want[512];
+
+	snprintf(want, sizeof(want), "\"message\": \"%s\"}\n", message);
+	assert_int_equal(ans->status, code);
+	assert_string_equal(ans->content_type, "application/json");
+	assert_non_null(strstr(ans->body, want));
+}
+
+static void
+test_login_builds_login_request(void **state)
+{
+	http_call call;
+	http_answer ans;
+
+	assert_true(prepare(HTTP_ROUTE_LOGIN, NULL, "{\"username\": \"flain1\"}", &call, &ans));
+	assert_string_equal(call.method, "Login");
+	assert_ptr_equal(call.msg->descriptor, &pigeon__v1__login_request__descriptor);
+	assert_string_equal(call.req.login.username, "flain1");
+	http_call_fini(&call);
+}
+
+static void
+test_login_without_username_is_422(void **state)
+{
+	static const char *const bodies[] = {"{}", "{\"username\": \"\"}", "{\"username\": null}"};
+	http_call call;
+	http_answer ans;
+
+	for (size_t i = 0; i < 3; i++) {
+		assert_false(prepare(HTTP_ROUTE_LOGOUT, NULL, bodies[i], &call, &ans));
+		assert_error(&ans, 422, "Missing 'username' in the request body");
+		http_answer_fini(&ans);
+		http_call_fini(&call);
+	}
+	assert_false(prepare(HTTP_ROUTE_LOGIN, NULL, "{\"username\": 5}", &call, &ans));
+	assert_error(&ans, 422, "'username' must be a string");
+	http_answer_fini(&ans);
+	http_call_fini(&call);
+	assert_false(prepare(HTTP_ROUTE_LOGIN, NULL, "{\"username\": \"a b\"}", &call, &ans));
+	assert_int_equal(ans.status, 422);
+	http_answer_fini(&ans);
+	http_call_fini(&call);
+}
+
+static void
+test_login_with_bad_json_is_400(void **state)
+{
+	http_call call;
+	http_answer ans;
+
+	assert_false(prepare(HTTP_ROUTE_LOGIN, NULL, "{\"username\": ", &call, &ans));
+	assert_int_equal(ans.status, 400);
+	http_answer_fini(&ans);
+	http_call_fini(&call);
+}
+
+static void
+test_message_requires_every_field(void **state)
+{
+	http_call call;
+	http_answer ans;
+
+	assert_false(prepare(HTTP_ROUTE_MESSAGE, NULL, "{\"sender\": \"a\", \"recipient\": \"b\"}",
+	    &call, &ans));
+	assert_error(&ans, 422, "Missing field in request body");
+	http_answer_fini(&ans);
+	http_call_fini(&call);
+
+	http_input in = {
+		.route = http_route_get(HTTP_ROUTE_MESSAGE),
+		.body = "{\"content\": \"My message\", \"recipient\": \"Ilya\", \"sender\": \"flain1\"}",
+		.idempotency_key = "k-1",
+	};
+	in.body_len = strlen(in.body);
+	assert_true(http_api_prepare(&in, &call, &ans));
+	assert_string_equal(call.method, "SendMessage");
+	assert_string_equal(call.req.send.sender, "flain1");
+	assert_string_equal(call.req.send.recipient, "Ilya");
+	assert_string_equal(call.req.send.content, "My message");
+	assert_string_equal(call.req.send.idempotency_key, "k-1");
+	http_call_fini(&call);
+}
+
+static void
+test_query_routes_need_username_and_take_paging(void **state)
+{
+	http_call call;
+	http_answer ans;
+
+	assert_false(prepare(HTTP_ROUTE_USER_STATS, NULL, NULL, &call, &ans));
+	assert_error(&ans, 422, "Missing 'username' in the query string");
+	http_answer_fini(&ans);
+	http_call_fini(&call);
+	assert_false(prepare(HTTP_ROUTE_INBOUND_MESSAGES, "username=", NULL, &call, &ans));
+	assert_error(&ans, 422, "Missing 'username' in the query string");
+	http_answer_fini(&ans);
+	http_call_fini(&call);
+
+	/* The README's POST with '{}': the body is ignored. */
+	assert_true(prepare(HTTP_ROUTE_INBOUND_MESSAGES, "username=flain1&limit=10&after=42", "{}",
+	    &call, &ans));
+	assert_string_equal(call.method, "ListInboundMessages");
+	assert_string_equal(call.req.inbound.username, "flain1");
+	assert_int_equal(call.req.inbound.page_size, 10);
+	assert_int_equal(call.req.inbound.cursor, 42);
+	http_call_fini(&call);
+
+	assert_false(prepare(HTTP_ROUTE_EVENT_JOURNAL, "limit=1001", NULL, &call, &ans));
+	assert_error(&ans, 422, "'limit' must be an integer from 1 to 1000");
+	http_answer_fini(&ans);
+	http_call_fini(&call);
+	assert_false(prepare(HTTP_ROUTE_EVENT_JOURNAL, "after=-1", NULL, &call, &ans));
+	assert_int_equal(ans.status, 422);
+	http_answer_fini(&ans);
+	http_call_fini(&call);
+
+	assert_true(prepare(HTTP_ROUTE_ONLINE_USERS, "after=Ilya", NULL, &call, &ans));
+	assert_string_equal(call.req.online.cursor, "Ilya");
+	http_call_fini(&call);
+	assert_true(prepare(HTTP_ROUTE_CHATTER_STATS, NULL, NULL, &call, &ans));
+	assert_string_equal(call.method, "GetChatterStats");
+	assert_int_equal(call.req.leaderboard.limit, 0);
+	http_call_fini(&call);
+}
+
+static void
+test_unmatched_and_wrong_method_answer_json(void **state)
+{
+	http_input in = {0};
+	http_call call;
+	http_answer ans;
+
+	assert_false(http_api_prepare(&in, &call, &ans));
+	assert_int_equal(ans.status, 404);
+	assert_string_equal(ans.content_type, "application/json");
+	http_answer_fini(&ans);
+	in.route = http_route_get(HTTP_ROUTE_MESSAGE);
+	in.method_not_allowed = true;
+	assert_false(http_api_prepare(&in, &call, &ans));
+	assert_int_equal(ans.status, 405);
+	assert_string_equal(ans.allow, "POST");
+	http_answer_fini(&ans);
+}
+
+/* Answers from RPC outcomes */
+
+static void
+test_rpc_errors_use_the_status_table_and_pigeond_message(void **state)
+{
+	http_call call = {.route = HTTP_ROUTE_LOGIN, .method = "Login"};
+	http_answer ans;
+
+	http_api_answer(&call, PIGEON_NOT_FOUND, "Couldn't find user with username U", NULL, NULL,
+	    &ans);
+	assert_string_equal(ans.body, "{\"code\": 404, \"status\": \"Not Found\", \"message\": "
+				      "\"Couldn't find user with username U\"}\n");
+	http_answer_fini(&ans);
+	http_api_answer(&call, PIGEON_ALREADY_EXISTS, "User U is already logged in.", NULL, NULL,
+	    &ans);
+	assert_error(&ans, 418, "User U is already logged in.");
+	http_answer_fini(&ans);
+	http_api_answer(&call, PIGEON_UNAVAILABLE, "", NULL, NULL, &ans);
+	assert_error(&ans, 503, "UNAVAILABLE");
+	http_answer_fini(&ans);
+	http_api_answer(&call, PIGEON_DEADLINE_EXCEEDED, NULL, NULL, NULL, &ans);
+	assert_int_equal(ans.status, 504);
+	http_answer_fini(&ans);
+}
+
+static void
+test_login_logout_answer_plain_text(void **state)
+{
+	http_call call = {.route = HTTP_ROUTE_LOGIN};
+	Pigeon__V1__LoginReply login = PIGEON__V1__LOGIN_REPLY__INIT;
+	http_answer ans;
+
+	http_api_answer(&call, PIGEON_OK, NULL, &login.base, NULL, &ans);
+	assert_int_equal(ans.status, 200);
+	assert_memory_equal(ans.body, "Logged in.", ans.len);
+	assert_int_equal(ans.len, 10);
+	assert_non_null(strstr(ans.content_type, "text/plain"));
+	call.route = HTTP_ROUTE_LOGOUT;
+	http_api_answer(&call, PIGEON_OK, NULL, &login.base, NULL, &ans);
+	assert_memory_equal(ans.body, "Logged out.", ans.len);
+}
+
+static void
+test_healthz_follows_serving_status(void **state)
+{
+	http_call call = {.route = HTTP_ROUTE_HEALTHZ};
+	Pigeon__V1__HealthReply h = PIGEON__V1__HEALTH_REPLY__INIT;
+	http_answer ans;
+
+	h.status = PIGEON__V1__SERVING_STATUS__SERVING_STATUS_SERVING;
+	h.version = "0.1.0";
+	http_api_answer(&call, PIGEON_OK, NULL, &h.base, NULL, &ans);
+	assert_int_equal(ans.status, 200);
+	http_answer_fini(&ans);
+	h.status = PIGEON__V1__SERVING_STATUS__SERVING_STATUS_NOT_SERVING;
+	http_api_answer(&call, PIGEON_OK, NULL, &h.base, NULL, &ans);
+	assert_int_equal(ans.status, 503);
+	http_answer_fini(&ans);
+	http_api_answer(&call, PIGEON_UNAVAILABLE, "down", NULL, NULL, &ans);
+	assert_int_equal(ans.status, 503);
+	http_answer_fini(&ans);
+}
+
+static void
+test_metrics_render_prometheus_text(void **state)
+{
+	http_metrics *m = NULL;
+	Pigeon__V1__HealthReply h = PIGEON__V1__HEALTH_REPLY__INIT;
+	size_t len;
+	char *text;
+
+	assert_int_equal(http_metrics_new(&m), PIGEON_OK);
+	http_metrics_request_begin(m);
+	http_metrics_request_end(m, HTTP_ROUTE_LOGIN, 200, 700);
+	http_metrics_request_begin(m);
+	http_metrics_rpc_failure(m, PIGEON_UNAVAILABLE);
+	h.queue_depth = 5;
+	h.workers = 2;
+	text = http_metrics_render(m, &h, &len);
+	assert_non_null(text);
+	assert_int_equal(strlen(text), len);
+	assert_non_null(strstr(text, "pigeon_http_requests_total{route=\"/login\",status=\"200\"} 1\n"));
+	assert_non_null(strstr(text,
+	    "pigeon_http_request_duration_seconds_bucket{route=\"/login\",le=\"0.0005\"} 0\n"));
+	assert_non_null(strstr(text,
+	    "pigeon_http_request_duration_seconds_bucket{route=\"/login\",le=\"0.001\"} 1\n"));
+	assert_non_null(strstr(text, "pigeon_http_rpc_failures_total{status=\"UNAVAILABLE\"} 1\n"));
+	assert_non_null(strstr(text, "pigeon_http_requests_in_flight 1\n"));
+	assert_non_null(strstr(text, "pigeon_pigeond_up 1\n"));
+	assert_non_null(strstr(text, "pigeon_queue_depth 5\n"));
+	assert_non_null(strstr(text, "pigeon_workers 2\n"));
+	free(text);
+	text = http_metrics_render(m, NULL, &len);
+	assert_non_null(strstr(text, "pigeon_pigeond_up 0\n"));
+	assert_null(strstr(text, "pigeon_queue_depth"));
+	free(text);
+	http_metrics_free(m);
+}
+
+static void
+test_openapi_describes_every_route(void **state)
+{
+	json_error_t err;
+	json_t *doc = json_loadb(http_openapi_json, http_openapi_json_len, 0, &err);
+	json_t *paths;
+
+	assert_non_null(doc);
+	assert_string_equal(json_string_value(json_object_get(doc, "openapi")), "3.0.3");
+	paths = json_object_get(doc, "paths");
+	for (int i = 0; i < HTTP_ROUTE_COUNT; i++) {
+		const http_route *r = http_route_get((http_route_id)i);
+		json_t *item = json_object_get(paths, r->path);
+
+		assert_non_null(item);
+		if (r->methods & HTTP_METHOD_GET)
+			assert_non_null(json_object_get(item, "get"));
+		if (r->methods & HTTP_METHOD_POST)
+			assert_non_null(json_object_get(item, "post"));
+	}
+	assert_int_equal(json_object_size(paths), HTTP_ROUTE_COUNT);
+	json_decref(doc);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_every_readme_route_is_found),
+		cmocka_unit_test(test_unknown_path_is_no_path_and_wrong_method_is_no_method),
+		cmocka_unit_test(test_query_values_are_percent_decoded),
+		cmocka_unit_test(test_missing_and_malformed_query_values),
+		cmocka_unit_test(test_target_split_and_path_decoding),
+		cmocka_unit_test(test_body_object_is_parsed),
+		cmocka_unit_test(test_duplicate_keys_are_rejected),
+		cmocka_unit_test(test_escaped_nul_is_rejected),
+		cmocka_unit_test(test_deep_nesting_is_rejected_without_recursion),
+		cmocka_unit_test(test_brackets_inside_strings_do_not_count_as_nesting),
+		cmocka_unit_test(test_non_objects_and_garbage_are_rejected),
+		cmocka_unit_test(test_field_types),
+		cmocka_unit_test(test_error_body_has_code_status_message),
+		cmocka_unit_test(test_send_reply_is_the_message_with_integer_id),
+		cmocka_unit_test(test_inbound_messages_keep_original_fields_beside_cursor),
+		cmocka_unit_test(test_leaderboards_are_name_float_pairs),
+		cmocka_unit_test(test_user_stats_has_the_four_counts),
+		cmocka_unit_test(test_online_users_and_journal),
+		cmocka_unit_test(test_login_builds_login_request),
+		cmocka_unit_test(test_login_without_username_is_422),
+		cmocka_unit_test(test_login_with_bad_json_is_400),
+		cmocka_unit_test(test_message_requires_every_field),
+		cmocka_unit_test(test_query_routes_need_username_and_take_paging),
+		cmocka_unit_test(test_unmatched_and_wrong_method_answer_json),
+		cmocka_unit_test(test_rpc_errors_use_the_status_table_and_pigeond_message),
+		cmocka_unit_test(test_login_logout_answer_plain_text),
+		cmocka_unit_test(test_healthz_follows_serving_status),
+		cmocka_unit_test(test_metrics_render_prometheus_text),
+		cmocka_unit_test(test_openapi_describes_every_route),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
