@@ -59,8 +59,27 @@ typedef struct spam_verdict {
 uint64_t spam_fingerprint(const char *content, size_t len);
 
 /* Judges one message.  Borrows everything; thread-safe for concurrent calls
- * on one filter. */
+ * on one filter.  h may be NULL: the rate and flood rules then do not fire.
+ * In dry-run mode the verdict is the same; the worker delivers anyway. */
 void spam_check(const spam_filter *f, const spam_message *m, const spam_history *h,
     spam_verdict *out);
+
+/* The shape rule's parts for one content, each already multiplied by its
+ * weight; score is their sum.  docs/spam.md gives the arithmetic. */
+typedef struct spam_shape {
+	double links;
+	double caps;
+	double repeats;
+	double score;
+} spam_shape;
+
+/* Measures content's shape with f's shape settings (whether or not the
+ * shape rule is enabled).  Borrows everything; thread-safe. */
+void spam_shape_measure(
+    const spam_filter *f, const char *content, size_t len, spam_shape *out);
+
+/* The number of distinct blocklist terms loaded; 0 when the blocklist rule
+ * is turned off. */
+size_t spam_blocklist_terms(const spam_filter *f);
 
 #endif
