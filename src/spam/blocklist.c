@@ -150,8 +150,8 @@ is_line_blank(char c)
 }
 
 pigeon_status
-spam_blocklist_parse(
-    spam_blocklist **out, const char *text, size_t len, char *errbuf, size_t errlen)
+spam_blocklist_parse(spam_blocklist **out, const char *text, size_t len, char *errbuf,
+                     size_t errlen)
 {
 	spam_blocklist *bl;
 	size_t lines = 1, nslots = 16, pos = 0;

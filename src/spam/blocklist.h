@@ -24,8 +24,8 @@ typedef struct spam_blocklist spam_blocklist;
  * once.  INVALID_ARGUMENT with "line N: why" in errbuf for a line that is
  * not UTF-8, is too long, has too many words or none;
  * RESOURCE_EXHAUSTED when memory runs out. */
-pigeon_status spam_blocklist_parse(
-    spam_blocklist **out, const char *text, size_t len, char *errbuf, size_t errlen);
+pigeon_status spam_blocklist_parse(spam_blocklist **out, const char *text, size_t len, char *errbuf,
+                                   size_t errlen);
 void spam_blocklist_free(spam_blocklist *bl);
 
 /* The number of distinct terms. */

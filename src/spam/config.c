@@ -26,29 +26,26 @@ static const struct config_key {
 	double min;
 	double max;
 } config_keys[] = {
-	{"rate.enabled", KEY_BOOL, offsetof(spam_config, rate_enabled), 0, 1},
-	{"rate.max", KEY_U32, offsetof(spam_config, rate_max), 1, 1000000},
-	{"rate.window", KEY_U32, offsetof(spam_config, rate_window), 1, 86400},
-	{"rate.weight", KEY_DOUBLE, offsetof(spam_config, rate_weight), 0, 100},
-	{"flood.enabled", KEY_BOOL, offsetof(spam_config, flood_enabled), 0, 1},
-	{"flood.max_recipients", KEY_U32, offsetof(spam_config, flood_max_recipients), 1,
-	    1000000},
-	{"flood.window", KEY_U32, offsetof(spam_config, flood_window), 1, 86400},
-	{"flood.weight", KEY_DOUBLE, offsetof(spam_config, flood_weight), 0, 100},
-	{"blocklist.enabled", KEY_BOOL, offsetof(spam_config, blocklist_enabled), 0, 1},
-	{"blocklist.file", KEY_PATH, offsetof(spam_config, blocklist_file), 0, 0},
-	{"blocklist.weight", KEY_DOUBLE, offsetof(spam_config, blocklist_weight), 0, 100},
-	{"shape.enabled", KEY_BOOL, offsetof(spam_config, shape_enabled), 0, 1},
-	{"shape.threshold", KEY_DOUBLE, offsetof(spam_config, shape_threshold), 0.01, 100},
-	{"shape.links_weight", KEY_DOUBLE, offsetof(spam_config, shape_links_weight), 0, 100},
-	{"shape.links_free", KEY_U32, offsetof(spam_config, shape_links_free), 0, 1000},
-	{"shape.caps_weight", KEY_DOUBLE, offsetof(spam_config, shape_caps_weight), 0, 100},
-	{"shape.caps_min_letters", KEY_U32, offsetof(spam_config, shape_caps_min_letters), 0,
-	    100000},
-	{"shape.repeats_weight", KEY_DOUBLE, offsetof(spam_config, shape_repeats_weight), 0,
-	    100},
-	{"shape.repeats_run", KEY_U32, offsetof(spam_config, shape_repeats_run), 2, 1000},
-	{"dry_run", KEY_BOOL, offsetof(spam_config, dry_run), 0, 1},
+    {"rate.enabled", KEY_BOOL, offsetof(spam_config, rate_enabled), 0, 1},
+    {"rate.max", KEY_U32, offsetof(spam_config, rate_max), 1, 1000000},
+    {"rate.window", KEY_U32, offsetof(spam_config, rate_window), 1, 86400},
+    {"rate.weight", KEY_DOUBLE, offsetof(spam_config, rate_weight), 0, 100},
+    {"flood.enabled", KEY_BOOL, offsetof(spam_config, flood_enabled), 0, 1},
+    {"flood.max_recipients", KEY_U32, offsetof(spam_config, flood_max_recipients), 1, 1000000},
+    {"flood.window", KEY_U32, offsetof(spam_config, flood_window), 1, 86400},
+    {"flood.weight", KEY_DOUBLE, offsetof(spam_config, flood_weight), 0, 100},
+    {"blocklist.enabled", KEY_BOOL, offsetof(spam_config, blocklist_enabled), 0, 1},
+    {"blocklist.file", KEY_PATH, offsetof(spam_config, blocklist_file), 0, 0},
+    {"blocklist.weight", KEY_DOUBLE, offsetof(spam_config, blocklist_weight), 0, 100},
+    {"shape.enabled", KEY_BOOL, offsetof(spam_config, shape_enabled), 0, 1},
+    {"shape.threshold", KEY_DOUBLE, offsetof(spam_config, shape_threshold), 0.01, 100},
+    {"shape.links_weight", KEY_DOUBLE, offsetof(spam_config, shape_links_weight), 0, 100},
+    {"shape.links_free", KEY_U32, offsetof(spam_config, shape_links_free), 0, 1000},
+    {"shape.caps_weight", KEY_DOUBLE, offsetof(spam_config, shape_caps_weight), 0, 100},
+    {"shape.caps_min_letters", KEY_U32, offsetof(spam_config, shape_caps_min_letters), 0, 100000},
+    {"shape.repeats_weight", KEY_DOUBLE, offsetof(spam_config, shape_repeats_weight), 0, 100},
+    {"shape.repeats_run", KEY_U32, offsetof(spam_config, shape_repeats_run), 2, 1000},
+    {"dry_run", KEY_BOOL, offsetof(spam_config, dry_run), 0, 1},
 };
 
 #define CONFIG_KEY_COUNT (sizeof(config_keys) / sizeof(config_keys[0]))
@@ -133,7 +130,7 @@ parse_bool(const char *v, size_t len, bool *out)
 		const char *word;
 		bool value;
 	} words[] = {
-	    {"true", true}, {"yes", true}, {"on", true}, {"1", true},
+	    {"true", true},   {"yes", true}, {"on", true},   {"1", true},
 	    {"false", false}, {"no", false}, {"off", false}, {"0", false},
 	};
 
@@ -174,7 +171,7 @@ parse_number(const char *v, size_t len, bool integer, double *out)
 
 static pigeon_status
 apply(spam_config *cfg, const struct config_key *k, const char *v, size_t len, unsigned line,
-    char *errbuf, size_t errlen)
+      char *errbuf, size_t errlen)
 {
 	char *field = (char *)cfg + k->offset;
 	double d;
@@ -186,18 +183,21 @@ apply(spam_config *cfg, const struct config_key *k, const char *v, size_t len, u
 	case KEY_BOOL:
 		if (!parse_bool(v, len, &b))
 			return config_error(errbuf, errlen, line,
-			    "%s: expected true or false, got \"%.*s\"", k->name, (int)len, v);
+			                    "%s: expected true or false, got \"%.*s\"", k->name,
+			                    (int)len, v);
 		memcpy(field, &b, sizeof(b));
 		return PIGEON_OK;
 	case KEY_U32:
 	case KEY_DOUBLE:
 		if (!parse_number(v, len, k->type == KEY_U32, &d))
-			return config_error(errbuf, errlen, line, "%s: expected %s, got \"%.*s\"",
-			    k->name, k->type == KEY_U32 ? "a whole number" : "a number", (int)len,
-			    v);
+			return config_error(
+			    errbuf, errlen, line, "%s: expected %s, got \"%.*s\"", k->name,
+			    k->type == KEY_U32 ? "a whole number" : "a number", (int)len, v);
 		if (d < k->min || d > k->max)
 			return config_error(errbuf, errlen, line,
-			    "%s: %.*s is outside %g to %g", k->name, (int)len, v, k->min, k->max);
+			                    "%s: %.*s is outside %.*f to %.*f", k->name, (int)len,
+			                    v, k->type == KEY_U32 ? 0 : 2, k->min,
+			                    k->type == KEY_U32 ? 0 : 2, k->max);
 		if (k->type == KEY_U32) {
 			uint32_t u = (uint32_t)d;
 			memcpy(field, &u, sizeof(u));
@@ -241,7 +241,7 @@ spam_config_parse(spam_config *cfg, const char *text, size_t len, char *errbuf, 
 		line++;
 		if (n > CONFIG_LINE_MAX)
 			return config_error(errbuf, errlen, line, "line longer than %d bytes",
-			    CONFIG_LINE_MAX);
+			                    CONFIG_LINE_MAX);
 		if (memchr(s, '\0', n) != NULL)
 			return config_error(errbuf, errlen, line, "NUL byte");
 		while (s < end && is_blank(*s))
@@ -270,7 +270,7 @@ spam_config_parse(spam_config *cfg, const char *text, size_t len, char *errbuf, 
 			return config_error(errbuf, errlen, line, "expected key = value");
 		if ((k = key_find(s, (size_t)(key_end - s), &index)) == NULL)
 			return config_error(errbuf, errlen, line, "unknown key \"%.*s\"",
-			    (int)(key_end - s > 64 ? 64 : key_end - s), s);
+			                    (int)(key_end - s > 64 ? 64 : key_end - s), s);
 		if (seen & (UINT32_C(1) << index))
 			return config_error(errbuf, errlen, line, "%s set twice", k->name);
 		seen |= UINT32_C(1) << index;

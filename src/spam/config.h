@@ -52,8 +52,8 @@ void spam_config_fini(spam_config *cfg);
  * INVALID_ARGUMENT with "line N: why" in errbuf for an unknown or repeated
  * key, a malformed line or a value out of range (cfg is then partly
  * updated: fini it), RESOURCE_EXHAUSTED when memory runs out. */
-pigeon_status spam_config_parse(
-    spam_config *cfg, const char *text, size_t len, char *errbuf, size_t errlen);
+pigeon_status spam_config_parse(spam_config *cfg, const char *text, size_t len, char *errbuf,
+                                size_t errlen);
 
 /* Reads a whole file of at most `max` bytes into a NUL-terminated heap
  * buffer (the caller frees it).  NOT_FOUND for a missing file,

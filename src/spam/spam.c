@@ -31,19 +31,19 @@ struct spam_filter {
 /* Used when no config file names a blocklist; etc/spam-blocklist.txt ships
  * the same terms. */
 static const char builtin_blocklist[] = "buy now\n"
-					"free money\n"
-					"make money fast\n"
-					"limited time offer\n"
-					"claim your prize\n"
-					"cash prize\n"
-					"double your money\n"
-					"risk free investment\n"
-					"guaranteed income\n"
-					"earn money online\n"
-					"work from home opportunity\n"
-					"no credit check\n"
-					"crypto giveaway\n"
-					"casino bonus\n";
+                                        "free money\n"
+                                        "make money fast\n"
+                                        "limited time offer\n"
+                                        "claim your prize\n"
+                                        "cash prize\n"
+                                        "double your money\n"
+                                        "risk free investment\n"
+                                        "guaranteed income\n"
+                                        "earn money online\n"
+                                        "work from home opportunity\n"
+                                        "no credit check\n"
+                                        "crypto giveaway\n"
+                                        "casino bonus\n";
 
 static void
 err_printf(char *errbuf, size_t errlen, const char *fmt, ...)
@@ -55,6 +55,25 @@ err_printf(char *errbuf, size_t errlen, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(errbuf, errlen, fmt, ap);
 	va_end(ap);
+}
+
+/* Why spam_read_file failed, for errbuf; the status table lives in
+ * libpigeon, which the server's modules do not link. */
+static const char *
+read_problem(pigeon_status rv)
+{
+	switch (rv) {
+	case PIGEON_NOT_FOUND:
+		return "no such file";
+	case PIGEON_PERMISSION_DENIED:
+		return "permission denied";
+	case PIGEON_INVALID_ARGUMENT:
+		return "file too large";
+	case PIGEON_RESOURCE_EXHAUSTED:
+		return "out of memory";
+	default:
+		return "cannot read";
+	}
 }
 
 /* The blocklist's path: as written when absolute, else next to the config. */
@@ -73,32 +92,59 @@ blocklist_path(const char *config_path, const char *file)
 	return p;
 }
 
+/* Parses blocklist text (NULL: the built-in list) into f; `name` prefixes
+ * the error. */
 static pigeon_status
-load_blocklist(spam_filter *f, const char *config_path, char *errbuf, size_t errlen)
+filter_set_blocklist(spam_filter *f, const char *text, size_t len, const char *name, char *errbuf,
+                     size_t errlen)
 {
 	char why[160];
-	char *path, *text;
-	size_t len;
 	pigeon_status rv;
 
-	if (f->cfg.blocklist_file == NULL) {
-		rv = spam_blocklist_parse(&f->blocklist, builtin_blocklist,
-		    sizeof(builtin_blocklist) - 1, why, sizeof(why));
-		if (rv != PIGEON_OK)
-			err_printf(errbuf, errlen, "built-in blocklist: %s", why);
-		return rv;
-	}
-	if ((path = blocklist_path(config_path, f->cfg.blocklist_file)) == NULL)
-		return PIGEON_RESOURCE_EXHAUSTED;
-	if ((rv = spam_read_file(path, BLOCKLIST_FILE_MAX, &text, &len)) != PIGEON_OK) {
-		err_printf(errbuf, errlen, "%s: cannot read (%s)", path, pigeon_status_name(rv));
-		goto out_path;
+	if (text == NULL) {
+		text = builtin_blocklist;
+		len = sizeof(builtin_blocklist) - 1;
+		name = "built-in blocklist";
 	}
 	if ((rv = spam_blocklist_parse(&f->blocklist, text, len, why, sizeof(why))) != PIGEON_OK)
-		err_printf(errbuf, errlen, "%s: %s", path, why);
-	free(text);
-out_path:
-	free(path);
+		err_printf(errbuf, errlen, "%s: %s", name, why);
+	return rv;
+}
+
+static pigeon_status
+filter_set_config(spam_filter *f, const char *text, size_t len, const char *name, char *errbuf,
+                  size_t errlen)
+{
+	char why[160];
+	pigeon_status rv;
+
+	if ((rv = spam_config_parse(&f->cfg, text, len, why, sizeof(why))) != PIGEON_OK)
+		err_printf(errbuf, errlen, "%s: %s", name, why);
+	return rv;
+}
+
+pigeon_status
+spam_filter_new(spam_filter **out, const char *config, size_t config_len, const char *blocklist,
+                size_t blocklist_len, char *errbuf, size_t errlen)
+{
+	spam_filter *f;
+	pigeon_status rv;
+
+	if ((f = calloc(1, sizeof(*f))) == NULL)
+		return PIGEON_RESOURCE_EXHAUSTED;
+	spam_config_init(&f->cfg);
+	if (config != NULL &&
+	    (rv = filter_set_config(f, config, config_len, "config", errbuf, errlen)) != PIGEON_OK)
+		goto fail_free;
+	if (f->cfg.blocklist_enabled &&
+	    (rv = filter_set_blocklist(f, blocklist, blocklist_len, "blocklist", errbuf, errlen)) !=
+	        PIGEON_OK)
+		goto fail_free;
+	*out = f;
+	return PIGEON_OK;
+
+fail_free:
+	spam_filter_free(f);
 	return rv;
 }
 
@@ -106,9 +152,8 @@ pigeon_status
 spam_filter_load(spam_filter **out, const char *path, char *errbuf, size_t errlen)
 {
 	spam_filter *f;
-	char why[160];
-	char *text;
-	size_t len;
+	char *text = NULL, *bl_path = NULL;
+	size_t len = 0;
 	pigeon_status rv;
 
 	if ((f = calloc(1, sizeof(*f))) == NULL)
@@ -116,23 +161,38 @@ spam_filter_load(spam_filter **out, const char *path, char *errbuf, size_t errle
 	spam_config_init(&f->cfg);
 	if (path != NULL) {
 		if ((rv = spam_read_file(path, CONFIG_FILE_MAX, &text, &len)) != PIGEON_OK) {
-			err_printf(errbuf, errlen, "%s: cannot read (%s)", path,
-			    pigeon_status_name(rv));
+			err_printf(errbuf, errlen, "%s: %s", path, read_problem(rv));
 			goto fail_free;
 		}
-		rv = spam_config_parse(&f->cfg, text, len, why, sizeof(why));
+		rv = filter_set_config(f, text, len, path, errbuf, errlen);
 		free(text);
-		if (rv != PIGEON_OK) {
-			err_printf(errbuf, errlen, "%s: %s", path, why);
+		text = NULL;
+		if (rv != PIGEON_OK)
 			goto fail_free;
+	}
+	if (!f->cfg.blocklist_enabled)
+		goto done;
+	if (f->cfg.blocklist_file != NULL) {
+		if ((bl_path = blocklist_path(path, f->cfg.blocklist_file)) == NULL) {
+			rv = PIGEON_RESOURCE_EXHAUSTED;
+			goto fail_free;
+		}
+		if ((rv = spam_read_file(bl_path, BLOCKLIST_FILE_MAX, &text, &len)) != PIGEON_OK) {
+			err_printf(errbuf, errlen, "%s: %s", bl_path, read_problem(rv));
+			goto fail_path;
 		}
 	}
-	if (f->cfg.blocklist_enabled &&
-	    (rv = load_blocklist(f, path != NULL ? path : "", errbuf, errlen)) != PIGEON_OK)
+	rv = filter_set_blocklist(f, text, len, bl_path, errbuf, errlen);
+	free(text);
+	free(bl_path);
+	if (rv != PIGEON_OK)
 		goto fail_free;
+done:
 	*out = f;
 	return PIGEON_OK;
 
+fail_path:
+	free(bl_path);
 fail_free:
 	spam_filter_free(f);
 	return rv;
@@ -283,16 +343,17 @@ spam_shape_measure(const spam_filter *f, const char *content, size_t len, spam_s
 			if (token_is_link(content + start, pos - start))
 				c.links++;
 			else
-				count_token(&c, content + start, pos - start, cfg->shape_repeats_run);
+				count_token(&c, content + start, pos - start,
+				            cfg->shape_repeats_run);
 		}
 		pos += n;
 	}
 	out->links = c.links > cfg->shape_links_free
-			 ? cfg->shape_links_weight * (double)c.links / (double)c.tokens
-			 : 0.0;
+	                 ? cfg->shape_links_weight * (double)c.links / (double)c.tokens
+	                 : 0.0;
 	out->caps = c.letters >= cfg->shape_caps_min_letters && c.letters > 0
-			? cfg->shape_caps_weight * (double)c.upper / (double)c.letters
-			: 0.0;
+	                ? cfg->shape_caps_weight * (double)c.upper / (double)c.letters
+	                : 0.0;
 	out->repeats =
 	    c.chars > 0 ? cfg->shape_repeats_weight * (double)c.repeated / (double)c.chars : 0.0;
 	out->score = out->links + out->caps + out->repeats;
@@ -316,12 +377,11 @@ reason_add(spam_verdict *v, size_t *used, const char *fmt, ...)
 	va_end(ap);
 	if (n > 0)
 		*used += (size_t)n < sizeof(v->reasons) - *used ? (size_t)n
-								 : sizeof(v->reasons) - *used - 1;
+		                                                : sizeof(v->reasons) - *used - 1;
 }
 
 void
-spam_check(const spam_filter *f, const spam_message *m, const spam_history *h,
-    spam_verdict *out)
+spam_check(const spam_filter *f, const spam_message *m, const spam_history *h, spam_verdict *out)
 {
 	const spam_config *cfg = &f->cfg;
 	const char *content = m->content != NULL ? m->content : "";
@@ -338,13 +398,13 @@ spam_check(const spam_filter *f, const spam_message *m, const spam_history *h,
 		out->spam = true;
 		out->score += cfg->rate_weight;
 		reason_add(out, &used, "rate(%" PRIu32 ">%" PRIu32 "/%" PRIu32 "s)",
-		    h->sent_in_window, cfg->rate_max, cfg->rate_window);
+		           h->sent_in_window, cfg->rate_max, cfg->rate_window);
 	}
 	if (cfg->flood_enabled && h != NULL && h->flood_recipients > cfg->flood_max_recipients) {
 		out->spam = true;
 		out->score += cfg->flood_weight;
 		reason_add(out, &used, "flood(%" PRIu32 ">%" PRIu32 "/%" PRIu32 "s)",
-		    h->flood_recipients, cfg->flood_max_recipients, cfg->flood_window);
+		           h->flood_recipients, cfg->flood_max_recipients, cfg->flood_window);
 	}
 	if (f->blocklist != NULL &&
 	    (term = spam_blocklist_find(f->blocklist, content, len)) != NULL) {
@@ -359,10 +419,10 @@ spam_check(const spam_filter *f, const spam_message *m, const spam_history *h,
 			out->spam = true;
 			out->score += s.score;
 			reason_add(out, &used, "shape(score %.2f>=%.2f:%s%s%s%s%s)", s.score,
-			    cfg->shape_threshold, s.links > 0 ? " links" : "",
-			    s.links > 0 && s.caps > 0 ? "," : "", s.caps > 0 ? " caps" : "",
-			    (s.links > 0 || s.caps > 0) && s.repeats > 0 ? "," : "",
-			    s.repeats > 0 ? " repeats" : "");
+			           cfg->shape_threshold, s.links > 0 ? " links" : "",
+			           s.links > 0 && s.caps > 0 ? "," : "", s.caps > 0 ? " caps" : "",
+			           (s.links > 0 || s.caps > 0) && s.repeats > 0 ? "," : "",
+			           s.repeats > 0 ? " repeats" : "");
 		}
 	}
 }
