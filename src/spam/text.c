@@ -2,18 +2,36 @@
 /* UTF-8 decoding, case folding and character classes; see text.h. */
 #include "text.h"
 
+#define W SPAM_ASCII_WORD
+#define D (SPAM_ASCII_WORD | SPAM_ASCII_DIGIT)
+#define S SPAM_ASCII_SPACE
+#define U (SPAM_ASCII_WORD | SPAM_ASCII_UPPER)
+
+const unsigned char spam_ascii_class[128] = {
+    ['\t'] = S, ['\n'] = S, ['\v'] = S, ['\f'] = S, ['\r'] = S, [' '] = S, ['0'] = D, ['1'] = D,
+    ['2'] = D,  ['3'] = D,  ['4'] = D,  ['5'] = D,  ['6'] = D,  ['7'] = D, ['8'] = D, ['9'] = D,
+    ['A'] = U,  ['B'] = U,  ['C'] = U,  ['D'] = U,  ['E'] = U,  ['F'] = U, ['G'] = U, ['H'] = U,
+    ['I'] = U,  ['J'] = U,  ['K'] = U,  ['L'] = U,  ['M'] = U,  ['N'] = U, ['O'] = U, ['P'] = U,
+    ['Q'] = U,  ['R'] = U,  ['S'] = U,  ['T'] = U,  ['U'] = U,  ['V'] = U, ['W'] = U, ['X'] = U,
+    ['Y'] = U,  ['Z'] = U,  ['a'] = W,  ['b'] = W,  ['c'] = W,  ['d'] = W, ['e'] = W, ['f'] = W,
+    ['g'] = W,  ['h'] = W,  ['i'] = W,  ['j'] = W,  ['k'] = W,  ['l'] = W, ['m'] = W, ['n'] = W,
+    ['o'] = W,  ['p'] = W,  ['q'] = W,  ['r'] = W,  ['s'] = W,  ['t'] = W, ['u'] = W, ['v'] = W,
+    ['w'] = W,  ['x'] = W,  ['y'] = W,  ['z'] = W,
+};
+
+#undef W
+#undef D
+#undef S
+#undef U
+
 size_t
-spam_utf8_next(const char *s, size_t len, uint32_t *cp)
+spam_utf8_next_wide(const char *s, size_t len, uint32_t *cp)
 {
 	const unsigned char *u = (const unsigned char *)s;
 	uint32_t c = u[0];
 	size_t n;
 	uint32_t min;
 
-	if (c < 0x80) {
-		*cp = c;
-		return 1;
-	}
 	if (c >= 0xC2 && c <= 0xDF) {
 		n = 2;
 		c &= 0x1F;
@@ -80,10 +98,8 @@ spam_utf8_put(uint32_t cp, char out[4])
  * matches.
  */
 uint32_t
-spam_fold(uint32_t cp)
+spam_fold_wide(uint32_t cp)
 {
-	if (cp < 0x80)
-		return (cp >= 'A' && cp <= 'Z') ? cp + 32 : cp;
 	if (cp < 0xC0)
 		return cp == 0xB5 ? 0x3BC : cp;
 	if (cp <= 0xDE)
@@ -140,22 +156,16 @@ spam_fold(uint32_t cp)
 }
 
 bool
-spam_is_digit(uint32_t cp)
+spam_is_digit_wide(uint32_t cp)
 {
-	return (cp >= '0' && cp <= '9') || (cp >= 0x660 && cp <= 0x669) ||
-	       (cp >= 0x6F0 && cp <= 0x6F9) || (cp >= 0xFF10 && cp <= 0xFF19);
+	return (cp >= 0x660 && cp <= 0x669) || (cp >= 0x6F0 && cp <= 0x6F9) ||
+	       (cp >= 0xFF10 && cp <= 0xFF19);
 }
 
 bool
-spam_is_space(uint32_t cp)
+spam_is_space_wide(uint32_t cp)
 {
 	switch (cp) {
-	case ' ':
-	case '\t':
-	case '\n':
-	case '\v':
-	case '\f':
-	case '\r':
 	case 0x85:
 	case 0xA0:
 	case 0x1680:
@@ -170,13 +180,6 @@ spam_is_space(uint32_t cp)
 	}
 }
 
-bool
-spam_is_invisible(uint32_t cp)
-{
-	return cp == 0xAD || (cp >= 0x200B && cp <= 0x200D) || cp == 0x2060 || cp == 0xFEFF ||
-	       (cp >= 0xFE00 && cp <= 0xFE0F);
-}
-
 /*
  * Outside ASCII and the Latin, Greek and Cyrillic blocks a code point counts
  * as part of a word unless it falls in a block of punctuation, symbols or
@@ -184,11 +187,8 @@ spam_is_invisible(uint32_t cp)
  * blocklist the only question is where words end.
  */
 bool
-spam_is_word(uint32_t cp)
+spam_is_word_wide(uint32_t cp)
 {
-	if (cp < 0x80)
-		return (cp >= '0' && cp <= '9') || (cp >= 'a' && cp <= 'z') ||
-		       (cp >= 'A' && cp <= 'Z');
 	if (cp < 0xC0)
 		return cp == 0xAA || cp == 0xB5 || cp == 0xBA;
 	if (cp == 0xD7 || cp == 0xF7 || cp == 0x37E || cp == 0x387)
@@ -210,10 +210,8 @@ spam_is_word(uint32_t cp)
 }
 
 bool
-spam_is_cased_letter(uint32_t cp)
+spam_is_cased_letter_wide(uint32_t cp)
 {
-	if (cp < 0x80)
-		return (cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z');
 	if (cp >= 0x530 || !spam_is_word(cp))
 		return false;
 	if (cp >= 0x2B0 && cp < 0x370)
