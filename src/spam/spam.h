@@ -17,11 +17,24 @@
 typedef struct spam_filter spam_filter;
 
 /* Loads the filter's settings from `path` (NULL: built-in defaults).  The
- * blocklist file it names is read too.  INVALID_ARGUMENT with a line number in
- * errbuf for a bad setting; NOT_FOUND for a missing file. */
+ * blocklist file it names is read too (relative to path's directory; the
+ * built-in list when it names none).  INVALID_ARGUMENT with "file: line N:
+ * why" in errbuf for a bad setting or term; NOT_FOUND for a missing file;
+ * RESOURCE_EXHAUSTED when memory runs out.  A reload is a new load: the
+ * filter in use is never changed. */
 pigeon_status spam_filter_load(
     spam_filter **out, const char *path, char *errbuf, size_t errlen);
 void spam_filter_free(spam_filter *f);
+
+/* Builds a filter from settings text in spam_filter_load's file format
+ * (NULL: defaults) and blocklist text in the term file's format (NULL: the
+ * built-in list); blocklist.file in the settings is not read.  No file is
+ * touched, which is what tests and callers with their own storage want.
+ * INVALID_ARGUMENT with "config: line N: why" or "blocklist: line N: why" in
+ * errbuf; RESOURCE_EXHAUSTED when memory runs out. */
+pigeon_status spam_filter_new(spam_filter **out, const char *config, size_t config_len,
+                              const char *blocklist, size_t blocklist_len, char *errbuf,
+                              size_t errlen);
 
 /* The windows the worker must count in, seconds (rate rule, flood rule). */
 uint32_t spam_rate_window(const spam_filter *f);
@@ -59,8 +72,26 @@ typedef struct spam_verdict {
 uint64_t spam_fingerprint(const char *content, size_t len);
 
 /* Judges one message.  Borrows everything; thread-safe for concurrent calls
- * on one filter. */
+ * on one filter.  h may be NULL: the rate and flood rules then do not fire.
+ * In dry-run mode the verdict is the same; the worker delivers anyway. */
 void spam_check(const spam_filter *f, const spam_message *m, const spam_history *h,
     spam_verdict *out);
+
+/* The shape rule's parts for one content, each already multiplied by its
+ * weight; score is their sum.  docs/spam.md gives the arithmetic. */
+typedef struct spam_shape {
+	double links;
+	double caps;
+	double repeats;
+	double score;
+} spam_shape;
+
+/* Measures content's shape with f's shape settings (whether or not the
+ * shape rule is enabled).  Borrows everything; thread-safe. */
+void spam_shape_measure(const spam_filter *f, const char *content, size_t len, spam_shape *out);
+
+/* The number of distinct blocklist terms loaded; 0 when the blocklist rule
+ * is turned off. */
+size_t spam_blocklist_terms(const spam_filter *f);
 
 #endif

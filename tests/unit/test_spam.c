@@ -1,0 +1,727 @@
+/* SPDX-License-Identifier: MIT */
+/* The spam filter's rules, each at, below and above its threshold; the
+ * flood fingerprint's normalisation; UTF-8 blocklist terms; the score
+ * arithmetic; and the config and term file formats. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "blocklist.h"
+#include "spam.h"
+#include "text.h"
+
+#define t_assert_double_equal(a, b)                                                                \
+	do {                                                                                       \
+		double t_a_ = (a), t_b_ = (b);                                                     \
+		if (t_a_ != t_b_)                                                                  \
+			fail_msg("%.17g != %.17g", t_a_, t_b_);                                    \
+	} while (0)
+
+static spam_filter *
+t_filter(const char *config, const char *blocklist)
+{
+	spam_filter *f = NULL;
+	char err[256] = "";
+
+	if (spam_filter_new(&f, config, config != NULL ? strlen(config) : 0, blocklist,
+	                    blocklist != NULL ? strlen(blocklist) : 0, err,
+	                    sizeof(err)) != PIGEON_OK)
+		fail_msg("spam_filter_new: %s", err);
+	return f;
+}
+
+static void
+t_check(const spam_filter *f, const char *content, uint32_t sent, uint32_t recipients,
+        spam_verdict *v)
+{
+	spam_message m = {
+	    .sender = "alice",
+	    .recipient = "bob",
+	    .content = content,
+	    .content_len = strlen(content),
+	    .time_ms = 1700000000000,
+	};
+	spam_history h = {.sent_in_window = sent, .flood_recipients = recipients};
+
+	spam_check(f, &m, &h, v);
+}
+
+static void
+test_fold_lowers_latin_greek_and_cyrillic(void **state)
+{
+	assert_int_equal(spam_fold('A'), 'a');
+	assert_int_equal(spam_fold('z'), 'z');
+	assert_int_equal(spam_fold(0xC9), 0xE9);   /* É é */
+	assert_int_equal(spam_fold(0xD7), 0xD7);   /* × */
+	assert_int_equal(spam_fold(0xDF), 0xDF);   /* ß */
+	assert_int_equal(spam_fold(0x100), 0x101); /* Ā ā */
+	assert_int_equal(spam_fold(0x141), 0x142); /* Ł ł */
+	assert_int_equal(spam_fold(0x178), 0xFF);  /* Ÿ ÿ */
+	assert_int_equal(spam_fold(0x17D), 0x17E); /* Ž ž */
+	assert_int_equal(spam_fold(0x391), 0x3B1); /* Α α */
+	assert_int_equal(spam_fold(0x3A3), 0x3C3); /* Σ σ */
+	assert_int_equal(spam_fold(0x3C2), 0x3C3); /* ς σ */
+	assert_int_equal(spam_fold(0x386), 0x3AC); /* Ά ά */
+	assert_int_equal(spam_fold(0x401), 0x451); /* Ё ё */
+	assert_int_equal(spam_fold(0x41F), 0x43F); /* П п */
+	assert_int_equal(spam_fold(0x462), 0x463); /* Ѣ ѣ */
+	assert_int_equal(spam_fold(0x4C1), 0x4C2); /* Ӂ ӂ */
+	assert_int_equal(spam_fold(0x4E8), 0x4E9); /* Ө ө */
+	assert_int_equal(spam_fold(0x5D0), 0x5D0); /* Hebrew has no case */
+}
+
+static void
+test_utf8_next_decodes_and_replaces_bad_bytes(void **state)
+{
+	uint32_t cp;
+
+	assert_int_equal(spam_utf8_next("\xD0\x9F", 2, &cp), 2);
+	assert_int_equal(cp, 0x41F);
+	assert_int_equal(spam_utf8_next("\xF0\x9F\x98\x80", 4, &cp), 4);
+	assert_int_equal(cp, 0x1F600);
+	assert_int_equal(spam_utf8_next("\xC0\xAF", 2, &cp), 1); /* overlong */
+	assert_int_equal(cp, SPAM_REPLACEMENT_CHAR);
+	assert_int_equal(spam_utf8_next("\xED\xA0\x80", 3, &cp), 1); /* surrogate */
+	assert_int_equal(cp, SPAM_REPLACEMENT_CHAR);
+	assert_int_equal(spam_utf8_next("\xE2\x82", 2, &cp), 1); /* truncated */
+	assert_int_equal(cp, SPAM_REPLACEMENT_CHAR);
+}
+
+/* rate: more than rate.max messages in the window. */
+
+static void
+test_rate_below_max_is_not_spam(void **state)
+{
+	spam_filter *f = t_filter(NULL, "");
+	spam_verdict v;
+
+	t_check(f, "hello", 29, 1, &v);
+	assert_false(v.spam);
+	t_assert_double_equal(v.score, 0.0);
+	assert_string_equal(v.reasons, "");
+	spam_filter_free(f);
+}
+
+static void
+test_rate_at_max_is_not_spam(void **state)
+{
+	spam_filter *f = t_filter(NULL, "");
+	spam_verdict v;
+
+	t_check(f, "hello", 30, 1, &v);
+	assert_false(v.spam);
+	assert_string_equal(v.reasons, "");
+	spam_filter_free(f);
+}
+
+static void
+test_rate_above_max_is_spam_with_its_figures(void **state)
+{
+	spam_filter *f = t_filter(NULL, "");
+	spam_verdict v;
+
+	t_check(f, "hello", 31, 1, &v);
+	assert_true(v.spam);
+	t_assert_double_equal(v.score, 1.0);
+	assert_string_equal(v.reasons, "rate(31>30/60s)");
+	spam_filter_free(f);
+}
+
+static void
+test_rate_settings_change_max_window_and_weight(void **state)
+{
+	spam_filter *f = t_filter("rate.max = 3\nrate.window = 10\nrate.weight = 0.5\n", "");
+	spam_verdict v;
+
+	assert_int_equal(spam_rate_window(f), 10);
+	t_check(f, "hello", 3, 1, &v);
+	assert_false(v.spam);
+	t_check(f, "hello", 4, 1, &v);
+	assert_true(v.spam);
+	t_assert_double_equal(v.score, 0.5);
+	assert_string_equal(v.reasons, "rate(4>3/10s)");
+	spam_filter_free(f);
+}
+
+static void
+test_rate_disabled_never_fires(void **state)
+{
+	spam_filter *f = t_filter("rate.enabled = false\n", "");
+	spam_verdict v;
+
+	t_check(f, "hello", 1000000, 1, &v);
+	assert_false(v.spam);
+	assert_string_equal(v.reasons, "");
+	spam_filter_free(f);
+}
+
+static void
+test_no_history_fires_neither_rate_nor_flood(void **state)
+{
+	spam_filter *f = t_filter(NULL, "");
+	spam_message m = {.sender = "a", .recipient = "b", .content = "hi", .content_len = 2};
+	spam_verdict v;
+
+	spam_check(f, &m, NULL, &v);
+	assert_false(v.spam);
+	assert_string_equal(v.reasons, "");
+	spam_filter_free(f);
+}
+
+/* flood: the same content to more than flood.max_recipients recipients. */
+
+static void
+test_flood_below_and_at_max_is_not_spam(void **state)
+{
+	spam_filter *f = t_filter(NULL, "");
+	spam_verdict v;
+
+	t_check(f, "join my channel", 1, 4, &v);
+	assert_false(v.spam);
+	t_check(f, "join my channel", 1, 5, &v);
+	assert_false(v.spam);
+	assert_string_equal(v.reasons, "");
+	spam_filter_free(f);
+}
+
+static void
+test_flood_above_max_is_spam_with_its_figures(void **state)
+{
+	spam_filter *f = t_filter(NULL, "");
+	spam_verdict v;
+
+	assert_int_equal(spam_flood_window(f), 300);
+	t_check(f, "join my channel", 1, 6, &v);
+	assert_true(v.spam);
+	t_assert_double_equal(v.score, 1.0);
+	assert_string_equal(v.reasons, "flood(6>5/300s)");
+	spam_filter_free(f);
+}
+
+static void
+test_flood_disabled_never_fires(void **state)
+{
+	spam_filter *f = t_filter("flood.enabled = no\nflood.window = 60\n", "");
+	spam_verdict v;
+
+	assert_int_equal(spam_flood_window(f), 60);
+	t_check(f, "join my channel", 1, 1000, &v);
+	assert_false(v.spam);
+	spam_filter_free(f);
+}
+
+static uint64_t
+t_fp(const char *s)
+{
+	return spam_fingerprint(s, strlen(s));
+}
+
+static void
+test_fingerprint_ignores_case_white_space_and_digits(void **state)
+{
+	uint64_t want = t_fp("win euros now");
+
+	assert_true(t_fp("WIN 500 euros now") == want);
+	assert_true(t_fp("win  999 Euros\tnow") == want);
+	assert_true(t_fp("  Win 12 EUROS now \n") == want);
+	assert_true(t_fp("w1in eu2ros no3w") == want);
+	/* Zero-width space and soft hyphen inside words. */
+	assert_true(t_fp("wi\xE2\x80\x8Bn eu\xC2\xADros now") == want);
+	/* No-break and ideographic spaces count as white space. */
+	assert_true(t_fp("win\xC2\xA0\xE3\x80\x80"
+	                 "euros now") == want);
+}
+
+static void
+test_fingerprint_folds_cyrillic_and_greek(void **state)
+{
+	assert_true(t_fp("ВЫИГРЫШ 100 рублей") == t_fp("выигрыш 5 РУБЛЕЙ"));
+	assert_true(t_fp("ΚΕΡΔΙΣΤΕ τώρα") == t_fp("κερδιστε ΤΏΡΑ"));
+}
+
+static void
+test_fingerprint_keeps_words_and_punctuation_apart(void **state)
+{
+	uint64_t want = t_fp("win euros now");
+
+	assert_false(t_fp("win euros later") == want);
+	assert_false(t_fp("wineuros now") == want);
+	assert_false(t_fp("win euros now!") == want);
+	assert_false(t_fp("") == want);
+}
+
+/* blocklist: whole words, any case, UTF-8. */
+
+static void
+test_blocklist_default_buy_now_is_spam(void **state)
+{
+	spam_filter *f = t_filter(NULL, NULL);
+	spam_verdict v;
+
+	assert_int_equal(spam_blocklist_terms(f), 14);
+	t_check(f, "Great deal, BUY NOW!", 1, 1, &v);
+	assert_true(v.spam);
+	t_assert_double_equal(v.score, 1.0);
+	assert_string_equal(v.reasons, "blocklist(buy now)");
+	spam_filter_free(f);
+}
+
+static void
+test_blocklist_matches_whole_words_only(void **state)
+{
+	spam_filter *f = t_filter(NULL, "buy now\n");
+	spam_verdict v;
+
+	t_check(f, "don't buy nowhere", 1, 1, &v);
+	assert_false(v.spam);
+	t_check(f, "rebuy now", 1, 1, &v);
+	assert_false(v.spam);
+	t_check(f, "buy it now", 1, 1, &v);
+	assert_false(v.spam);
+	t_check(f, "buy", 1, 1, &v);
+	assert_false(v.spam);
+	t_check(f, "buy now", 1, 1, &v);
+	assert_true(v.spam);
+	t_check(f, "(buy...now)", 1, 1, &v);
+	assert_true(v.spam);
+	t_check(f, "Buy\n  Now", 1, 1, &v);
+	assert_true(v.spam);
+	assert_string_equal(v.reasons, "blocklist(buy now)");
+	spam_filter_free(f);
+}
+
+static void
+test_blocklist_ignores_invisible_characters_inside_words(void **state)
+{
+	spam_filter *f = t_filter(NULL, "buy now\n");
+	spam_verdict v;
+
+	t_check(f, "bu\xE2\x80\x8By n\xC2\xADow", 1, 1, &v);
+	assert_true(v.spam);
+	assert_string_equal(v.reasons, "blocklist(buy now)");
+	spam_filter_free(f);
+}
+
+static void
+test_blocklist_matches_utf8_terms_in_any_case(void **state)
+{
+	spam_filter *f = t_filter(NULL, "продам\nκαλη τιμη\nÉTÉ SOLDES\nłódź\n");
+	spam_verdict v;
+
+	t_check(f, "ПРОДАМ гараж", 1, 1, &v);
+	assert_true(v.spam);
+	assert_string_equal(v.reasons, "blocklist(продам)");
+	t_check(f, "Продамся", 1, 1, &v);
+	assert_false(v.spam);
+	t_check(f, "ΚΑΛΗ ΤΙΜΗ!", 1, 1, &v);
+	assert_true(v.spam);
+	assert_string_equal(v.reasons, "blocklist(καλη τιμη)");
+	t_check(f, "les été soldes", 1, 1, &v);
+	assert_true(v.spam);
+	assert_string_equal(v.reasons, "blocklist(été soldes)");
+	t_check(f, "ŁÓDŹ", 1, 1, &v);
+	assert_true(v.spam);
+	assert_string_equal(v.reasons, "blocklist(łódź)");
+	/* A non-Latin letter continues the word. */
+	t_check(f, "łódźя", 1, 1, &v);
+	assert_false(v.spam);
+	spam_filter_free(f);
+}
+
+static void
+test_blocklist_finds_terms_after_a_partial_match(void **state)
+{
+	spam_filter *f = t_filter(NULL, "a b c\nx\n");
+	spam_verdict v;
+
+	t_check(f, "a b a b c", 1, 1, &v);
+	assert_true(v.spam);
+	assert_string_equal(v.reasons, "blocklist(a b c)");
+	t_check(f, "a b d c", 1, 1, &v);
+	assert_false(v.spam);
+	spam_filter_free(f);
+}
+
+static void
+test_blocklist_reports_the_first_term_in_the_message(void **state)
+{
+	spam_filter *f = t_filter(NULL, "free money\nbuy now\n");
+	spam_verdict v;
+
+	t_check(f, "buy now, free money", 1, 1, &v);
+	assert_string_equal(v.reasons, "blocklist(buy now)");
+	t_assert_double_equal(v.score, 1.0);
+	spam_filter_free(f);
+}
+
+static void
+test_blocklist_disabled_loads_no_terms(void **state)
+{
+	spam_filter *f = t_filter("blocklist.enabled = off\n", NULL);
+	spam_verdict v;
+
+	assert_int_equal(spam_blocklist_terms(f), 0);
+	t_check(f, "buy now", 1, 1, &v);
+	assert_false(v.spam);
+	spam_filter_free(f);
+}
+
+static void
+test_blocklist_file_skips_comments_blanks_and_repeats(void **state)
+{
+	static const char text[] = "# comment\n\n  buy now  \r\nBUY   NOW\nfree money";
+	spam_blocklist *bl = NULL;
+	char err[128] = "";
+
+	assert_int_equal(spam_blocklist_parse(&bl, text, strlen(text), err, sizeof(err)),
+	                 PIGEON_OK);
+	assert_int_equal(spam_blocklist_size(bl), 2);
+	assert_string_equal(spam_blocklist_find(bl, "FREE money!", 11), "free money");
+	assert_null(spam_blocklist_find(bl, "free", 4));
+	spam_blocklist_free(bl);
+}
+
+static void
+t_blocklist_error(const char *text, const char *want)
+{
+	spam_blocklist *bl = NULL;
+	char err[128] = "";
+
+	assert_int_equal(spam_blocklist_parse(&bl, text, strlen(text), err, sizeof(err)),
+	                 PIGEON_INVALID_ARGUMENT);
+	assert_null(bl);
+	assert_string_equal(err, want);
+}
+
+static void
+test_blocklist_bad_lines_are_invalid_with_line_number(void **state)
+{
+	t_blocklist_error("ok\n!!!\n", "line 2: no letters or digits");
+	t_blocklist_error("ok\n\nbad \xC3\x28 byte\n", "line 3: not UTF-8 text");
+	t_blocklist_error("a b c d e f g h i\n", "line 1: too many words");
+	t_blocklist_error("x\nyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy\n",
+	                  "line 2: term longer than 64 bytes");
+}
+
+/* shape: links, capitals and repeats add up to a score with a threshold. */
+
+static void
+test_shape_defaults_pass_normal_chat(void **state)
+{
+	static const char *const ok[] = {
+	    "Hey, are we still meeting at 5pm tomorrow? Let me know.",
+	    "Here are the slides: https://example.com/slides/q3.pdf",
+	    "OK!!",
+	    "THANK YOU SO MUCH",
+	    "Well... that was soooo good",
+	    "",
+	};
+	spam_filter *f = t_filter(NULL, "");
+	spam_verdict v;
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		t_check(f, ok[i], 1, 1, &v);
+		if (v.spam)
+			fail_msg("\"%s\" judged spam: %s", ok[i], v.reasons);
+	}
+	spam_filter_free(f);
+}
+
+static void
+test_shape_parts_follow_the_documented_arithmetic(void **state)
+{
+	static const char msg[] = "FREE!!!! CLICK http://a.b http://c.d http://e.f NOW!!!!!!";
+	spam_filter *f = t_filter(NULL, "");
+	spam_shape s;
+
+	spam_shape_measure(f, msg, strlen(msg), &s);
+	/* 3 links among 6 words, more than links_free = 1: 1.5 x 3/6. */
+	t_assert_double_equal(s.links, 0.75);
+	/* 12 of 12 letters outside links are capitals: 1.0 x 12/12. */
+	t_assert_double_equal(s.caps, 1.0);
+	/* "!!!!" and "!!!!!!" are 10 of the 22 characters outside links. */
+	t_assert_double_equal(s.repeats, 1.0 * 10.0 / 22.0);
+	t_assert_double_equal(s.score, 0.75 + 1.0 + 10.0 / 22.0);
+	spam_filter_free(f);
+}
+
+static void
+test_shape_above_threshold_is_spam_with_its_parts(void **state)
+{
+	static const char msg[] = "FREE!!!! CLICK http://a.b http://c.d http://e.f NOW!!!!!!";
+	spam_filter *f = t_filter(NULL, "");
+	spam_verdict v;
+
+	t_check(f, msg, 1, 1, &v);
+	assert_true(v.spam);
+	t_assert_double_equal(v.score, 0.75 + 1.0 + 10.0 / 22.0);
+	assert_string_equal(v.reasons, "shape(score 2.20>=2.00: links, caps, repeats)");
+	spam_filter_free(f);
+}
+
+static void
+test_shape_at_threshold_is_spam_and_below_is_not(void **state)
+{
+	/* All capitals, no links or runs: the score is exactly caps_weight. */
+	static const char msg[] = "HELLO THERE";
+	spam_filter *at = t_filter("shape.threshold = 1.0\n", "");
+	spam_filter *above = t_filter("shape.threshold = 1.01\n", "");
+	spam_filter *below = t_filter("shape.threshold = 0.99\n", "");
+	spam_verdict v;
+
+	t_check(at, msg, 1, 1, &v);
+	assert_true(v.spam);
+	t_assert_double_equal(v.score, 1.0);
+	assert_string_equal(v.reasons, "shape(score 1.00>=1.00: caps)");
+	t_check(below, msg, 1, 1, &v);
+	assert_true(v.spam);
+	t_check(above, msg, 1, 1, &v);
+	assert_false(v.spam);
+	t_assert_double_equal(v.score, 0.0);
+	spam_filter_free(at);
+	spam_filter_free(above);
+	spam_filter_free(below);
+}
+
+static void
+test_shape_counts_links_only_beyond_links_free(void **state)
+{
+	spam_filter *f = t_filter(NULL, "");
+	spam_shape s;
+
+	spam_shape_measure(f, "see https://a.example", 21, &s);
+	t_assert_double_equal(s.links, 0.0);
+	spam_shape_measure(f, "http://a.example WWW.b.example", 29, &s);
+	t_assert_double_equal(s.links, 1.5);
+	t_assert_double_equal(s.score, 1.5);
+	spam_filter_free(f);
+}
+
+static void
+test_shape_caps_need_min_letters(void **state)
+{
+	spam_filter *f = t_filter(NULL, "");
+	spam_shape s;
+
+	spam_shape_measure(f, "OK GO", 5, &s);
+	t_assert_double_equal(s.caps, 0.0);
+	spam_shape_measure(f, "OK GOOD", 7, &s);
+	t_assert_double_equal(s.caps, 1.0);
+	/* Cyrillic letters count: 5 are too few, and 4 capitals of 6. */
+	spam_shape_measure(f, "ПРИ ми", strlen("ПРИ ми"), &s);
+	t_assert_double_equal(s.caps, 0.0);
+	spam_shape_measure(f, "ПРИВет", strlen("ПРИВет"), &s);
+	t_assert_double_equal(s.caps, 4.0 / 6.0);
+	spam_filter_free(f);
+}
+
+static void
+test_shape_repeats_count_runs_at_repeats_run(void **state)
+{
+	spam_filter *f = t_filter(NULL, "");
+	spam_shape s;
+
+	spam_shape_measure(f, "ok!!", 4, &s);
+	t_assert_double_equal(s.repeats, 0.0);
+	spam_shape_measure(f, "ok!!!", 5, &s);
+	t_assert_double_equal(s.repeats, 3.0 / 5.0);
+	/* Runs are of folded characters, and white space ends a run. */
+	spam_shape_measure(f, "NOoo !! !", 9, &s);
+	t_assert_double_equal(s.repeats, 3.0 / 7.0);
+	spam_filter_free(f);
+}
+
+static void
+test_shape_disabled_never_fires(void **state)
+{
+	spam_filter *f = t_filter("shape.enabled = false\n", "");
+	spam_verdict v;
+
+	t_check(f, "FREE!!!! CLICK http://a.b http://c.d http://e.f NOW!!!!!!", 1, 1, &v);
+	assert_false(v.spam);
+	assert_string_equal(v.reasons, "");
+	spam_filter_free(f);
+}
+
+/* The verdict's score is the sum of the weights of the hard rules that
+ * fired plus the shape score when shape fired. */
+static void
+test_score_adds_weights_of_every_rule_that_fired(void **state)
+{
+	spam_filter *f = t_filter("rate.weight = 0.5\nflood.weight = 2\nblocklist.weight = 0.25\n"
+	                          "shape.caps_min_letters = 1\nshape.threshold = 1\n",
+	                          "buy now\n");
+	spam_verdict v;
+
+	t_check(f, "BUY NOW", 31, 6, &v);
+	assert_true(v.spam);
+	t_assert_double_equal(v.score, 0.5 + 2.0 + 0.25 + 1.0);
+	assert_string_equal(v.reasons, "rate(31>30/60s), flood(6>5/300s), blocklist(buy now), "
+	                               "shape(score 1.00>=1.00: caps)");
+	spam_filter_free(f);
+}
+
+static void
+test_dry_run_is_reported_and_verdict_unchanged(void **state)
+{
+	spam_filter *f = t_filter("dry_run = true\n", NULL);
+	spam_filter *d = t_filter(NULL, NULL);
+	spam_verdict v;
+
+	assert_true(spam_dry_run(f));
+	assert_false(spam_dry_run(d));
+	t_check(f, "buy now", 1, 1, &v);
+	assert_true(v.spam);
+	assert_string_equal(v.reasons, "blocklist(buy now)");
+	spam_filter_free(f);
+	spam_filter_free(d);
+}
+
+/* The config file. */
+
+static void
+t_config_error(const char *text, const char *want)
+{
+	spam_filter *f = NULL;
+	char err[256] = "";
+
+	assert_int_equal(spam_filter_new(&f, text, strlen(text), "", 0, err, sizeof(err)),
+	                 PIGEON_INVALID_ARGUMENT);
+	assert_null(f);
+	assert_string_equal(err, want);
+}
+
+static void
+test_config_bad_lines_are_invalid_with_line_number(void **state)
+{
+	t_config_error("rate.max = 30\nrate.maxx = 3\n",
+	               "config: line 2: unknown key \"rate.maxx\"");
+	t_config_error("# c\n\nrate.max 30\n", "config: line 3: expected key = value");
+	t_config_error("= 3\n", "config: line 1: expected key = value");
+	t_config_error("rate.max =\n", "config: line 1: rate.max: missing value");
+	t_config_error("rate.max = 3\nrate.max = 4\n", "config: line 2: rate.max set twice");
+	t_config_error("rate.max = -1\n",
+	               "config: line 1: rate.max: expected a whole number, got \"-1\"");
+	t_config_error("rate.max = 2.5\n",
+	               "config: line 1: rate.max: expected a whole number, got \"2.5\"");
+	t_config_error("rate.max = 0\n", "config: line 1: rate.max: 0 is outside 1 to 1000000");
+	t_config_error("flood.window = 86401\n",
+	               "config: line 1: flood.window: 86401 is outside 1 to 86400");
+	t_config_error("shape.threshold = 1e3\n",
+	               "config: line 1: shape.threshold: expected a number, got \"1e3\"");
+	t_config_error("shape.threshold = 0\n",
+	               "config: line 1: shape.threshold: 0 is outside 0.01 to 100.00");
+	t_config_error("dry_run = maybe\n",
+	               "config: line 1: dry_run: expected true or false, got \"maybe\"");
+}
+
+static void
+test_config_allows_comments_blanks_and_crlf(void **state)
+{
+	spam_filter *f = t_filter("# settings\r\n\r\n  rate.window = 5   # seconds\r\n"
+	                          "flood.window=7\n\tdry_run = yes",
+	                          "");
+
+	assert_int_equal(spam_rate_window(f), 5);
+	assert_int_equal(spam_flood_window(f), 7);
+	assert_true(spam_dry_run(f));
+	spam_filter_free(f);
+}
+
+static void
+test_blocklist_error_names_the_blocklist(void **state)
+{
+	spam_filter *f = NULL;
+	char err[256] = "";
+
+	assert_int_equal(spam_filter_new(&f, NULL, 0, "ok\n???\n", 7, err, sizeof(err)),
+	                 PIGEON_INVALID_ARGUMENT);
+	assert_null(f);
+	assert_string_equal(err, "blocklist: line 2: no letters or digits");
+}
+
+static void
+test_shipped_config_loads_the_documented_defaults(void **state)
+{
+	spam_filter *f = NULL, *builtin = NULL;
+	char err[256] = "";
+	spam_verdict v;
+
+	assert_int_equal(spam_filter_load(&f, PIGEON_SOURCE_DIR "/etc/spam.conf", err, sizeof(err)),
+	                 PIGEON_OK);
+	assert_int_equal(spam_filter_load(&builtin, NULL, err, sizeof(err)), PIGEON_OK);
+	assert_int_equal(spam_rate_window(f), spam_rate_window(builtin));
+	assert_int_equal(spam_flood_window(f), spam_flood_window(builtin));
+	assert_int_equal(spam_dry_run(f), spam_dry_run(builtin));
+	assert_int_equal(spam_blocklist_terms(f), spam_blocklist_terms(builtin));
+	t_check(f, "Great deal, buy now!", 1, 1, &v);
+	assert_true(v.spam);
+	assert_string_equal(v.reasons, "blocklist(buy now)");
+	spam_filter_free(f);
+	spam_filter_free(builtin);
+}
+
+static void
+test_missing_config_file_is_not_found(void **state)
+{
+	spam_filter *f = NULL;
+	char err[256] = "";
+
+	assert_int_equal(
+	    spam_filter_load(&f, PIGEON_SOURCE_DIR "/etc/no-such.conf", err, sizeof(err)),
+	    PIGEON_NOT_FOUND);
+	assert_null(f);
+	assert_string_equal(err, PIGEON_SOURCE_DIR "/etc/no-such.conf: no such file");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_fold_lowers_latin_greek_and_cyrillic),
+	    cmocka_unit_test(test_utf8_next_decodes_and_replaces_bad_bytes),
+	    cmocka_unit_test(test_rate_below_max_is_not_spam),
+	    cmocka_unit_test(test_rate_at_max_is_not_spam),
+	    cmocka_unit_test(test_rate_above_max_is_spam_with_its_figures),
+	    cmocka_unit_test(test_rate_settings_change_max_window_and_weight),
+	    cmocka_unit_test(test_rate_disabled_never_fires),
+	    cmocka_unit_test(test_no_history_fires_neither_rate_nor_flood),
+	    cmocka_unit_test(test_flood_below_and_at_max_is_not_spam),
+	    cmocka_unit_test(test_flood_above_max_is_spam_with_its_figures),
+	    cmocka_unit_test(test_flood_disabled_never_fires),
+	    cmocka_unit_test(test_fingerprint_ignores_case_white_space_and_digits),
+	    cmocka_unit_test(test_fingerprint_folds_cyrillic_and_greek),
+	    cmocka_unit_test(test_fingerprint_keeps_words_and_punctuation_apart),
+	    cmocka_unit_test(test_blocklist_default_buy_now_is_spam),
+	    cmocka_unit_test(test_blocklist_matches_whole_words_only),
+	    cmocka_unit_test(test_blocklist_ignores_invisible_characters_inside_words),
+	    cmocka_unit_test(test_blocklist_matches_utf8_terms_in_any_case),
+	    cmocka_unit_test(test_blocklist_finds_terms_after_a_partial_match),
+	    cmocka_unit_test(test_blocklist_reports_the_first_term_in_the_message),
+	    cmocka_unit_test(test_blocklist_disabled_loads_no_terms),
+	    cmocka_unit_test(test_blocklist_file_skips_comments_blanks_and_repeats),
+	    cmocka_unit_test(test_blocklist_bad_lines_are_invalid_with_line_number),
+	    cmocka_unit_test(test_shape_defaults_pass_normal_chat),
+	    cmocka_unit_test(test_shape_parts_follow_the_documented_arithmetic),
+	    cmocka_unit_test(test_shape_above_threshold_is_spam_with_its_parts),
+	    cmocka_unit_test(test_shape_at_threshold_is_spam_and_below_is_not),
+	    cmocka_unit_test(test_shape_counts_links_only_beyond_links_free),
+	    cmocka_unit_test(test_shape_caps_need_min_letters),
+	    cmocka_unit_test(test_shape_repeats_count_runs_at_repeats_run),
+	    cmocka_unit_test(test_shape_disabled_never_fires),
+	    cmocka_unit_test(test_score_adds_weights_of_every_rule_that_fired),
+	    cmocka_unit_test(test_dry_run_is_reported_and_verdict_unchanged),
+	    cmocka_unit_test(test_config_bad_lines_are_invalid_with_line_number),
+	    cmocka_unit_test(test_config_allows_comments_blanks_and_crlf),
+	    cmocka_unit_test(test_blocklist_error_names_the_blocklist),
+	    cmocka_unit_test(test_shipped_config_loads_the_documented_defaults),
+	    cmocka_unit_test(test_missing_config_file_is_not_found),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
