@@ -8,6 +8,11 @@
  * before delivering the jumped-to one.  Losses at the end of a burst show no
  * jump until the next event, so after a quiet second following journal
  * traffic the thread asks once for anything newer.
+ *
+ * Only the thread receives, and it closes the socket itself after its last
+ * receive: nng 1.5 can hang in nng_close when another thread is in a receive
+ * on the socket (upstream issues 1543 and 1813), so receives time out every
+ * SUB_POLL_MS to look at `stopping` instead of being ended by a close.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -24,6 +29,8 @@
 #define SUB_RECV_MAX_DEFAULT (1024u * 1024)
 /* Quiet time after which journal traffic is checked for a lost tail. */
 #define SUB_IDLE_MS 1000
+/* How long a close waits at most for a receive to end. */
+#define SUB_POLL_MS 100
 #define SUB_PAGE 1000
 
 struct pigeon_subscription {
@@ -116,17 +123,17 @@ static void *
 sub_main(void *arg)
 {
 	pigeon_subscription *s = arg;
+	int64_t quiet_since = util_mono_us();
 
 	if (s->gap_fill != NULL && s->want_journal && s->last != 0)
 		fill(s);
-	for (;;) {
+	while (!atomic_load(&s->stopping)) {
 		nng_msg *m;
 		int err = nng_recvmsg(s->sock, &m, 0);
 
-		if (err == NNG_ECLOSED || atomic_load(&s->stopping))
-			break;
 		if (err == NNG_ETIMEDOUT) {
-			if (s->gap_fill != NULL && s->journal_seen && s->last != 0) {
+			if (s->gap_fill != NULL && s->journal_seen && s->last != 0 &&
+			    util_mono_us() - quiet_since >= SUB_IDLE_MS * 1000) {
 				s->journal_seen = false;
 				fill(s);
 			}
@@ -134,9 +141,12 @@ sub_main(void *arg)
 		}
 		if (err != 0)
 			continue;
-		on_message(s, m);
+		quiet_since = util_mono_us();
+		if (!atomic_load(&s->stopping))
+			on_message(s, m);
 		nng_msg_free(m);
 	}
+	nng_close(s->sock);
 	return NULL;
 }
 
@@ -175,7 +185,7 @@ pigeon_subscribe(pigeon_subscription **out, const pigeon_subscribe_opts *opts,
 	    (rv = status_from_nng(nng_socket_set_int(s->sock, NNG_OPT_RECVBUF, opts->recv_buf))) !=
 		PIGEON_OK)
 		goto fail_sock;
-	nng_socket_set_ms(s->sock, NNG_OPT_RECVTIMEO, SUB_IDLE_MS);
+	nng_socket_set_ms(s->sock, NNG_OPT_RECVTIMEO, SUB_POLL_MS);
 	nng_socket_set_ms(s->sock, NNG_OPT_RECONNMINT, 50);
 	nng_socket_set_ms(s->sock, NNG_OPT_RECONNMAXT, 1000);
 	if (opts->topics == NULL) {
@@ -215,9 +225,8 @@ pigeon_subscription_close(pigeon_subscription *s)
 {
 	if (s == NULL)
 		return;
+	/* The thread sees this within SUB_POLL_MS and closes the socket. */
 	atomic_store(&s->stopping, true);
-	/* Closing the socket ends a receive in progress with NNG_ECLOSED. */
-	nng_close(s->sock);
 	pthread_join(s->thread, NULL);
 	free(s);
 }

@@ -229,9 +229,10 @@ typedef struct pigeon_subscribe_opts {
 pigeon_status pigeon_subscribe(pigeon_subscription **out, const pigeon_subscribe_opts *opts,
     pigeon_event_fn fn, void *arg);
 
-/* Stops the subscription; no callback runs after it returns.  Waits for a
- * gap-filling call in flight (at most gap_fill's deadline).  Must not be
- * called from the callback.  Accepts NULL. */
+/* Stops the subscription; no callback runs after it returns.  Takes up to
+ * 100 ms, or as long as a callback or a gap-filling call in flight (at most
+ * gap_fill's deadline).  Must not be called from the callback.  Accepts
+ * NULL. */
 void pigeon_subscription_close(pigeon_subscription *s);
 
 /* Splits one pub message into topic and event.  On OK, *topic_len is the
