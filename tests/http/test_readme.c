@@ -91,7 +91,7 @@ t_curl(const char *cmdline, t_answer *a)
 		for (char *p = a->body; *p != '\0'; p++)
 			if (*p == '\n')
 				*p = '\x01';
-		fprintf(log, "%s\t%s\t%d\t%s\t%s\n", method, url, a->status, a->content_type,
+		fprintf(log, "%s\t%s\t%03d\t%s\t%s\n", method, url, a->status, a->content_type,
 		    a->body);
 		for (char *p = a->body; *p != '\0'; p++)
 			if (*p == '\x01')
