@@ -5,8 +5,9 @@
  * localhost:5000 is pointed at the test's port by a .curlrc connect-to, so
  * not a character of them changes) and every answer is checked against
  * http-compat.md byte for byte.  Then the bridge's own rows: errors as JSON,
- * paging, the spam path, the limits, /healthz and /metrics, every answer
- * validated against /openapi.json, and pigeond going away (503).
+ * paging, the spam path, the limits, /healthz and /metrics, the access log,
+ * pigeond too slow (504) and gone (503), and last every answer above
+ * validated against /openapi.json.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -464,6 +465,54 @@ test_every_answer_matches_openapi(void **state)
 	assert_int_equal(rc, 0);
 }
 
+typedef struct log_count {
+	const char *needle;
+	int want;
+} log_count;
+
+/* Lines of the bridge's log that start with needle and go on with digits. */
+static int
+t_log_count(const char *needle)
+{
+	char path[300], line[1024];
+	int n = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/pigeon-http.log", env.dir);
+	assert_non_null(f = fopen(path, "r"));
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, needle, strlen(needle)) == 0 &&
+		    strspn(line + strlen(needle), "0123456789") > 0)
+			n++;
+	fclose(f);
+	return n;
+}
+
+static bool
+t_log_has(void *arg)
+{
+	log_count *lc = arg;
+
+	return t_log_count(lc->needle) == lc->want;
+}
+
+/* One info line per request, written when the request ends: method, path
+ * (without the query), status and microseconds. */
+static void
+test_one_access_log_line_per_request(void **state)
+{
+	log_count get = {"info http: request method=GET path=/access-log-probe status=404 us=", 1};
+	log_count post = {"info http: request method=POST path=/login status=422 us=", 0};
+
+	t_expect_error("curl \"http://localhost:5000/access-log-probe?username=Ilya\"", 404,
+	    "Not Found", "The requested URL was not found on the server");
+	assert_true(t_wait_for(t_log_has, &get, 5000));
+	post.want = t_log_count(post.needle) + 1;
+	t_expect_error("curl -X POST http://localhost:5000/login -d '{\"username\": \"\"}'", 422,
+	    "Unprocessable Entity", "Missing 'username' in the request body");
+	assert_true(t_wait_for(t_log_has, &post, 5000));
+}
+
 /* pigeond stopped with SIGSTOP: connected, but it answers nothing, so each
  * call runs into the bridge's 1000 ms deadline. */
 static void
@@ -514,6 +563,7 @@ main(void)
 		cmocka_unit_test(test_paging_and_registration),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_healthz_metrics_openapi),
+		cmocka_unit_test(test_one_access_log_line_per_request),
 		cmocka_unit_test(test_pigeond_too_slow_is_504),
 		cmocka_unit_test(test_pigeond_down_is_503_within_the_deadline),
 		/* Last, so that it sees every answer above. */
