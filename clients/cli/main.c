@@ -7,6 +7,8 @@
  */
 #include <getopt.h>
 #include <inttypes.h>
+#include <semaphore.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -403,6 +405,112 @@ cmd_register(cli *c, char **argv)
 	return 0;
 }
 
+static const char *
+event_type_name(Pigeon__V1__EventType t)
+{
+	static const char *const names[] = {"UNSPECIFIED", "LOGIN", "LOGOUT", "SPAM",
+		"DEAD_LETTER", "WOULD_BE_SPAM", "QUEUED", "DELIVERED"};
+
+	return (size_t)t < sizeof(names) / sizeof(names[0]) ? names[t] : "UNSPECIFIED";
+}
+
+/* The event as one JSON object, with the fields it has. */
+static json_t *
+event_json(const char *topic, const Pigeon__V1__Event *e)
+{
+	json_t *o = json_pack("{s:s,s:s,s:I,s:s}", "topic", topic, "type",
+	    event_type_name(e->type), "time_ms", (json_int_t)e->time_ms, "username", e->username);
+
+	if (o == NULL)
+		return NULL;
+	if (e->sequence != 0)
+		json_object_set_new(o, "sequence", json_integer((json_int_t)e->sequence));
+	if (e->recipient[0] != '\0')
+		json_object_set_new(o, "recipient", json_string(e->recipient));
+	if (e->message_id != 0)
+		json_object_set_new(o, "message_id", json_integer((json_int_t)e->message_id));
+	if (e->reason[0] != '\0')
+		json_object_set_new(o, "reason", json_string(e->reason));
+	if (e->text[0] != '\0')
+		json_object_set_new(o, "text", json_string(e->text));
+	if (e->content[0] != '\0')
+		json_object_set_new(o, "content", json_string(e->content));
+	return o;
+}
+
+static void
+watch_event(const char *topic, const Pigeon__V1__Event *e, void *arg)
+{
+	const cli *c = arg;
+	time_t t = (time_t)(e->time_ms / 1000);
+	char when[16];
+	struct tm tm;
+
+	if (c->user != NULL && strcmp(e->username, c->user) != 0 &&
+	    strcmp(e->recipient, c->user) != 0)
+		return;
+	if (c->json) {
+		print_json(event_json(topic, e));
+	} else {
+		localtime_r(&t, &tm);
+		strftime(when, sizeof(when), "%H:%M:%S", &tm);
+		if (e->sequence != 0)
+			printf("#%" PRIu64 " ", e->sequence);
+		printf("%s %s %s", when, event_type_name(e->type), e->username);
+		if (e->recipient[0] != '\0')
+			printf(" -> %s", e->recipient);
+		if (e->message_id != 0)
+			printf(" id=%" PRIu64, e->message_id);
+		if (e->content[0] != '\0')
+			printf(": %s", e->content);
+		if (e->reason[0] != '\0')
+			printf(" (%s)", e->reason);
+		putchar('\n');
+	}
+	/* One line per event as it happens, also into a pipe. */
+	fflush(stdout);
+}
+
+static sem_t watch_stop;
+
+static void
+watch_signal(int sig)
+{
+	(void)sig;
+	sem_post(&watch_stop);
+}
+
+static int
+cmd_watch(cli *c, char **argv)
+{
+	const char *topics[] = {c->topic, NULL};
+	pigeon_subscribe_opts so = {0};
+	pigeon_subscription *sub;
+	struct sigaction sa = {0};
+	pigeon_status st;
+
+	(void)argv;
+	sem_init(&watch_stop, 0, 0);
+	sa.sa_handler = watch_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	so.url = c->pub_url;
+	so.topics = c->topic != NULL ? topics : NULL;
+	so.gap_fill = c->client;
+	so.after = c->after;
+	if ((st = pigeon_subscribe(&sub, &so, watch_event, c)) != PIGEON_OK) {
+		fprintf(stderr, "pigeon: %s: cannot subscribe to %s\n", pigeon_status_name(st),
+		    c->pub_url != NULL ? c->pub_url : PIGEON_DEFAULT_PUB_URL);
+		return 1;
+	}
+	while (sem_wait(&watch_stop) != 0)
+		;
+	pigeon_subscription_close(sub);
+	sem_destroy(&watch_stop);
+	return 0;
+}
+
 static const command commands[] = {
 	{"health", "", 0, "whether pigeond serves (exit 0) or not (exit 1)", cmd_health},
 	{"login", "USER", 1, "log a user in", cmd_login},
@@ -416,6 +524,10 @@ static const command commands[] = {
 	{"online", "", 0, "users online now", cmd_online},
 	{"journal", "", 0, "the event journal, newest first (--after N: catch up)", cmd_journal},
 	{"register", "USER", 1, "add a user (--role regular|admin)", cmd_register},
+	{"watch", "", 0,
+	    "print events as they happen until interrupted (--topic T, --user NAME, "
+	    "--after N)",
+	    cmd_watch},
 	{NULL, NULL, 0, NULL, NULL},
 };
 
@@ -434,15 +546,20 @@ usage(FILE *f)
 	    "\nOptions:\n"
 	    "  --url URL             pigeond's RPC address (default %s) [env PIGEON_RPC_URL]\n"
 	    "  --deadline-ms N       give up after N ms (default %d)\n"
-	    "  --json                print one JSON object instead of text\n"
+	    "  --json                print one JSON object (watch: one per event) instead of text\n"
 	    "  --limit N             page size or leaderboard length (default 100, max 1000)\n"
 	    "  --cursor N            next page of inbox or journal (from the previous page)\n"
-	    "  --after N             journal: the events after sequence N, oldest first\n"
+	    "  --after N             journal, watch: the events after sequence N, oldest first\n"
 	    "  --key K               send: idempotency key\n"
 	    "  --role ROLE           register: regular (default) or admin\n"
+	    "  --pub-url URL         watch: pigeond's event address (default %s)\n"
+	    "                        [env PIGEON_PUB_URL]\n"
+	    "  --topic T             watch: only this topic (event_journal, message_queue,\n"
+	    "                        inbox/USER); default every topic\n"
+	    "  --user NAME           watch: only events whose user or recipient is NAME\n"
 	    "  --help                show this help and exit\n"
 	    "  --version             show the version and exit\n",
-	    PIGEON_DEFAULT_RPC_URL, PIGEON_DEFAULT_DEADLINE_MS);
+	    PIGEON_DEFAULT_RPC_URL, PIGEON_DEFAULT_DEADLINE_MS, PIGEON_DEFAULT_PUB_URL);
 }
 
 int
@@ -457,6 +574,9 @@ main(int argc, char **argv)
 		{"after", required_argument, NULL, 'a'},
 		{"key", required_argument, NULL, 'k'},
 		{"role", required_argument, NULL, 'r'},
+		{"pub-url", required_argument, NULL, 'p'},
+		{"topic", required_argument, NULL, 't'},
+		{"user", required_argument, NULL, 'U'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -468,6 +588,7 @@ main(int argc, char **argv)
 	int opt, rc;
 
 	c.url = getenv("PIGEON_RPC_URL");
+	c.pub_url = getenv("PIGEON_PUB_URL");
 	while ((opt = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'u':
@@ -493,6 +614,15 @@ main(int argc, char **argv)
 			break;
 		case 'r':
 			c.role = optarg;
+			break;
+		case 'p':
+			c.pub_url = optarg;
+			break;
+		case 't':
+			c.topic = optarg;
+			break;
+		case 'U':
+			c.user = optarg;
 			break;
 		case 'h':
 			usage(stdout);

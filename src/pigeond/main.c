@@ -13,6 +13,7 @@
 #include <pigeon/pigeon.h>
 
 #include "dispatch.h"
+#include "events.h"
 #include "log.h"
 #include "opts.h"
 #include "server.h"
@@ -90,11 +91,13 @@ main(int argc, char **argv)
 	rpc_dispatch_opts dopts = {0};
 	rpc_server_opts ropts = {0};
 	worker_opts wo = {0};
+	events_opts eo = {0};
 	store *st = NULL;
 	service *svc = NULL;
 	rpc_dispatcher *disp = NULL;
 	rpc_server *srv = NULL;
 	worker_pool *wp = NULL;
+	events_relay *ev = NULL;
 	sigset_t sigs;
 	pigeon_status rv;
 	int first_arg, code = 1, sig;
@@ -169,6 +172,16 @@ main(int argc, char **argv)
 		}
 		log_info("pigeond", "workers started threads=%u", wo.threads);
 	}
+	if (role_has(&cf, "events")) {
+		eo.redis_url = cf.redis_url;
+		eo.pub_url = cf.pub_url;
+		eo.recv_max = (size_t)cf.recv_max;
+		if ((rv = events_start(&ev, &eo)) != PIGEON_OK) {
+			log_error("pigeond", "cannot start the events relay status=%s url=%s",
+			    pigeon_status_name(rv), cf.pub_url);
+			goto out;
+		}
+	}
 
 	for (;;) {
 		if (sigwait(&sigs, &sig) != 0)
@@ -189,6 +202,7 @@ out:
 	/* Stop taking requests first; those in flight finish on the store,
 	 * which closes after them. */
 	rpc_server_close(srv);
+	events_stop(ev);
 	worker_pool_stop(wp);
 	rpc_dispatcher_free(disp);
 	service_free(svc);

@@ -187,8 +187,10 @@ PIGEON_RPCS(PIGEON_DECLARE_RPC)
 typedef struct pigeon_subscription pigeon_subscription;
 
 /* Receives one event.  Runs on the subscription's own thread, one event at a
- * time, in order.  `ev` and `topic` are borrowed and live only during the
- * call. */
+ * time, in the order received (journal events filled in from a gap come
+ * before the event that revealed it).  `ev` and `topic` are borrowed and live
+ * only during the call.  A slow callback makes nng drop the oldest events
+ * waiting (see recv_buf); with gap_fill the journal ones are fetched again. */
 typedef void (*pigeon_event_fn)(const char *topic, const Pigeon__V1__Event *ev, void *arg);
 
 typedef struct pigeon_subscribe_opts {
@@ -205,16 +207,32 @@ typedef struct pigeon_subscribe_opts {
 	/* With gap_fill: the last sequence the caller has seen; events after it
 	 * are fetched first.  0: start with whatever arrives next. */
 	uint64_t after;
+	/* Events nng keeps for a slow callback (NNG_OPT_RECVBUF); when full it
+	 * drops the oldest.  0: nng's default. */
+	int recv_buf;
+	/* Largest event accepted, bytes; 0: 1 MiB. */
+	size_t recv_max;
 } pigeon_subscribe_opts;
 
 /* Subscribes and starts delivering events to fn.  Borrows opts (copied).
- * Returns INVALID_ARGUMENT for a malformed url, RESOURCE_EXHAUSTED without
- * memory. */
+ * The connection is made in the background and remade when it drops, so
+ * this succeeds whether or not pigeond runs yet; events published while
+ * not connected are lost (gap_fill recovers the journal ones).  A topic
+ * matches exactly: "inbox/Ilya" receives nothing of "inbox/Ilya2".
+ *
+ * With gap_fill, journal events are delivered exactly once, in sequence
+ * order, each with no event missing before it, except when GetEventJournal
+ * fails (the gap then stays) or the journal was trimmed past it.  A lost
+ * tail of events is noticed with the next event, or after a quiet second.
+ * Returns INVALID_ARGUMENT for a malformed url or a NULL fn,
+ * RESOURCE_EXHAUSTED without memory. */
 pigeon_status pigeon_subscribe(pigeon_subscription **out, const pigeon_subscribe_opts *opts,
     pigeon_event_fn fn, void *arg);
 
-/* Stops the subscription; no callback runs after it returns.  Must not be
- * called from the callback.  Accepts NULL. */
+/* Stops the subscription; no callback runs after it returns.  Takes up to
+ * 100 ms, or as long as a callback or a gap-filling call in flight (at most
+ * gap_fill's deadline).  Must not be called from the callback.  Accepts
+ * NULL. */
 void pigeon_subscription_close(pigeon_subscription *s);
 
 /* Splits one pub message into topic and event.  On OK, *topic_len is the

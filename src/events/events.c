@@ -1,0 +1,341 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The events relay; see events.h.  Everything but start and stop runs on the
+ * store_sub thread: the live events, and the catch-up through the journal
+ * that on_connect runs after every (re)subscription.  Because the
+ * subscription is made before the journal is read, an event is either in the
+ * journal read or arrives live afterwards (or both), never neither; `last`
+ * (the newest journal sequence published) removes the duplicates.  The
+ * journal reads go through a store connection of the relay's own and are
+ * waited for on a condition variable; their callback publishes, which is
+ * safe from any thread because an nng pub send never blocks.
+ */
+#include "events.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <nng/nng.h>
+#include <nng/protocol/pubsub0/pub.h>
+
+#include "log.h"
+#include "store.h"
+#include "sub.h"
+#include "util.h"
+
+#define EVENTS_RECV_MAX_DEFAULT (64u * 1024)
+#define CATCHUP_PAGE 1000
+#define RETRY_MIN_MS 50
+#define RETRY_MAX_MS 1000
+#define TOPIC_MAX (sizeof(PIGEON_TOPIC_INBOX_PREFIX) + PIGEON_USERNAME_MAX)
+
+struct events_relay {
+	nng_socket pub;
+	store *st;
+	store_sub *sub;
+	/* Only the sub thread reads and writes these, also while a journal
+	 * read's callback runs on the store's thread: the sub thread waits
+	 * for that callback under mtx. */
+	uint64_t last;
+	bool primed;
+	/* One journal read at a time, waited for under mtx. */
+	pthread_mutex_t mtx;
+	pthread_cond_t cond;
+	bool read_done;
+	pigeon_status read_status;
+	uint64_t read_next;
+	bool stopping;
+};
+
+static const char *const event_type_names[] = {
+	"UNSPECIFIED", "LOGIN", "LOGOUT", "SPAM", "DEAD_LETTER", "WOULD_BE_SPAM", "QUEUED",
+	"DELIVERED"};
+
+/* Sends ev under topic; a failure loses this one event, as pub/sub may. */
+static void
+publish(events_relay *r, const char *topic, const Pigeon__V1__Event *ev)
+{
+	size_t tl = strlen(topic), pl = pigeon__v1__event__get_packed_size(ev);
+	nng_msg *m;
+	int err;
+
+	if ((err = nng_msg_alloc(&m, tl + 1 + pl)) != 0) {
+		log_warn("events", "event dropped err=%s", nng_strerror(err));
+		return;
+	}
+	memcpy(nng_msg_body(m), topic, tl + 1);
+	pigeon__v1__event__pack(ev, (uint8_t *)nng_msg_body(m) + tl + 1);
+	if ((err = nng_sendmsg(r->pub, m, NNG_FLAG_NONBLOCK)) != 0) {
+		nng_msg_free(m);
+		log_warn("events", "event dropped err=%s", nng_strerror(err));
+	}
+}
+
+/* Runs on the store's thread while the sub thread waits in journal_read. */
+static void
+journal_done(void *arg, pigeon_status st, const char *errmsg, const ProtobufCMessage *reply)
+{
+	events_relay *r = arg;
+	const Pigeon__V1__GetEventJournalReply *rep =
+	    (const Pigeon__V1__GetEventJournalReply *)reply;
+
+	(void)errmsg;
+	pthread_mutex_lock(&r->mtx);
+	if (st == PIGEON_OK) {
+		if (!r->primed) {
+			/* A fresh relay starts after the newest event. */
+			r->last = rep->last_sequence;
+			r->primed = true;
+			r->read_next = 0;
+		} else {
+			for (size_t i = 0; i < rep->n_events; i++) {
+				if (rep->events[i]->sequence <= r->last)
+					continue;
+				publish(r, PIGEON_TOPIC_JOURNAL, rep->events[i]);
+				r->last = rep->events[i]->sequence;
+			}
+			r->read_next = rep->next_cursor;
+		}
+	}
+	r->read_status = st;
+	r->read_done = true;
+	pthread_cond_broadcast(&r->cond);
+	pthread_mutex_unlock(&r->mtx);
+}
+
+/* One journal page after r->last, published; or, before the relay is
+ * primed, the newest sequence.  Sets *more when another page follows. */
+static pigeon_status
+journal_read(events_relay *r, bool *more)
+{
+	Pigeon__V1__GetEventJournalRequest req = PIGEON__V1__GET_EVENT_JOURNAL_REQUEST__INIT;
+	pigeon_status rv;
+
+	if (r->primed) {
+		req.after = r->last;
+		req.page_size = CATCHUP_PAGE;
+	} else {
+		req.page_size = 1;
+	}
+	pthread_mutex_lock(&r->mtx);
+	r->read_done = false;
+	pthread_mutex_unlock(&r->mtx);
+	store_get_event_journal(r->st, &req, journal_done, r);
+	pthread_mutex_lock(&r->mtx);
+	while (!r->read_done)
+		pthread_cond_wait(&r->cond, &r->mtx);
+	rv = r->read_status;
+	*more = rv == PIGEON_OK && r->read_next != 0;
+	pthread_mutex_unlock(&r->mtx);
+	return rv;
+}
+
+/* Publishes every journal event after r->last; false when a read failed. */
+static bool
+catch_up(events_relay *r)
+{
+	uint64_t from = r->last;
+	bool more = true;
+	pigeon_status rv;
+
+	while (more) {
+		if ((rv = journal_read(r, &more)) != PIGEON_OK) {
+			log_warn("events", "journal read failed status=%s after=%llu",
+			    pigeon_status_name(rv), (unsigned long long)r->last);
+			return false;
+		}
+	}
+	if (r->last != from)
+		log_info("events", "republished from the journal after=%llu last=%llu",
+		    (unsigned long long)from, (unsigned long long)r->last);
+	return true;
+}
+
+/* Waits ms or until stopping; true when stopping. */
+static bool
+wait_stopping(events_relay *r, int ms)
+{
+	struct timespec ts;
+	bool stop;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&r->mtx);
+	while (!r->stopping && pthread_cond_timedwait(&r->cond, &r->mtx, &ts) != ETIMEDOUT)
+		;
+	stop = r->stopping;
+	pthread_mutex_unlock(&r->mtx);
+	return stop;
+}
+
+/* After each (re)subscription: publish what was missed meanwhile, retrying
+ * until it worked (the store's connection may still be coming up). */
+static void
+on_connect(void *arg)
+{
+	events_relay *r = arg;
+	int delay = RETRY_MIN_MS;
+
+	while (!catch_up(r)) {
+		if (wait_stopping(r, delay))
+			return;
+		delay = delay * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : delay * 2;
+	}
+	log_info("events", "relaying last=%llu", (unsigned long long)r->last);
+}
+
+static const char *
+json_str(json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	return s != NULL ? s : "";
+}
+
+static uint64_t
+json_u64(json_t *o, const char *key)
+{
+	json_int_t v = json_integer_value(json_object_get(o, key));
+
+	return v > 0 ? (uint64_t)v : 0;
+}
+
+/* The Event of one published JSON payload; the strings point into o. */
+static bool
+event_from_json(json_t *o, Pigeon__V1__Event *ev)
+{
+	const char *type = json_str(o, "type");
+
+	pigeon__v1__event__init(ev);
+	for (size_t i = 1; i < sizeof(event_type_names) / sizeof(event_type_names[0]); i++)
+		if (strcmp(type, event_type_names[i]) == 0)
+			ev->type = (Pigeon__V1__EventType)i;
+	if (ev->type == PIGEON__V1__EVENT_TYPE__EVENT_TYPE_UNSPECIFIED)
+		return false;
+	ev->sequence = json_u64(o, "seq");
+	ev->time_ms = json_integer_value(json_object_get(o, "time_ms"));
+	ev->username = (char *)json_str(o, "username");
+	ev->recipient = (char *)json_str(o, "recipient");
+	ev->message_id = json_u64(o, "message_id");
+	ev->reason = (char *)json_str(o, "reason");
+	ev->text = (char *)json_str(o, "text");
+	ev->content = (char *)json_str(o, "content");
+	return true;
+}
+
+static void
+on_journal(events_relay *r, const Pigeon__V1__Event *ev)
+{
+	if (!r->primed || ev->sequence <= r->last)
+		return;
+	/* A gap while subscribed: fetch the missing ones first, after which
+	 * this event is normally among those published. */
+	if (ev->sequence > r->last + 1 && catch_up(r) && ev->sequence <= r->last)
+		return;
+	publish(r, PIGEON_TOPIC_JOURNAL, ev);
+	r->last = ev->sequence;
+}
+
+static void
+on_message(void *arg, const char *channel, const char *payload, size_t len)
+{
+	events_relay *r = arg;
+	char topic[TOPIC_MAX];
+	Pigeon__V1__Event ev;
+	json_error_t jerr;
+	json_t *o;
+
+	if ((o = json_loadb(payload, len, JSON_REJECT_DUPLICATES, &jerr)) == NULL ||
+	    !json_is_object(o) || !event_from_json(o, &ev)) {
+		log_warn("events", "unreadable event dropped channel=%s", channel);
+		goto done;
+	}
+	if (strcmp(channel, "event_journal") == 0 && ev.sequence != 0) {
+		on_journal(r, &ev);
+	} else if (strcmp(channel, "message_queue") == 0) {
+		publish(r, PIGEON_TOPIC_QUEUE, &ev);
+	} else if (strcmp(channel, "message_delivered") == 0) {
+		if (util_username_problem(ev.recipient, strlen(ev.recipient)) != NULL) {
+			log_warn("events", "delivered event without a valid recipient dropped");
+			goto done;
+		}
+		snprintf(topic, sizeof(topic), "%s%s", PIGEON_TOPIC_INBOX_PREFIX, ev.recipient);
+		publish(r, topic, &ev);
+	} else {
+		log_warn("events", "event of an unexpected kind dropped channel=%s", channel);
+	}
+done:
+	json_decref(o);
+}
+
+pigeon_status
+events_start(events_relay **out, const events_opts *opts)
+{
+	static const char *const channels[] = {
+		"event_journal", "message_queue", "message_delivered", NULL};
+	const char *url = opts->pub_url != NULL ? opts->pub_url : PIGEON_DEFAULT_PUB_URL;
+	store_opts so = {0};
+	events_relay *r;
+	pigeon_status rv;
+
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return PIGEON_RESOURCE_EXHAUSTED;
+	pthread_mutex_init(&r->mtx, NULL);
+	pthread_cond_init(&r->cond, NULL);
+	if ((rv = status_from_nng(nng_pub0_open(&r->pub))) != PIGEON_OK)
+		goto fail_free;
+	nng_socket_set_size(r->pub, NNG_OPT_RECVMAXSZ,
+	    opts->recv_max > 0 ? opts->recv_max : EVENTS_RECV_MAX_DEFAULT);
+	if ((rv = status_from_nng(nng_listen(r->pub, url, NULL, 0))) != PIGEON_OK) {
+		log_error("events", "cannot listen status=%s url=%s", pigeon_status_name(rv), url);
+		goto fail_close;
+	}
+	so.url = opts->redis_url;
+	if ((rv = store_open(&r->st, &so)) != PIGEON_OK)
+		goto fail_close;
+	if ((rv = store_sub_open(&r->sub, opts->redis_url, channels, on_message, on_connect,
+		 r)) != PIGEON_OK)
+		goto fail_store;
+	log_info("events", "publishing url=%s", url);
+	*out = r;
+	return PIGEON_OK;
+
+fail_store:
+	store_close(r->st);
+fail_close:
+	nng_close(r->pub);
+fail_free:
+	pthread_cond_destroy(&r->cond);
+	pthread_mutex_destroy(&r->mtx);
+	free(r);
+	return rv;
+}
+
+void
+events_stop(events_relay *r)
+{
+	if (r == NULL)
+		return;
+	pthread_mutex_lock(&r->mtx);
+	r->stopping = true;
+	pthread_cond_broadcast(&r->cond);
+	pthread_mutex_unlock(&r->mtx);
+	/* The sub thread may wait for a journal read: the store is still
+	 * open, so that read completes, and then the thread sees stopping. */
+	store_sub_close(r->sub);
+	store_close(r->st);
+	nng_close(r->pub);
+	pthread_cond_destroy(&r->cond);
+	pthread_mutex_destroy(&r->mtx);
+	free(r);
+}

@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The events relay: pigeond's `events` role.  It subscribes to the Redis
+ * channels the store's scripts publish on (event_journal, message_queue,
+ * message_delivered; docs/redis-schema.md) and rebroadcasts each event on an
+ * nng pub socket as the topic's bytes, one NUL byte and a packed
+ * pigeon.v1.Event (docs/events.md).  Topics: event_journal, message_queue and
+ * inbox/<recipient> for delivered messages.  It remembers the last journal
+ * sequence it published: after a lost Redis subscription, or on a gap in the
+ * live journal events, it republishes the missed ones from the journal in
+ * order, and it drops live journal events it has already published.  It does
+ * not speak Redis itself (src/store does) and keeps no state across restarts:
+ * a fresh relay starts after the journal's newest event.
+ */
+#ifndef PIGEON_EVENTS_H
+#define PIGEON_EVENTS_H
+
+#include <stddef.h>
+
+#include <pigeon/pigeon.h>
+
+typedef struct events_relay events_relay;
+
+typedef struct events_opts {
+	/* As store_opts.url; NULL: redis://127.0.0.1:6379. */
+	const char *redis_url;
+	/* Where the pub socket listens; NULL: PIGEON_DEFAULT_PUB_URL. */
+	const char *pub_url;
+	/* NNG_OPT_RECVMAXSZ of the pub socket (it receives nothing); 0: 64 KiB. */
+	size_t recv_max;
+} events_opts;
+
+/* Listens on the pub url and starts relaying; the Redis connections are made
+ * in the background and remade when they drop, so this succeeds while Redis
+ * is down.  Borrows opts.  INVALID_ARGUMENT for a malformed url,
+ * UNAVAILABLE when the address is taken, RESOURCE_EXHAUSTED without memory. */
+pigeon_status events_start(events_relay **out, const events_opts *opts);
+
+/* Stops relaying and closes the socket and connections.  Accepts NULL. */
+void events_stop(events_relay *ev);
+
+#endif

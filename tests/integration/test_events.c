@@ -1,0 +1,807 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Live events against a real redis-server and real pigeond processes: nngcat
+ * (a separate process) receiving a login on the journal topic, libpigeon
+ * subscribers for every topic and for one inbox, the relay republishing what
+ * it missed while its Redis subscription was down, a gap-filling subscriber
+ * that sees every journal event exactly once and in order although nng drops
+ * events and the events role is killed and restarted mid-stream, and
+ * `pigeon watch` printing a login.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <dirent.h>
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <hiredis/hiredis.h>
+#include <jansson.h>
+#include <nng/nng.h>
+#include <nng/protocol/pubsub0/sub.h>
+
+#include <pigeon/pigeon.h>
+
+#include "harness.h"
+
+#define NNGCAT "/usr/bin/nngcat"
+#define T_EVENTS_MAX 4096
+
+typedef struct t_env {
+	t_redis redis;
+	t_pigeond pigeond;
+	char pub_url[64];
+	pigeon_client *client;
+} t_env;
+
+static t_env env;
+
+static int64_t
+t_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int
+t_group_setup(void **state)
+{
+	char pub_arg[64];
+	const char *extra[] = {"--pub-url", pub_arg, NULL};
+	pigeon_client_opts co = {0};
+
+	(void)state;
+	if (access(NNGCAT, X_OK) != 0) {
+		fprintf(stderr, "no %s (Debian package nng-utils)\n", NNGCAT);
+		exit(T_SKIP);
+	}
+	t_redis_start(&env.redis, false);
+	snprintf(env.pub_url, sizeof(env.pub_url), "tcp://127.0.0.1:%d", t_free_port());
+	snprintf(pub_arg, sizeof(pub_arg), "%s", env.pub_url);
+	/* The later --pub-url wins over the harness's ipc:// one. */
+	t_pigeond_start(&env.pigeond, &env.redis, NULL, extra);
+	co.url = env.pigeond.rpc_url;
+	co.deadline_ms = 3000;
+	assert_int_equal(pigeon_client_open_opts(&env.client, &co), PIGEON_OK);
+	return 0;
+}
+
+static int
+t_group_teardown(void **state)
+{
+	int code;
+
+	(void)state;
+	pigeon_client_close(env.client);
+	code = t_pigeond_stop(&env.pigeond);
+	t_redis_fini(&env.redis);
+	return code == 0 ? 0 : -1;
+}
+
+static uint64_t
+t_login(pigeon_client *c, const char *user)
+{
+	Pigeon__V1__LoginRequest req = PIGEON__V1__LOGIN_REQUEST__INIT;
+	Pigeon__V1__LoginReply *rep;
+	uint64_t seq;
+
+	req.username = (char *)user;
+	assert_int_equal(pigeon_login(c, &req, &rep, NULL), PIGEON_OK);
+	seq = rep->sequence;
+	pigeon_reply_free(rep);
+	return seq;
+}
+
+static uint64_t
+t_logout(pigeon_client *c, const char *user)
+{
+	Pigeon__V1__LogoutRequest req = PIGEON__V1__LOGOUT_REQUEST__INIT;
+	Pigeon__V1__LogoutReply *rep;
+	uint64_t seq;
+
+	req.username = (char *)user;
+	assert_int_equal(pigeon_logout(c, &req, &rep, NULL), PIGEON_OK);
+	seq = rep->sequence;
+	pigeon_reply_free(rep);
+	return seq;
+}
+
+static uint64_t
+t_send(pigeon_client *c, const char *from, const char *to, const char *text)
+{
+	Pigeon__V1__SendMessageRequest req = PIGEON__V1__SEND_MESSAGE_REQUEST__INIT;
+	Pigeon__V1__SendMessageReply *rep;
+	uint64_t id;
+
+	req.sender = (char *)from;
+	req.recipient = (char *)to;
+	req.content = (char *)text;
+	req.idempotency_key = "";
+	assert_int_equal(pigeon_send_message(c, &req, &rep, NULL), PIGEON_OK);
+	id = rep->message->id;
+	pigeon_reply_free(rep);
+	return id;
+}
+
+/* A file's whole text (at most 1 MiB), NUL-terminated; "" when missing. */
+static char *
+t_read_file(const char *path)
+{
+	static char buf[1 << 20];
+	FILE *f = fopen(path, "r");
+	size_t n = 0;
+
+	if (f != NULL) {
+		n = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+/* The start of the line of text holding needle, or NULL. */
+static const char *
+t_line_with(const char *text, const char *needle)
+{
+	const char *at = strstr(text, needle);
+
+	if (at == NULL)
+		return NULL;
+	while (at > text && at[-1] != '\n')
+		at--;
+	return at;
+}
+
+/* Removes a temp dir of this test and the files in it. */
+static void
+t_rmtree(const char *dir)
+{
+	char path[512];
+	struct dirent *e;
+	DIR *d = opendir(dir);
+
+	if (d == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		unlink(path);
+	}
+	closedir(d);
+	rmdir(dir);
+}
+
+typedef struct t_file_has {
+	const char *path;
+	const char *text;
+} t_file_has;
+
+static bool
+t_file_contains(void *arg)
+{
+	t_file_has *h = arg;
+
+	return strstr(t_read_file(h->path), h->text) != NULL;
+}
+
+/* Logs user in and out until `path` shows text (the subscriber writing it
+ * is then connected), each try waiting 300 ms; false after 10 s. */
+static bool
+t_probe_file(const char *path, const char *user, const char *text)
+{
+	t_file_has h = {path, text};
+
+	for (int i = 0; i < 33; i++) {
+		t_login(env.client, user);
+		t_logout(env.client, user);
+		if (t_wait_for(t_file_contains, &h, 300))
+			return true;
+	}
+	return false;
+}
+
+/* What a libpigeon subscriber's callback recorded. */
+typedef struct t_got {
+	char topic[80];
+	Pigeon__V1__EventType type;
+	uint64_t seq;
+	uint64_t message_id;
+	char username[80];
+	char recipient[80];
+	char text[128];
+	char content[128];
+} t_got;
+
+typedef struct t_rec {
+	pthread_mutex_t mtx;
+	pthread_cond_t cond;
+	bool paused;
+	bool blocked;
+	size_t n;
+	t_got got[T_EVENTS_MAX];
+} t_rec;
+
+static void
+t_rec_init(t_rec *r)
+{
+	memset(r, 0, sizeof(*r));
+	pthread_mutex_init(&r->mtx, NULL);
+	pthread_cond_init(&r->cond, NULL);
+}
+
+static void
+t_rec_fini(t_rec *r)
+{
+	pthread_cond_destroy(&r->cond);
+	pthread_mutex_destroy(&r->mtx);
+}
+
+/* Records the event; while paused, blocks the subscription's thread. */
+static void
+t_record(const char *topic, const Pigeon__V1__Event *ev, void *arg)
+{
+	t_rec *r = arg;
+	t_got *g;
+
+	pthread_mutex_lock(&r->mtx);
+	while (r->paused) {
+		r->blocked = true;
+		pthread_cond_wait(&r->cond, &r->mtx);
+	}
+	r->blocked = false;
+	if (r->n < T_EVENTS_MAX) {
+		g = &r->got[r->n++];
+		snprintf(g->topic, sizeof(g->topic), "%s", topic);
+		g->type = ev->type;
+		g->seq = ev->sequence;
+		g->message_id = ev->message_id;
+		snprintf(g->username, sizeof(g->username), "%s", ev->username);
+		snprintf(g->recipient, sizeof(g->recipient), "%s", ev->recipient);
+		snprintf(g->text, sizeof(g->text), "%s", ev->text);
+		snprintf(g->content, sizeof(g->content), "%s", ev->content);
+	}
+	pthread_mutex_unlock(&r->mtx);
+}
+
+static void
+t_rec_pause(t_rec *r, bool paused)
+{
+	pthread_mutex_lock(&r->mtx);
+	r->paused = paused;
+	pthread_cond_broadcast(&r->cond);
+	pthread_mutex_unlock(&r->mtx);
+}
+
+typedef struct t_rec_has {
+	t_rec *r;
+	const char *topic;
+	Pigeon__V1__EventType type;
+	uint64_t seq;
+	uint64_t message_id;
+	const char *content;
+} t_rec_has;
+
+/* The index of the first recorded event matching h (0 fields match all),
+ * or -1. */
+static long
+t_rec_find(const t_rec_has *h)
+{
+	long at = -1;
+
+	pthread_mutex_lock(&h->r->mtx);
+	for (size_t i = 0; i < h->r->n && at < 0; i++) {
+		const t_got *g = &h->r->got[i];
+
+		if ((h->topic == NULL || strcmp(g->topic, h->topic) == 0) &&
+		    (h->type == 0 || g->type == h->type) && (h->seq == 0 || g->seq == h->seq) &&
+		    (h->message_id == 0 || g->message_id == h->message_id) &&
+		    (h->content == NULL || strcmp(g->content, h->content) == 0))
+			at = (long)i;
+	}
+	pthread_mutex_unlock(&h->r->mtx);
+	return at;
+}
+
+static bool
+t_rec_has_it(void *arg)
+{
+	return t_rec_find(arg) >= 0;
+}
+
+static size_t
+t_rec_count(t_rec *r)
+{
+	size_t n;
+
+	pthread_mutex_lock(&r->mtx);
+	n = r->n;
+	pthread_mutex_unlock(&r->mtx);
+	return n;
+}
+
+/* Logs user in and out until the recorder has anything, each try waiting
+ * 300 ms; false after 10 s. */
+static bool
+t_rec_probe(pigeon_client *c, t_rec *r, const char *user)
+{
+	t_rec_has h = {.r = r, .topic = PIGEON_TOPIC_JOURNAL};
+
+	for (int i = 0; i < 33; i++) {
+		t_login(c, user);
+		t_logout(c, user);
+		if (t_wait_for(t_rec_has_it, &h, 300))
+			return true;
+	}
+	return false;
+}
+
+static void
+test_nngcat_receives_a_login_on_the_journal_topic_within_one_second(void **state)
+{
+	char dir[256], log[300];
+	char *argv[] = {NNGCAT, "--sub", "--dial", env.pub_url, "--subscribe",
+		PIGEON_TOPIC_JOURNAL, "--quoted", NULL};
+	t_file_has h;
+	t_proc cat;
+	const char *line;
+	char expect[64];
+	uint64_t seq;
+	int64_t t0, took;
+
+	(void)state;
+	t_tempdir(dir, sizeof(dir), "nngcat");
+	snprintf(log, sizeof(log), "%s/nngcat.out", dir);
+	t_proc_start(&cat, argv, log);
+	assert_true(t_probe_file(log, "Alice", "LOGIN: Alice"));
+	assert_null(strstr(t_read_file(log), "LOGIN: flain1"));
+
+	t0 = t_ms();
+	seq = t_login(env.client, "flain1");
+	h.path = log;
+	h.text = "LOGIN: flain1";
+	assert_true(t_wait_for(t_file_contains, &h, 1000));
+	took = t_ms() - t0;
+	t_logout(env.client, "flain1");
+	fprintf(stderr, "# nngcat saw LOGIN #%llu after %lld ms\n", (unsigned long long)seq,
+	    (long long)took);
+	/* --quoted prints each message as a C string on its own line: the
+	 * topic, the NUL byte, then the packed Event: field 1 (sequence, one
+	 * byte below 128), 2 (type 1, LOGIN), 3 (time), 4 (username, 6 bytes)
+	 * and 8 (text, 13 bytes: '\r'). */
+	assert_true(seq < 128);
+	snprintf(expect, sizeof(expect), "\"event_journal\\x00\\x08\\x%02x\\x10\\x01\\x18",
+	    (unsigned)seq);
+	line = t_line_with(t_read_file(log), "LOGIN: flain1");
+	assert_non_null(line);
+	assert_memory_equal(line, expect, strlen(expect));
+	assert_non_null(strstr(line, "\\\"\\x06flain1B\\rLOGIN: flain1\"\n"));
+	assert_int_equal(t_proc_stop(&cat, SIGTERM), 128 + SIGTERM);
+	t_rmtree(dir);
+}
+
+static void
+test_subscriber_receives_every_topic_decoded(void **state)
+{
+	static t_rec rec;
+	pigeon_subscribe_opts so = {0};
+	pigeon_subscription *sub;
+	t_rec_has h = {.r = &rec};
+	uint64_t seq, id;
+	long at;
+
+	(void)state;
+	t_rec_init(&rec);
+	so.url = env.pub_url;
+	assert_int_equal(pigeon_subscribe(&sub, &so, t_record, &rec), PIGEON_OK);
+	assert_true(t_rec_probe(env.client, &rec, "Malory"));
+
+	seq = t_login(env.client, "Ilya");
+	id = t_send(env.client, "Dizzzmas", "Ilya", "hello Ilya");
+	h.topic = PIGEON_TOPIC_JOURNAL;
+	h.seq = seq;
+	assert_true(t_wait_for(t_rec_has_it, &h, 3000));
+	at = t_rec_find(&h);
+	assert_int_equal(rec.got[at].type, PIGEON__V1__EVENT_TYPE__EVENT_TYPE_LOGIN);
+	assert_string_equal(rec.got[at].username, "Ilya");
+	assert_string_equal(rec.got[at].text, "LOGIN: Ilya");
+
+	h.seq = 0;
+	h.topic = PIGEON_TOPIC_QUEUE;
+	h.message_id = id;
+	assert_true(t_wait_for(t_rec_has_it, &h, 3000));
+	at = t_rec_find(&h);
+	assert_int_equal(rec.got[at].type, PIGEON__V1__EVENT_TYPE__EVENT_TYPE_QUEUED);
+	assert_int_equal(rec.got[at].seq, 0);
+	assert_string_equal(rec.got[at].username, "Dizzzmas");
+	assert_string_equal(rec.got[at].recipient, "Ilya");
+
+	h.topic = "inbox/Ilya";
+	assert_true(t_wait_for(t_rec_has_it, &h, 3000));
+	at = t_rec_find(&h);
+	assert_int_equal(rec.got[at].type, PIGEON__V1__EVENT_TYPE__EVENT_TYPE_DELIVERED);
+	assert_string_equal(rec.got[at].username, "Dizzzmas");
+	assert_string_equal(rec.got[at].recipient, "Ilya");
+	assert_string_equal(rec.got[at].content, "hello Ilya");
+
+	t_logout(env.client, "Ilya");
+	pigeon_subscription_close(sub);
+	t_rec_fini(&rec);
+}
+
+static void
+test_inbox_subscriber_gets_only_its_own_messages(void **state)
+{
+	static t_rec rec;
+	const char *topics[] = {"inbox/Ilya", NULL};
+	Pigeon__V1__RegisterUserRequest rreq = PIGEON__V1__REGISTER_USER_REQUEST__INIT;
+	Pigeon__V1__RegisterUserReply *rrep;
+	pigeon_subscribe_opts so = {0};
+	pigeon_subscription *sub;
+	t_rec_has h = {.r = &rec, .topic = "inbox/Ilya"};
+	char probe[32];
+	uint64_t id;
+	size_t first;
+	bool up = false;
+
+	(void)state;
+	rreq.username = "Ilya2";
+	assert_int_equal(pigeon_register_user(env.client, &rreq, &rrep, NULL), PIGEON_OK);
+	pigeon_reply_free(rrep);
+	t_rec_init(&rec);
+	so.url = env.pub_url;
+	so.topics = topics;
+	assert_int_equal(pigeon_subscribe(&sub, &so, t_record, &rec), PIGEON_OK);
+	for (int i = 0; i < 20 && !up; i++) {
+		snprintf(probe, sizeof(probe), "probe %d", i);
+		t_send(env.client, "Alice", "Ilya", probe);
+		up = t_wait_for(t_rec_has_it, &h, 500);
+	}
+	assert_true(up);
+	first = t_rec_count(&rec);
+
+	t_send(env.client, "Malory", "Ilya2", "for Ilya2");
+	t_send(env.client, "Malory", "Alice", "for Alice");
+	id = t_send(env.client, "Malory", "Ilya", "for Ilya");
+	h.message_id = id;
+	assert_true(t_wait_for(t_rec_has_it, &h, 3000));
+	/* One pub connection delivers in order: the others, had they been
+	 * sent here, would have come first. */
+	assert_int_equal(t_rec_count(&rec), first + 1);
+	assert_string_equal(rec.got[first].topic, "inbox/Ilya");
+	assert_string_equal(rec.got[first].recipient, "Ilya");
+	assert_string_equal(rec.got[first].content, "for Ilya");
+	for (size_t i = 0; i < first; i++)
+		assert_string_equal(rec.got[i].recipient, "Ilya");
+	pigeon_subscription_close(sub);
+	t_rec_fini(&rec);
+}
+
+/* Reads everything queued on a raw sub socket: seqs of journal events. */
+static size_t
+t_raw_drain(nng_socket s, uint64_t *seqs, size_t max)
+{
+	size_t n = 0;
+
+	for (;;) {
+		size_t tl;
+		Pigeon__V1__Event *ev;
+		nng_msg *m;
+
+		if (nng_recvmsg(s, &m, 0) != 0)
+			return n;
+		assert_int_equal(
+		    pigeon_event_decode(nng_msg_body(m), nng_msg_len(m), &tl, &ev), PIGEON_OK);
+		assert_int_equal(tl, strlen(PIGEON_TOPIC_JOURNAL));
+		if (n < max)
+			seqs[n++] = ev->sequence;
+		pigeon_reply_free(ev);
+		nng_msg_free(m);
+	}
+}
+
+static void
+test_relay_republishes_what_it_missed_while_redis_subscription_was_down(void **state)
+{
+	nng_socket raw;
+	redisContext *rc;
+	redisReply *r;
+	uint64_t seqs[64], base, last = 0;
+	char expect[128];
+	t_file_has h = {env.pigeond.proc.log, expect};
+	size_t n;
+
+	(void)state;
+	assert_int_equal(nng_sub0_open(&raw), 0);
+	assert_int_equal(nng_socket_set_size(raw, NNG_OPT_RECVMAXSZ, 65536), 0);
+	assert_int_equal(nng_socket_set_int(raw, NNG_OPT_RECVBUF, 1024), 0);
+	assert_int_equal(nng_socket_set_ms(raw, NNG_OPT_RECVTIMEO, 300), 0);
+	assert_int_equal(nng_socket_set(raw, NNG_OPT_SUB_SUBSCRIBE, "event_journal", 14), 0);
+	assert_int_equal(nng_dial(raw, env.pub_url, NULL, NNG_FLAG_NONBLOCK), 0);
+	for (int i = 0; i < 33 && t_raw_drain(raw, seqs, 64) == 0; i++) {
+		t_login(env.client, "Malory");
+		t_logout(env.client, "Malory");
+	}
+	t_raw_drain(raw, seqs, 64);
+	base = t_login(env.client, "Dizzzmas");
+	assert_int_equal(t_logout(env.client, "Dizzzmas"), base + 1);
+	n = t_raw_drain(raw, seqs, 64);
+	assert_int_equal(n, 2);
+	assert_int_equal(seqs[0], base);
+	assert_int_equal(seqs[1], base + 1);
+
+	/* The relay's subscription dies and cannot come back while Redis
+	 * wants a password; the connections already made stay usable. */
+	assert_non_null(rc = redisConnect("127.0.0.1", env.redis.port));
+	assert_int_equal(rc->err, 0);
+	assert_non_null(r = redisCommand(rc, "CONFIG SET requirepass %s", "relay-test"));
+	freeReplyObject(r);
+	assert_non_null(r = redisCommand(rc, "CLIENT KILL TYPE pubsub"));
+	assert_int_equal(r->type, REDIS_REPLY_INTEGER);
+	assert_int_equal(r->integer, 1);
+	freeReplyObject(r);
+	for (int i = 0; i < 5; i++) {
+		t_login(env.client, "Dizzzmas");
+		last = t_logout(env.client, "Dizzzmas");
+	}
+	assert_int_equal(last, base + 11);
+	assert_int_equal(t_raw_drain(raw, seqs, 64), 0);
+	assert_non_null(r = redisCommand(rc, "CONFIG SET requirepass %s", ""));
+	freeReplyObject(r);
+	redisFree(rc);
+
+	snprintf(expect, sizeof(expect),
+	    "info events: republished from the journal after=%llu last=%llu",
+	    (unsigned long long)(base + 1), (unsigned long long)last);
+	assert_true(t_wait_for(t_file_contains, &h, 5000));
+	last = t_login(env.client, "Dizzzmas");
+	assert_int_equal(last, base + 12);
+	t_logout(env.client, "Dizzzmas");
+	n = 0;
+	for (int i = 0; i < 10 && n < 12; i++)
+		n += t_raw_drain(raw, seqs + n, 64 - n);
+	assert_int_equal(n, 12);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(seqs[i], base + 2 + i);
+	nng_close(raw);
+}
+
+typedef struct t_seq_reached {
+	t_rec *r;
+	uint64_t seq;
+} t_seq_reached;
+
+static bool
+t_rec_reached(void *arg)
+{
+	t_seq_reached *s = arg;
+	bool yes;
+
+	pthread_mutex_lock(&s->r->mtx);
+	yes = s->r->n > 0 && s->r->got[s->r->n - 1].seq >= s->seq;
+	pthread_mutex_unlock(&s->r->mtx);
+	return yes;
+}
+
+static bool
+t_rec_blocked(void *arg)
+{
+	t_rec *r = arg;
+	bool yes;
+
+	pthread_mutex_lock(&r->mtx);
+	yes = r->blocked;
+	pthread_mutex_unlock(&r->mtx);
+	return yes;
+}
+
+static void
+t_events_start(
+    t_proc *p, const t_redis *r, const char *pub_url, const char *dir, const char *name)
+{
+	char log[300];
+	char *argv[] = {getenv("PIGEOND"), "--role", "events", "--redis-url", (char *)r->url,
+		"--pub-url", (char *)pub_url, NULL};
+
+	snprintf(log, sizeof(log), "%s/%s.log", dir, name);
+	t_proc_start(p, argv, log);
+}
+
+/* n logins and logouts (2n journal events); returns the last sequence. */
+static uint64_t
+t_churn(pigeon_client *c, const char *user, int n)
+{
+	uint64_t last = 0;
+
+	for (int i = 0; i < n; i++) {
+		t_login(c, user);
+		last = t_logout(c, user);
+	}
+	return last;
+}
+
+static void
+test_gap_filling_subscriber_sees_every_journal_event_once_in_order(void **state)
+{
+	static t_rec rec;
+	const char *topics[] = {PIGEON_TOPIC_JOURNAL, NULL};
+	const char *rpc_only[] = {"--role", "rpc", NULL};
+	char pub_url[64], dir[256], expect[64];
+	t_redis redis;
+	t_pigeond rpc;
+	t_proc relay;
+	pigeon_client_opts co = {0};
+	pigeon_client *c;
+	pigeon_subscribe_opts so = {0};
+	pigeon_subscription *sub;
+	nng_socket raw;
+	uint64_t raw_seqs[64], first, last;
+	t_seq_reached reach = {&rec, 0};
+	t_file_has ready;
+	size_t raw_n, n;
+
+	(void)state;
+	t_redis_start(&redis, false);
+	t_pigeond_start(&rpc, &redis, NULL, rpc_only);
+	t_tempdir(dir, sizeof(dir), "relay");
+	snprintf(pub_url, sizeof(pub_url), "tcp://127.0.0.1:%d", t_free_port());
+	t_events_start(&relay, &redis, pub_url, dir, "events1");
+	co.url = rpc.rpc_url;
+	co.deadline_ms = 3000;
+	assert_int_equal(pigeon_client_open_opts(&c, &co), PIGEON_OK);
+
+	t_rec_init(&rec);
+	so.url = pub_url;
+	so.topics = topics;
+	so.gap_fill = c;
+	so.recv_buf = 2;
+	assert_int_equal(pigeon_subscribe(&sub, &so, t_record, &rec), PIGEON_OK);
+	/* The same small buffer on a socket nobody reads shows what nng drops. */
+	assert_int_equal(nng_sub0_open(&raw), 0);
+	assert_int_equal(nng_socket_set_size(raw, NNG_OPT_RECVMAXSZ, 65536), 0);
+	assert_int_equal(nng_socket_set_int(raw, NNG_OPT_RECVBUF, 2), 0);
+	assert_int_equal(nng_socket_set_ms(raw, NNG_OPT_RECVTIMEO, 300), 0);
+	assert_int_equal(nng_socket_set(raw, NNG_OPT_SUB_SUBSCRIBE, "", 0), 0);
+	assert_int_equal(nng_dial(raw, pub_url, NULL, NNG_FLAG_NONBLOCK), 0);
+	assert_true(t_rec_probe(c, &rec, "Alice"));
+	first = rec.got[0].seq;
+
+	/* A stream: 100 events read as they come, 100 while the callback is
+	 * blocked, 60 while the events role is dead, 100 after its restart
+	 * still blocked, then 40 with the callback running again. */
+	t_churn(c, "flain1", 50);
+	t_rec_pause(&rec, true);
+	t_login(c, "flain1");
+	assert_true(t_wait_for(t_rec_blocked, &rec, 3000));
+	t_logout(c, "flain1");
+	t_churn(c, "flain1", 49);
+	assert_int_equal(t_proc_stop(&relay, SIGKILL), 128 + SIGKILL);
+	t_churn(c, "flain1", 30);
+	t_events_start(&relay, &redis, pub_url, dir, "events2");
+	snprintf(expect, sizeof(expect), "info events: relaying last=");
+	ready.path = relay.log;
+	ready.text = expect;
+	assert_true(t_wait_for(t_file_contains, &ready, 5000));
+	t_churn(c, "flain1", 50);
+	t_rec_pause(&rec, false);
+	last = t_churn(c, "flain1", 20);
+
+	reach.seq = last;
+	assert_true(t_wait_for(t_rec_reached, &reach, 10000));
+	n = t_rec_count(&rec);
+	fprintf(stderr, "# gap filling: %zu journal events #%llu..#%llu\n", n,
+	    (unsigned long long)first, (unsigned long long)last);
+	assert_int_equal(n, last - first + 1);
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(rec.got[i].seq, first + i);
+		assert_string_equal(rec.got[i].topic, PIGEON_TOPIC_JOURNAL);
+		if (i > 0)
+			assert_int_not_equal(rec.got[i].type, rec.got[i - 1].type);
+	}
+	assert_string_equal(rec.got[n - 1].text, "LOGOUT: flain1");
+	raw_n = t_raw_drain(raw, raw_seqs, 64);
+	fprintf(stderr, "# the unread socket kept %zu of %zu events\n", raw_n, n);
+	assert_true(raw_n < 64);
+
+	nng_close(raw);
+	pigeon_subscription_close(sub);
+	t_rec_fini(&rec);
+	pigeon_client_close(c);
+	assert_int_equal(t_proc_stop(&relay, SIGTERM), 0);
+	assert_int_equal(t_pigeond_stop(&rpc), 0);
+	t_redis_fini(&redis);
+	t_rmtree(dir);
+}
+
+static json_t *
+t_json_line_with(const char *text, const char *needle)
+{
+	const char *start = t_line_with(text, needle), *end;
+
+	if (start == NULL)
+		return NULL;
+	end = strchr(start, '\n');
+	return json_loadb(start, end != NULL ? (size_t)(end - start) : strlen(start), 0, NULL);
+}
+
+static void
+test_cli_watch_prints_a_login(void **state)
+{
+	const char *cli = getenv("PIGEON_CLI");
+	char dir[256], jlog[300], tlog[300], line[128], when[16];
+	char *jargv[] = {(char *)cli, "--url", env.pigeond.rpc_url, "--pub-url", env.pub_url,
+		"watch", "--json", NULL};
+	char *targv[] = {(char *)cli, "--url", env.pigeond.rpc_url, "--pub-url", env.pub_url,
+		"watch", "--topic", PIGEON_TOPIC_JOURNAL, "--user", "flain1", NULL};
+	t_proc jw, tw;
+	t_file_has h;
+	json_t *o;
+	uint64_t seq;
+	int64_t time_ms;
+	time_t t;
+	struct tm tm;
+
+	(void)state;
+	assert_non_null(cli);
+	t_tempdir(dir, sizeof(dir), "watch");
+	snprintf(jlog, sizeof(jlog), "%s/json.out", dir);
+	snprintf(tlog, sizeof(tlog), "%s/text.out", dir);
+	t_proc_start(&jw, jargv, jlog);
+	t_proc_start(&tw, targv, tlog);
+	assert_true(t_probe_file(jlog, "Malory", "\"text\":\"LOGIN: Malory\""));
+	/* --user flain1 shows none of Malory's, so probe it with flain1. */
+	assert_true(t_probe_file(tlog, "flain1", " LOGIN flain1\n"));
+
+	seq = t_login(env.client, "flain1");
+	snprintf(line, sizeof(line), "\"sequence\":%llu,", (unsigned long long)seq);
+	h.path = jlog;
+	h.text = line;
+	assert_true(t_wait_for(t_file_contains, &h, 2000));
+	assert_non_null(o = t_json_line_with(t_read_file(jlog), line));
+	assert_int_equal(json_object_size(o), 6);
+	assert_string_equal(json_string_value(json_object_get(o, "topic")), "event_journal");
+	assert_string_equal(json_string_value(json_object_get(o, "type")), "LOGIN");
+	assert_int_equal(json_integer_value(json_object_get(o, "sequence")), seq);
+	assert_string_equal(json_string_value(json_object_get(o, "username")), "flain1");
+	assert_string_equal(json_string_value(json_object_get(o, "text")), "LOGIN: flain1");
+	time_ms = json_integer_value(json_object_get(o, "time_ms"));
+	json_decref(o);
+
+	t = (time_t)(time_ms / 1000);
+	localtime_r(&t, &tm);
+	strftime(when, sizeof(when), "%H:%M:%S", &tm);
+	snprintf(line, sizeof(line), "#%llu %s LOGIN flain1\n", (unsigned long long)seq, when);
+	h.path = tlog;
+	assert_true(t_wait_for(t_file_contains, &h, 2000));
+	t_logout(env.client, "flain1");
+	assert_int_equal(t_proc_stop(&jw, SIGTERM), 0);
+	assert_int_equal(t_proc_stop(&tw, SIGTERM), 0);
+	assert_null(strstr(t_read_file(tlog), "Malory"));
+	t_rmtree(dir);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_nngcat_receives_a_login_on_the_journal_topic_within_one_second),
+		cmocka_unit_test(test_subscriber_receives_every_topic_decoded),
+		cmocka_unit_test(test_inbox_subscriber_gets_only_its_own_messages),
+		cmocka_unit_test(
+		    test_relay_republishes_what_it_missed_while_redis_subscription_was_down),
+		cmocka_unit_test(test_gap_filling_subscriber_sees_every_journal_event_once_in_order),
+		cmocka_unit_test(test_cli_watch_prints_a_login),
+	};
+
+	return cmocka_run_group_tests(tests, t_group_setup, t_group_teardown);
+}
