@@ -512,6 +512,66 @@ test_redis_oom(void **state)
 	free(first);
 }
 
+/* Bad input over RPC, through libpigeon, each with its exact code, while the
+ * server keeps serving (docs/reliability.md, "Bad input"). */
+static void
+test_bad_rpc_input(void **state)
+{
+	pigeon_client_opts co = {.url = env.rpc_url};
+	pigeon_client *c;
+	char *huge = malloc(70000);
+	static const struct {
+		const char *sender, *recipient, *content;
+		pigeon_status want;
+	} sends[] = {
+		{"", "Ilya", "hi", PIGEON_INVALID_ARGUMENT},
+		{"Alice", "Ilya", "", PIGEON_INVALID_ARGUMENT},
+		{"Al\xffice", "Ilya", "hi", PIGEON_INVALID_ARGUMENT},
+		{"Alice", "Ilya", "bad \xc3\x28 utf-8", PIGEON_INVALID_ARGUMENT},
+		{"Al\x01ice", "Ilya", "hi", PIGEON_INVALID_ARGUMENT},
+		{"Alice", "Ilya", "control \x01\x7f is fine in content", PIGEON_OK},
+		{"nobody", "Ilya", "hi", PIGEON_NOT_FOUND},
+		{"Alice", NULL, NULL, PIGEON_RESOURCE_EXHAUSTED},
+	};
+
+	assert_non_null(huge);
+	memset(huge, 'a', 69999);
+	huge[69999] = '\0';
+	f_pigeond_start("all", "300", NULL);
+	assert_int_equal(pigeon_client_open_opts(&c, &co), PIGEON_OK);
+	for (size_t i = 0; i < sizeof(sends) / sizeof(sends[0]); i++) {
+		Pigeon__V1__SendMessageRequest req = PIGEON__V1__SEND_MESSAGE_REQUEST__INIT;
+		Pigeon__V1__SendMessageReply *rep;
+		pigeon_status st;
+
+		req.sender = (char *)sends[i].sender;
+		req.recipient = sends[i].recipient != NULL ? (char *)sends[i].recipient : "Ilya";
+		req.content = sends[i].content != NULL ? (char *)sends[i].content : huge;
+		st = pigeon_send_message(c, &req, &rep, NULL);
+		fprintf(stderr, "bad_rpc_input: send %zu -> %s\n", i, pigeon_status_name(st));
+		if (st == PIGEON_OK)
+			pigeon_reply_free(rep);
+		assert_int_equal(st, sends[i].want);
+	}
+	{
+		Pigeon__V1__ListInboundMessagesRequest req =
+		    PIGEON__V1__LIST_INBOUND_MESSAGES_REQUEST__INIT;
+		Pigeon__V1__ListInboundMessagesReply *rep;
+		pigeon_status st;
+
+		req.username = "Ilya";
+		req.page_size = UINT32_MAX;
+		req.cursor = UINT64_MAX;
+		st = pigeon_list_inbound_messages(c, &req, &rep, NULL);
+		fprintf(stderr, "bad_rpc_input: page_size 2^32-1 -> %s\n", pigeon_status_name(st));
+		if (st == PIGEON_OK)
+			pigeon_reply_free(rep);
+		assert_int_equal(st, PIGEON_INVALID_ARGUMENT);
+	}
+	pigeon_client_close(c);
+	free(huge);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -524,6 +584,7 @@ main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_poison_message, f_setup, f_teardown),
 		cmocka_unit_test_setup_teardown(test_resent_requests, f_setup, f_teardown),
 		cmocka_unit_test_setup_teardown(test_redis_oom, f_setup, f_teardown),
+		cmocka_unit_test_setup_teardown(test_bad_rpc_input, f_setup, f_teardown),
 	};
 
 	if (argc > 1) {
