@@ -330,8 +330,9 @@ t_pigeond_start(t_pigeond *p, const t_redis *r, const char *rpc_url, const char 
 {
 	const char *bin = getenv("PIGEOND");
 	char users[512], spam[512], log[300], url[300];
-	char *argv[64];
-	int n = 0;
+	char *argv[64], wrap[512], *save = NULL;
+	const char *wrapper;
+	int n = 0, wait_ms = 10000;
 	health_probe h;
 	pigeon_client_opts co = {0};
 
@@ -352,6 +353,15 @@ t_pigeond_start(t_pigeond *p, const t_redis *r, const char *rpc_url, const char 
 	snprintf(log, sizeof(log), "%s/pigeond.log", p->dir);
 	t_source_path("etc/users.conf", users, sizeof(users));
 	t_source_path("etc/spam.conf", spam, sizeof(spam));
+	/* PIGEON_TEST_WRAPPER (the valgrind test setup sets it) prefixes pigeond
+	 * with a command, split at spaces. */
+	if ((wrapper = getenv("PIGEON_TEST_WRAPPER")) != NULL && *wrapper != '\0') {
+		snprintf(wrap, sizeof(wrap), "%s", wrapper);
+		for (char *tok = strtok_r(wrap, " ", &save); tok != NULL && n < 16;
+		     tok = strtok_r(NULL, " ", &save))
+			argv[n++] = tok;
+		wait_ms = 120000;
+	}
 	argv[n++] = (char *)bin;
 	argv[n++] = "--rpc-url";
 	argv[n++] = p->rpc_url;
@@ -374,8 +384,9 @@ t_pigeond_start(t_pigeond *p, const t_redis *r, const char *rpc_url, const char 
 		fprintf(stderr, "harness: cannot open a client of %s\n", p->rpc_url);
 		exit(1);
 	}
-	if (!t_wait_for(pigeond_serving, &h, 10000)) {
-		fprintf(stderr, "harness: pigeond did not serve within 10 s; see %s\n", log);
+	if (!t_wait_for(pigeond_serving, &h, wait_ms)) {
+		fprintf(stderr, "harness: pigeond did not serve within %d s; see %s\n",
+		    wait_ms / 1000, log);
 		exit(1);
 	}
 	pigeon_client_close(h.c);

@@ -72,7 +72,9 @@ typedef struct t_pigeond {
 /* Starts pigeond against r with --role all, RPC and pub on ipc:// sockets in
  * a fresh dir (or the given tcp rpc_url when not NULL), the repo's users and
  * spam config, plus extra args (NULL-terminated, may be NULL).  Waits until
- * Health answers SERVING, up to 10 s. */
+ * Health answers SERVING, up to 10 s.  When PIGEON_TEST_WRAPPER is set (the
+ * valgrind test setup), pigeond runs under that command, split at spaces,
+ * and the wait is 120 s. */
 void t_pigeond_start(t_pigeond *p, const t_redis *r, const char *rpc_url,
     const char *const *extra);
 /* SIGTERM, then the exit code: 0 for a clean stop (no leak or sanitizer

@@ -7,6 +7,11 @@ local id, entry, verdict, reason, jmax = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARG
 local key = P .. 'msg:' .. id
 local m = redis.call('HMGET', key, 'state', 'sender', 'recipient', 'content')
 local state, s, r, c = m[1], m[2], m[3], m[4]
+if state == 'enqueued' then
+	-- Its claim failed (e.g. Redis out of memory): the entry stays pending
+	-- and is handed out again, or the message would never be checked.
+	return {state, 0}
+end
 if state ~= 'being_spam_checked' then
 	queue_done(entry)
 	return {state or 'missing', 0}

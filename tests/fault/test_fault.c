@@ -1,0 +1,597 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Fault tests: each drives load through libpigeon against a real pigeond
+ * and redis-server, injects one fault (a worker killed or frozen, Redis
+ * stopped, killed or out of memory, pigeond killed, a poison message,
+ * resent requests), lets the system drain, and then recomputes the truth
+ * from what the clients were told (load.h): lost, duplicated and unexpected
+ * messages must all be 0, and every counter, leaderboard entry and journal
+ * event must match.
+ *
+ * Run one test by name: `test_fault worker_sigkill`.  PIGEON_FAULT_SCALE
+ * divides the message counts (the sanitizer build sets 4); the default is
+ * the issue's figures (20,000 messages, 20 kills).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <cmocka.h>
+
+#include <pigeon/pigeon.h>
+
+#include "harness.h"
+#include "load.h"
+
+typedef struct f_env {
+	t_redis redis;
+	t_pigeond rpc;
+	t_proc worker;
+	char dir[256];
+	char rpc_url[300];
+	char spam_cfg[300];
+	char users[512];
+	int scale;
+} f_env;
+
+static f_env env;
+
+static size_t
+scaled(size_t n)
+{
+	size_t s = n / (size_t)env.scale;
+
+	return s > 0 ? s : 1;
+}
+
+/* Redis (with the append-only file), a private dir, a spam config with only
+ * the blocklist, and a fixed RPC address that survives restarts. */
+static int
+f_setup(void **state)
+{
+	char blocklist[512];
+	const char *scale = getenv("PIGEON_FAULT_SCALE");
+
+	memset(&env, 0, sizeof(env));
+	env.scale = scale != NULL && atoi(scale) > 0 ? atoi(scale) : 1;
+	t_redis_start(&env.redis, true);
+	t_tempdir(env.dir, sizeof(env.dir), "fault");
+	snprintf(env.rpc_url, sizeof(env.rpc_url), "ipc://%s/rpc.sock", env.dir);
+	snprintf(env.spam_cfg, sizeof(env.spam_cfg), "%s/spam.conf", env.dir);
+	t_source_path("etc/spam-blocklist.txt", blocklist, sizeof(blocklist));
+	t_source_path("etc/users.conf", env.users, sizeof(env.users));
+	load_spam_config(env.spam_cfg, blocklist);
+	return 0;
+}
+
+static int
+f_teardown(void **state)
+{
+	if (env.worker.pid > 0)
+		t_proc_stop(&env.worker, SIGTERM);
+	if (env.rpc.proc.pid > 0)
+		t_pigeond_stop(&env.rpc);
+	t_redis_fini(&env.redis);
+	return 0;
+}
+
+/* pigeond with the given role and settings on env.rpc_url. */
+static void
+f_pigeond_start(const char *role, const char *reclaim_ms, const char *const *more)
+{
+	const char *extra[24] = {"--role", role, "--spam-config", env.spam_cfg, "--reclaim-ms",
+	    reclaim_ms, "--max-attempts", "3"};
+	int n = 8;
+
+	for (; more != NULL && *more != NULL && n < 23; more++)
+		extra[n++] = *more;
+	extra[n] = NULL;
+	t_pigeond_start(&env.rpc, &env.redis, env.rpc_url, extra);
+}
+
+/* A worker-only pigeond, logging to the test dir. */
+static void
+f_worker_start(t_proc *w, const char *name, const char *reclaim_ms)
+{
+	const char *bin = getenv("PIGEOND");
+	char log[400];
+	char *argv[] = {(char *)bin, "--role", "worker", "--redis-url", env.redis.url,
+	    "--users-file", env.users, "--spam-config", env.spam_cfg, "--reclaim-ms",
+	    (char *)reclaim_ms, "--max-attempts", "3", "--log-level", "warn", NULL};
+
+	snprintf(log, sizeof(log), "%s/%s.log", env.dir, name);
+	t_proc_start(w, argv, log);
+}
+
+static load_opts
+f_opts(const char *tag, size_t messages)
+{
+	load_opts o = {.url = env.rpc_url, .tag = tag, .threads = 8, .messages = messages,
+	    .senders = 5, .recipients = 4, .spam_every = 10, .deadline_ms = 2000,
+	    .idempotent = true, .give_up_ms = 60000};
+
+	return o;
+}
+
+static void
+f_assert_truth(const char *what, const load_opts *o, const load_msg *msgs, const load_result *r,
+    const uint64_t *dead, size_t n_dead)
+{
+	load_truth t;
+
+	assert_true(load_drain(o->url, 60000));
+	load_verify(o, msgs, dead, n_dead, &t);
+	load_print(what, o, r, &t);
+	assert_int_equal(r->given_up, 0);
+	assert_int_equal(r->acked, o->messages);
+	assert_int_equal(t.lost, 0);
+	assert_int_equal(t.duplicated, 0);
+	assert_int_equal(t.unexpected, 0);
+	assert_int_equal(t.bad_counters, 0);
+	assert_int_equal(t.bad_leaderboard, 0);
+	assert_int_equal(t.bad_journal, 0);
+	assert_int_equal(t.delivered + t.spam, o->messages);
+}
+
+/* The load in a thread of its own, while the test injects faults. */
+typedef struct f_load {
+	load_opts o;
+	load_msg *msgs;
+	load_result res;
+	size_t acked_now;
+	size_t failed_now;
+	pthread_t thread;
+} f_load;
+
+static void *
+f_load_main(void *arg)
+{
+	f_load *l = arg;
+
+	load_run(&l->o, l->msgs, &l->res);
+	return NULL;
+}
+
+static void
+f_load_start(f_load *l, const load_opts *o)
+{
+	l->o = *o;
+	l->o.acked_now = &l->acked_now;
+	l->o.failed_now = &l->failed_now;
+	l->msgs = calloc(o->messages, sizeof(*l->msgs));
+	assert_non_null(l->msgs);
+	assert_true(load_register(&l->o));
+	assert_int_equal(pthread_create(&l->thread, NULL, f_load_main, l), 0);
+}
+
+static void
+f_load_join(f_load *l)
+{
+	pthread_join(l->thread, NULL);
+}
+
+typedef struct f_at_least {
+	size_t *counter;
+	size_t n;
+} f_at_least;
+
+static bool
+f_reached(void *arg)
+{
+	f_at_least *a = arg;
+
+	return __atomic_load_n(a->counter, __ATOMIC_RELAXED) >= a->n;
+}
+
+static uint64_t
+f_health_pending(const char *url)
+{
+	pigeon_client_opts co = {.url = url, .deadline_ms = 1000};
+	Pigeon__V1__HealthRequest req = PIGEON__V1__HEALTH_REQUEST__INIT;
+	Pigeon__V1__HealthReply *rep;
+	pigeon_client *c;
+	uint64_t n = 0;
+
+	assert_int_equal(pigeon_client_open_opts(&c, &co), PIGEON_OK);
+	if (pigeon_health(c, &req, &rep, NULL) == PIGEON_OK) {
+		n = rep->queue_pending;
+		pigeon_reply_free(rep);
+	}
+	pigeon_client_close(c);
+	return n;
+}
+
+/* 1. The worker killed with SIGKILL at random moments, at least 20 times
+ * during 20,000 messages.  The load and the kills hold each other back so
+ * the kills spread over the whole load. */
+typedef struct f_killer {
+	size_t messages;
+	size_t kills_wanted;
+	size_t kills;
+	size_t passed;
+	unsigned seed;
+} f_killer;
+
+static void
+f_kill_gate(size_t i, void *arg)
+{
+	f_killer *k = arg;
+
+	while (__atomic_load_n(&k->kills, __ATOMIC_ACQUIRE) < i * k->kills_wanted / k->messages)
+		load_sleep_ms(2);
+	__atomic_fetch_add(&k->passed, 1, __ATOMIC_RELAXED);
+}
+
+static void
+test_worker_sigkill(void **state)
+{
+	f_killer k = {.messages = scaled(20000), .seed = 12345};
+	load_opts o = f_opts("wk", k.messages);
+	f_load l = {0};
+
+	k.kills_wanted = env.scale > 1 ? 10 : 20;
+	o.gate = f_kill_gate;
+	o.gate_arg = &k;
+	f_pigeond_start("rpc", "300", NULL);
+	f_worker_start(&env.worker, "worker", "300");
+	f_load_start(&l, &o);
+	for (size_t n = 1; n <= k.kills_wanted; n++) {
+		size_t due = n * k.messages / (k.kills_wanted + 1);
+
+		while (__atomic_load_n(&k.passed, __ATOMIC_RELAXED) < due)
+			load_sleep_ms(1);
+		load_sleep_ms(rand_r(&k.seed) % 40);
+		assert_int_equal(t_proc_stop(&env.worker, SIGKILL), 128 + SIGKILL);
+		f_worker_start(&env.worker, "worker", "300");
+		__atomic_store_n(&k.kills, n, __ATOMIC_RELEASE);
+	}
+	f_load_join(&l);
+	fprintf(stderr, "worker_sigkill: kills=%zu\n", k.kills);
+	assert_int_equal(k.kills, k.kills_wanted);
+	f_assert_truth("worker_sigkill", &o, l.msgs, &l.res, NULL, 0);
+	free(l.msgs);
+}
+
+/* 2. A zombie worker: frozen with SIGSTOP while it holds messages, past the
+ * reclaim time, so another worker finishes them; then resumed with SIGCONT
+ * and stopped.  Its late finish must change nothing. */
+static void
+test_zombie_worker(void **state)
+{
+	load_opts o = f_opts("zw", scaled(4000));
+	f_load l = {0};
+	f_at_least half = {&l.acked_now, o.messages / 2};
+	t_proc zombie = {0};
+	bool holding = false;
+
+	f_pigeond_start("rpc", "300", NULL);
+	f_worker_start(&zombie, "zombie", "300");
+	f_load_start(&l, &o);
+	assert_true(t_wait_for(f_reached, &half, 60000));
+	for (int tries = 0; tries < 200 && !holding; tries++) {
+		kill(zombie.pid, SIGSTOP);
+		holding = f_health_pending(env.rpc_url) > 0;
+		if (!holding) {
+			kill(zombie.pid, SIGCONT);
+			load_sleep_ms(3);
+		}
+	}
+	assert_true(holding);
+	f_worker_start(&env.worker, "worker", "300");
+	f_load_join(&l);
+	/* Drained while the zombie is still frozen: the other worker took over
+	 * everything it held. */
+	assert_true(load_drain(env.rpc_url, 60000));
+	kill(zombie.pid, SIGCONT);
+	assert_int_equal(t_proc_stop(&zombie, SIGTERM), 0);
+	f_assert_truth("zombie_worker", &o, l.msgs, &l.res, NULL, 0);
+	free(l.msgs);
+}
+
+/* 3 and 4.  Redis stopped (SIGTERM) or killed (SIGKILL) under load and
+ * started again on the same port and data: calls fail with UNAVAILABLE
+ * within their deadline, retries with the same idempotency key store each
+ * message once, and every acknowledged message is delivered. */
+static void
+f_redis_outage(const char *what, bool hard)
+{
+	load_opts o = f_opts(hard ? "rk" : "rs", scaled(6000));
+	f_load l = {0};
+	f_at_least third = {&l.acked_now, o.messages / 3};
+	f_at_least failing = {&l.failed_now, 16};
+
+	o.deadline_ms = 1000;
+	f_pigeond_start("all", "300", NULL);
+	f_load_start(&l, &o);
+	assert_true(t_wait_for(f_reached, &third, 60000));
+	t_redis_stop(&env.redis, hard);
+	assert_true(t_wait_for(f_reached, &failing, 30000));
+	t_redis_restart(&env.redis);
+	f_load_join(&l);
+	f_assert_truth(what, &o, l.msgs, &l.res, NULL, 0);
+	assert_true(l.res.by_status[PIGEON_UNAVAILABLE] > 0);
+	/* Nothing but UNAVAILABLE, and nobody waited past the deadline by more
+	 * than scheduling noise. */
+	assert_int_equal(l.res.attempts - l.res.acked, l.res.by_status[PIGEON_UNAVAILABLE]);
+	assert_true(l.res.max_over_deadline_ms < 250 * env.scale);
+	free(l.msgs);
+}
+
+static void
+test_redis_restart(void **state)
+{
+	f_redis_outage("redis_restart", false);
+}
+
+static void
+test_redis_sigkill_aof(void **state)
+{
+	f_redis_outage("redis_sigkill_aof", true);
+}
+
+/* 5. pigeond killed with SIGKILL and started again, three times under
+ * load: the clients reconnect by themselves. */
+static void
+test_pigeond_sigkill(void **state)
+{
+	load_opts o = f_opts("pk", scaled(6000));
+	f_load l = {0};
+
+	f_pigeond_start("all", "300", NULL);
+	f_load_start(&l, &o);
+	for (int n = 1; n <= 3; n++) {
+		f_at_least part = {&l.acked_now, o.messages * (size_t)n / 4};
+
+		assert_true(t_wait_for(f_reached, &part, 60000));
+		assert_int_equal(t_proc_stop(&env.rpc.proc, SIGKILL), 128 + SIGKILL);
+		f_pigeond_start("all", "300", NULL);
+	}
+	f_load_join(&l);
+	f_assert_truth("pigeond_sigkill", &o, l.msgs, &l.res, NULL, 0);
+	free(l.msgs);
+}
+
+/* 6. A poison message: its hash is overwritten with a string in Redis, so
+ * every script that reads it fails.  It is dead-lettered after
+ * --max-attempts 3 deliveries while the load flows past it. */
+static void
+test_poison_message(void **state)
+{
+	load_opts o = f_opts("pm", scaled(3000));
+	load_opts po = f_opts("pm", 1);
+	pigeon_client_opts co = {.url = env.rpc_url};
+	Pigeon__V1__SendMessageRequest req = PIGEON__V1__SEND_MESSAGE_REQUEST__INIT;
+	Pigeon__V1__SendMessageReply *rep;
+	Pigeon__V1__HealthRequest hreq = PIGEON__V1__HEALTH_REQUEST__INIT;
+	Pigeon__V1__HealthReply *hrep;
+	pigeon_client *c;
+	char cmd[128], line[128];
+	uint64_t poison;
+	f_load l = {0};
+
+	f_pigeond_start("rpc", "200", NULL);
+	po.senders = 1;
+	po.tag = "pmpoison";
+	assert_true(load_register(&po));
+	assert_true(load_register(&o));
+	assert_int_equal(pigeon_client_open_opts(&c, &co), PIGEON_OK);
+	req.sender = "pmpoisons0";
+	req.recipient = "pmr0";
+	req.content = "poison";
+	assert_int_equal(pigeon_send_message(c, &req, &rep, NULL), PIGEON_OK);
+	poison = rep->message->id;
+	pigeon_reply_free(rep);
+	snprintf(cmd, sizeof(cmd), "SET pigeon:msg:%llu poison", (unsigned long long)poison);
+	assert_true(t_redis_cmd(&env.redis, cmd, line, sizeof(line)));
+	assert_string_equal(line, "+OK");
+
+	f_worker_start(&env.worker, "worker", "200");
+	f_load_start(&l, &o);
+	f_load_join(&l);
+	f_assert_truth("poison_message", &o, l.msgs, &l.res, &poison, 1);
+	assert_int_equal(pigeon_health(c, &hreq, &hrep, NULL), PIGEON_OK);
+	assert_int_equal(hrep->dead_letters, 1);
+	pigeon_reply_free(hrep);
+	pigeon_client_close(c);
+	free(l.msgs);
+}
+
+/* 7. Resent requests: the client resends after 1 ms (nng's
+ * NNG_OPT_REQ_RESENDTIME) without idempotency keys, so only the server's
+ * request de-duplication keeps each from taking effect twice.  Logins and
+ * logouts too: a second Login would be ALREADY_EXISTS. */
+static int
+f_count_in_file(const char *path, const char *needle)
+{
+	FILE *f = fopen(path, "r");
+	char line[1024];
+	int n = 0;
+
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL)
+		n += strstr(line, needle) != NULL;
+	fclose(f);
+	return n;
+}
+
+static void
+test_resent_requests(void **state)
+{
+	static const char *const debug[] = {"--log-level", "debug", NULL};
+	load_opts o = f_opts("rr", scaled(6000));
+	pigeon_client_opts co = {.url = env.rpc_url, .resend_ms = 1};
+	load_msg *msgs = calloc(o.messages, sizeof(*msgs));
+	load_result r;
+	pigeon_client *c;
+	int resent;
+
+	o.resend_ms = 1;
+	o.idempotent = false;
+	f_pigeond_start("all", "300", debug);
+	assert_true(load_register(&o));
+	assert_int_equal(pigeon_client_open_opts(&c, &co), PIGEON_OK);
+	for (int i = 0; i < 200; i++) {
+		Pigeon__V1__LoginRequest in = PIGEON__V1__LOGIN_REQUEST__INIT;
+		Pigeon__V1__LogoutRequest out = PIGEON__V1__LOGOUT_REQUEST__INIT;
+		Pigeon__V1__LoginReply *inr;
+		Pigeon__V1__LogoutReply *outr;
+
+		in.username = out.username = "rrs0";
+		assert_int_equal(pigeon_login(c, &in, &inr, NULL), PIGEON_OK);
+		pigeon_reply_free(inr);
+		assert_int_equal(pigeon_logout(c, &out, &outr, NULL), PIGEON_OK);
+		pigeon_reply_free(outr);
+	}
+	pigeon_client_close(c);
+	load_run(&o, msgs, &r);
+	f_assert_truth("resent_requests", &o, msgs, &r, NULL, 0);
+	resent = f_count_in_file(env.rpc.proc.log, "resent request answered once");
+	fprintf(stderr, "resent_requests: resends answered from the table=%d\n", resent);
+	assert_true(resent > 0);
+	free(msgs);
+}
+
+/* 8. Redis out of memory (maxmemory, noeviction) under a load of 16 KiB
+ * messages: calls fail with RESOURCE_EXHAUSTED (or UNAVAILABLE), and no
+ * message is acknowledged that was not stored: once memory is freed, a
+ * retry with the key of each refused message stores it anew, while the
+ * retry of each acknowledged one is answered as a duplicate. */
+static void
+test_redis_oom(void **state)
+{
+	/* Failed claims count as deliveries: without a high --max-attempts the
+	 * outage itself would dead-letter good messages (docs/reliability.md). */
+	static const char *const patient[] = {"--max-attempts", "1000", NULL};
+	load_opts o = f_opts("om", scaled(800));
+	load_msg *first = calloc(o.messages, sizeof(*first));
+	load_msg *again = calloc(o.messages, sizeof(*again));
+	load_result r1, r2;
+	char line[128];
+	size_t refused = 0;
+
+	o.content_size = 16384;
+	o.give_up_ms = 200;
+	f_pigeond_start("all", "300", patient);
+	assert_true(load_register(&o));
+	assert_true(t_redis_cmd(&env.redis, "CONFIG SET maxmemory-policy noeviction", line,
+	    sizeof(line)));
+	assert_string_equal(line, "+OK");
+	assert_true(t_redis_cmd(&env.redis, "CONFIG SET maxmemory 8mb", line, sizeof(line)));
+	assert_string_equal(line, "+OK");
+	load_run(&o, first, &r1);
+	for (size_t i = 0; i < o.messages; i++)
+		refused += !first[i].acked;
+	fprintf(stderr, "redis_oom: acked=%zu refused=%zu exhausted=%zu unavailable=%zu\n",
+	    r1.acked, refused, r1.by_status[PIGEON_RESOURCE_EXHAUSTED],
+	    r1.by_status[PIGEON_UNAVAILABLE]);
+	assert_true(refused > 0);
+	assert_true(r1.by_status[PIGEON_RESOURCE_EXHAUSTED] > 0);
+	assert_int_equal(r1.attempts - r1.acked, r1.by_status[PIGEON_RESOURCE_EXHAUSTED] +
+		r1.by_status[PIGEON_UNAVAILABLE]);
+
+	assert_true(t_redis_cmd(&env.redis, "CONFIG SET maxmemory 0", line, sizeof(line)));
+	assert_string_equal(line, "+OK");
+	o.give_up_ms = 30000;
+	load_run(&o, again, &r2);
+	for (size_t i = 0; i < o.messages; i++) {
+		assert_true(again[i].acked);
+		assert_int_equal(again[i].duplicate, first[i].acked);
+		if (first[i].acked)
+			assert_int_equal(again[i].id, first[i].id);
+	}
+	f_assert_truth("redis_oom", &o, again, &r2, NULL, 0);
+	free(again);
+	free(first);
+}
+
+/* Bad input over RPC, through libpigeon, each with its exact code, while the
+ * server keeps serving (docs/reliability.md, "Bad input"). */
+static void
+test_bad_rpc_input(void **state)
+{
+	pigeon_client_opts co = {.url = env.rpc_url};
+	pigeon_client *c;
+	char *huge = malloc(70000);
+	static const struct {
+		const char *sender, *recipient, *content;
+		pigeon_status want;
+	} sends[] = {
+		{"", "Ilya", "hi", PIGEON_INVALID_ARGUMENT},
+		{"Alice", "Ilya", "", PIGEON_INVALID_ARGUMENT},
+		{"Al\xffice", "Ilya", "hi", PIGEON_INVALID_ARGUMENT},
+		{"Alice", "Ilya", "bad \xc3\x28 utf-8", PIGEON_INVALID_ARGUMENT},
+		{"Al\x01ice", "Ilya", "hi", PIGEON_INVALID_ARGUMENT},
+		{"Alice", "Ilya", "control \x01\x7f is fine in content", PIGEON_OK},
+		{"nobody", "Ilya", "hi", PIGEON_NOT_FOUND},
+		{"Alice", NULL, NULL, PIGEON_RESOURCE_EXHAUSTED},
+	};
+
+	assert_non_null(huge);
+	memset(huge, 'a', 69999);
+	huge[69999] = '\0';
+	f_pigeond_start("all", "300", NULL);
+	assert_int_equal(pigeon_client_open_opts(&c, &co), PIGEON_OK);
+	for (size_t i = 0; i < sizeof(sends) / sizeof(sends[0]); i++) {
+		Pigeon__V1__SendMessageRequest req = PIGEON__V1__SEND_MESSAGE_REQUEST__INIT;
+		Pigeon__V1__SendMessageReply *rep;
+		pigeon_status st;
+
+		req.sender = (char *)sends[i].sender;
+		req.recipient = sends[i].recipient != NULL ? (char *)sends[i].recipient : "Ilya";
+		req.content = sends[i].content != NULL ? (char *)sends[i].content : huge;
+		st = pigeon_send_message(c, &req, &rep, NULL);
+		fprintf(stderr, "bad_rpc_input: send %zu -> %s\n", i, pigeon_status_name(st));
+		if (st == PIGEON_OK)
+			pigeon_reply_free(rep);
+		assert_int_equal(st, sends[i].want);
+	}
+	{
+		Pigeon__V1__ListInboundMessagesRequest req =
+		    PIGEON__V1__LIST_INBOUND_MESSAGES_REQUEST__INIT;
+		Pigeon__V1__ListInboundMessagesReply *rep;
+		pigeon_status st;
+
+		req.username = "Ilya";
+		req.page_size = UINT32_MAX;
+		req.cursor = UINT64_MAX;
+		st = pigeon_list_inbound_messages(c, &req, &rep, NULL);
+		fprintf(stderr, "bad_rpc_input: page_size 2^32-1 -> %s\n", pigeon_status_name(st));
+		if (st == PIGEON_OK)
+			pigeon_reply_free(rep);
+		assert_int_equal(st, PIGEON_INVALID_ARGUMENT);
+	}
+	pigeon_client_close(c);
+	free(huge);
+}
+
+int
+main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_worker_sigkill, f_setup, f_teardown),
+		cmocka_unit_test_setup_teardown(test_zombie_worker, f_setup, f_teardown),
+		cmocka_unit_test_setup_teardown(test_redis_restart, f_setup, f_teardown),
+		cmocka_unit_test_setup_teardown(test_redis_sigkill_aof, f_setup, f_teardown),
+		cmocka_unit_test_setup_teardown(test_pigeond_sigkill, f_setup, f_teardown),
+		cmocka_unit_test_setup_teardown(test_poison_message, f_setup, f_teardown),
+		cmocka_unit_test_setup_teardown(test_resent_requests, f_setup, f_teardown),
+		cmocka_unit_test_setup_teardown(test_redis_oom, f_setup, f_teardown),
+		cmocka_unit_test_setup_teardown(test_bad_rpc_input, f_setup, f_teardown),
+	};
+
+	if (argc > 1) {
+		static char filter[128];
+
+		snprintf(filter, sizeof(filter), "test_%s", argv[1]);
+		cmocka_set_test_filter(filter);
+	}
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
