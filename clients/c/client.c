@@ -29,6 +29,13 @@
  * failing fast with UNAVAILABLE. */
 #define CLIENT_CONNECT_GRACE_MS 1000
 
+/* A call in flight, linked into its client so that close can cancel it. */
+typedef struct call_link {
+	nng_aio *aio;
+	struct call_link *prev;
+	struct call_link *next;
+} call_link;
+
 struct pigeon_client {
 	nng_socket sock;
 	char url[256];
@@ -40,7 +47,11 @@ struct pigeon_client {
 	pthread_mutex_t mtx;
 	pthread_cond_t drained;
 	pthread_cond_t connected;
-	unsigned inflight;
+	/* Calls in flight; close cancels them and waits for the list to empty
+	 * before it closes the socket, which nng 1.5 can hang on while an
+	 * operation is pending. */
+	call_link *calls;
+	bool closing;
 };
 
 static void
@@ -144,13 +155,14 @@ pigeon_client_close(pigeon_client *c)
 {
 	if (c == NULL)
 		return;
-	/* Fails every call in flight with NNG_ECLOSED; their completions
-	 * report CANCELLED and leave. */
-	nng_close(c->sock);
 	pthread_mutex_lock(&c->mtx);
-	while (c->inflight > 0)
+	c->closing = true;
+	for (call_link *l = c->calls; l != NULL; l = l->next)
+		nng_aio_cancel(l->aio);
+	while (c->calls != NULL)
 		pthread_cond_wait(&c->drained, &c->mtx);
 	pthread_mutex_unlock(&c->mtx);
+	nng_close(c->sock);
 	pthread_cond_destroy(&c->connected);
 	pthread_cond_destroy(&c->drained);
 	pthread_mutex_destroy(&c->mtx);
@@ -171,14 +183,54 @@ method_find(const char *method)
 	    &pigeon__v1__pigeon__descriptor, method);
 }
 
+/* Links a call in, unless the client is closing. */
+static bool
+call_link_add(pigeon_client *c, call_link *l, nng_aio *aio)
+{
+	bool ok;
+
+	pthread_mutex_lock(&c->mtx);
+	ok = !c->closing;
+	if (ok) {
+		l->aio = aio;
+		l->prev = NULL;
+		l->next = c->calls;
+		if (c->calls != NULL)
+			c->calls->prev = l;
+		c->calls = l;
+	}
+	pthread_mutex_unlock(&c->mtx);
+	return ok;
+}
+
 static void
-inflight_add(pigeon_client *c, int delta)
+call_link_remove(pigeon_client *c, call_link *l)
 {
 	pthread_mutex_lock(&c->mtx);
-	c->inflight = (unsigned)((int)c->inflight + delta);
-	if (c->inflight == 0)
+	if (l->prev != NULL)
+		l->prev->next = l->next;
+	else
+		c->calls = l->next;
+	if (l->next != NULL)
+		l->next->prev = l->prev;
+	if (c->calls == NULL)
 		pthread_cond_broadcast(&c->drained);
 	pthread_mutex_unlock(&c->mtx);
+}
+
+/* Starts a send or receive on the call's context unless the client is
+ * closing, atomically with close's cancel sweep. */
+static bool
+call_start(pigeon_client *c, void (*op)(nng_ctx, nng_aio *), nng_ctx ctx, nng_aio *aio)
+{
+	bool ok;
+
+	pthread_mutex_lock(&c->mtx);
+	ok = !c->closing;
+	if (ok)
+		op(ctx, aio);
+	pthread_mutex_unlock(&c->mtx);
+	return ok;
 }
 
 /* True when a connection to pigeond is up.  A synchronous caller (may_wait)
@@ -266,7 +318,7 @@ call_nng_failure(pigeon_client *c, int nerr, pigeon_error *err)
 {
 	pigeon_status st = status_from_nng(nerr);
 
-	if (nerr == NNG_ECLOSED) {
+	if (nerr == NNG_ECLOSED || nerr == NNG_ECANCELED) {
 		st = PIGEON_CANCELLED;
 		set_error(err, st, "client closed");
 	} else if (st == PIGEON_DEADLINE_EXCEEDED && atomic_load(&c->pipes) == 0) {
@@ -319,6 +371,7 @@ pigeon_call(pigeon_client *c, const char *method, const ProtobufCMessage *req,
 	nng_msg *msg;
 	nng_aio *aio;
 	nng_ctx ctx;
+	call_link link;
 	pigeon_status rv;
 	int64_t deadline;
 	int nerr;
@@ -337,26 +390,43 @@ pigeon_call(pigeon_client *c, const char *method, const ProtobufCMessage *req,
 		rv = call_nng_failure(c, nerr, err);
 		goto out_aio;
 	}
+	if (!call_link_add(c, &link, aio)) {
+		nng_msg_free(msg);
+		rv = call_nng_failure(c, NNG_ECLOSED, err);
+		goto out_ctx;
+	}
 	nng_aio_set_msg(aio, msg);
 	nng_aio_set_timeout(aio, timeout);
-	nng_ctx_send(ctx, aio);
+	if (!call_start(c, nng_ctx_send, ctx, aio)) {
+		nng_msg_free(msg);
+		rv = call_nng_failure(c, NNG_ECLOSED, err);
+		goto out_link;
+	}
 	nng_aio_wait(aio);
 	if ((nerr = nng_aio_result(aio)) != 0) {
 		nng_msg_free(nng_aio_get_msg(aio));
 		rv = call_nng_failure(c, nerr, err);
-		goto out_ctx;
+		goto out_link;
 	}
 	timeout = (int32_t)(deadline - util_now_ms());
 	nng_aio_set_timeout(aio, timeout > 0 ? timeout : 1);
-	nng_ctx_recv(ctx, aio);
+	if (!call_start(c, nng_ctx_recv, ctx, aio)) {
+		rv = call_nng_failure(c, NNG_ECLOSED, err);
+		goto out_link;
+	}
 	nng_aio_wait(aio);
 	if ((nerr = nng_aio_result(aio)) != 0) {
 		rv = call_nng_failure(c, nerr, err);
-		goto out_ctx;
+		goto out_link;
 	}
 	msg = nng_aio_get_msg(aio);
 	rv = call_decode(md, request_id, msg, reply, err);
 	nng_msg_free(msg);
+out_link:
+	nng_ctx_close(ctx);
+	call_link_remove(c, &link);
+	nng_aio_free(aio);
+	return rv;
 out_ctx:
 	nng_ctx_close(ctx);
 out_aio:
@@ -366,6 +436,7 @@ out_aio:
 
 /* One asynchronous call: send, then receive, then complete. */
 typedef struct acall {
+	call_link link;
 	pigeon_client *c;
 	const ProtobufCMethodDescriptor *md;
 	uint64_t request_id;
@@ -385,11 +456,11 @@ acall_complete(acall *a, pigeon_status st, const char *message, ProtobufCMessage
 	a->done(st, message, reply, a->arg);
 	pigeon_reply_free(reply);
 	nng_ctx_close(a->ctx);
+	call_link_remove(c, &a->link);
 	/* The aio is this callback's own: it may only be freed from
 	 * elsewhere, which nng_aio_reap arranges. */
 	nng_aio_reap(a->aio);
 	free(a);
-	inflight_add(c, -1);
 }
 
 static void
@@ -413,7 +484,10 @@ acall_cb(void *arg)
 		a->receiving = true;
 		left = (int32_t)(a->deadline - util_now_ms());
 		nng_aio_set_timeout(a->aio, left > 0 ? left : 1);
-		nng_ctx_recv(a->ctx, a->aio);
+		if (!call_start(a->c, nng_ctx_recv, a->ctx, a->aio)) {
+			st = call_nng_failure(a->c, NNG_ECLOSED, &err);
+			acall_complete(a, st, err.message, NULL);
+		}
 		return;
 	}
 	nng_msg *msg = nng_aio_get_msg(a->aio);
@@ -457,12 +531,21 @@ pigeon_call_async(pigeon_client *c, const char *method, const ProtobufCMessage *
 		rv = nerr == NNG_ECLOSED ? PIGEON_CANCELLED : status_from_nng(nerr);
 		goto fail_aio;
 	}
-	inflight_add(c, +1);
+	if (!call_link_add(c, &a->link, a->aio)) {
+		rv = PIGEON_CANCELLED;
+		goto fail_ctx;
+	}
 	nng_aio_set_msg(a->aio, msg);
 	nng_aio_set_timeout(a->aio, timeout);
-	nng_ctx_send(a->ctx, a->aio);
+	if (!call_start(c, nng_ctx_send, a->ctx, a->aio)) {
+		/* Closing began in between: the caller hears it through done. */
+		nng_msg_free(msg);
+		acall_complete(a, PIGEON_CANCELLED, "client closed", NULL);
+	}
 	return PIGEON_OK;
 
+fail_ctx:
+	nng_ctx_close(a->ctx);
 fail_aio:
 	nng_aio_free(a->aio);
 fail_msg:

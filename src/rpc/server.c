@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Each context loops: receive -> dispatch -> (handler finishes, maybe on the
- * store's thread) -> send -> receive.  `busy` counts contexts between
- * dispatch and the end of their send, so that close can wait for them.
+ * store's thread) -> send -> receive.  Closing retires each context at
+ * the end of what it is doing, and only then closes the socket.
  */
 #include "server.h"
 
@@ -31,29 +31,28 @@ struct rpc_server {
 	unsigned nctx;
 	pthread_mutex_t mtx;
 	pthread_cond_t idle;
-	unsigned busy;
+	/* Contexts that saw `closing` and stopped for good. */
+	unsigned retired;
 	bool closing;
 };
 
+/* Starts the context's next receive or, once the server is closing, retires
+ * the context.  Under the lock, so that close's cancel sweep cannot miss a
+ * receive started after it: nng 1.5 can hang in nng_close while a receive
+ * is pending, so close first retires every context. */
 static void
-ctx_busy(rpc_server *s, int delta)
+ctx_next(rpc_ctx *c)
 {
+	rpc_server *s = c->srv;
+
 	pthread_mutex_lock(&s->mtx);
-	s->busy = (unsigned)((int)s->busy + delta);
-	if (s->busy == 0)
+	if (s->closing) {
+		s->retired++;
 		pthread_cond_broadcast(&s->idle);
+	} else {
+		nng_ctx_recv(c->ctx, c->aio);
+	}
 	pthread_mutex_unlock(&s->mtx);
-}
-
-static bool
-server_closing(rpc_server *s)
-{
-	bool closing;
-
-	pthread_mutex_lock(&s->mtx);
-	closing = s->closing;
-	pthread_mutex_unlock(&s->mtx);
-	return closing;
 }
 
 /* The dispatcher's reply callback: runs once per request, on any thread. */
@@ -65,10 +64,7 @@ ctx_reply(void *arg, const uint8_t *buf, size_t len)
 
 	if (nng_msg_alloc(&msg, len) != 0) {
 		log_error("rpc", "no memory for a reply len=%zu", len);
-		c->sending = false;
-		ctx_busy(c->srv, -1);
-		if (!server_closing(c->srv))
-			nng_ctx_recv(c->ctx, c->aio);
+		ctx_next(c);
 		return;
 	}
 	memcpy(nng_msg_body(msg), buf, len);
@@ -81,7 +77,6 @@ static void
 ctx_cb(void *arg)
 {
 	rpc_ctx *c = arg;
-	rpc_server *s = c->srv;
 	int rv = nng_aio_result(c->aio);
 	nng_msg *msg;
 
@@ -89,23 +84,18 @@ ctx_cb(void *arg)
 		c->sending = false;
 		if (rv != 0)
 			nng_msg_free(nng_aio_get_msg(c->aio));
-		ctx_busy(s, -1);
-		if (rv == NNG_ECLOSED || server_closing(s))
-			return;
-		nng_ctx_recv(c->ctx, c->aio);
+		ctx_next(c);
 		return;
 	}
 	if (rv != 0) {
-		if (rv != NNG_ECLOSED && !server_closing(s)) {
+		if (rv != NNG_ECLOSED && rv != NNG_ECANCELED)
 			log_warn("rpc", "receive failed err=%s", nng_strerror(rv));
-			nng_ctx_recv(c->ctx, c->aio);
-		}
+		ctx_next(c);
 		return;
 	}
 	msg = nng_aio_get_msg(c->aio);
 	nng_aio_set_msg(c->aio, NULL);
-	ctx_busy(s, +1);
-	rpc_dispatch(s->d, nng_msg_body(msg), nng_msg_len(msg), ctx_reply, c);
+	rpc_dispatch(c->srv->d, nng_msg_body(msg), nng_msg_len(msg), ctx_reply, c);
 	nng_msg_free(msg);
 }
 
@@ -179,19 +169,21 @@ rpc_server_close(rpc_server *s)
 {
 	if (s == NULL)
 		return;
+	/* Receives pending now are cancelled; contexts with a request in
+	 * flight still get its answer from the handler and send it, then
+	 * retire; nothing starts after the sweep. */
 	pthread_mutex_lock(&s->mtx);
 	s->closing = true;
-	pthread_mutex_unlock(&s->mtx);
-	/* Closing the socket fails every pending receive; contexts with a
-	 * request in flight still get its answer from the handler, whose send
-	 * then fails at once. */
-	nng_close(s->sock);
-	pthread_mutex_lock(&s->mtx);
-	while (s->busy > 0)
+	for (unsigned i = 0; i < s->nctx; i++)
+		nng_aio_cancel(s->ctxs[i].aio);
+	while (s->retired < s->nctx)
 		pthread_cond_wait(&s->idle, &s->mtx);
 	pthread_mutex_unlock(&s->mtx);
-	for (unsigned i = 0; i < s->nctx; i++)
+	for (unsigned i = 0; i < s->nctx; i++) {
 		nng_aio_free(s->ctxs[i].aio);
+		nng_ctx_close(s->ctxs[i].ctx);
+	}
+	nng_close(s->sock);
 	free(s->ctxs);
 	pthread_cond_destroy(&s->idle);
 	pthread_mutex_destroy(&s->mtx);
