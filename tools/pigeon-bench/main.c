@@ -857,7 +857,7 @@ main(int argc, char **argv)
 	pigeon_client_opts copts = {0};
 	static bench b;
 	run_result res;
-	int first, code;
+	int first, code, err;
 
 	if (!opts_parse(defs, argc, argv, "[OPTION]...",
 		"Drives pigeond over RPC and reports throughput and latency.", &first, &code))
@@ -902,9 +902,14 @@ main(int argc, char **argv)
 	/* A resend would count one request twice; the deadline comes first. */
 	nng_socket_set_ms(b.sock, NNG_OPT_REQ_RESENDTIME, BENCH_DEADLINE_MS * 2);
 	nng_socket_set_size(b.sock, NNG_OPT_RECVMAXSZ, 4u * 1024 * 1024);
-	if (nng_dial(b.sock, url, NULL, 0) != 0) {
-		fprintf(stderr, "pigeon-bench: cannot connect to %s\n", url);
-		goto out_sock;
+	/* The server may still be starting: retry a refused dial for 5 s. */
+	for (int tries = 0; (err = nng_dial(b.sock, url, NULL, 0)) != 0; tries++) {
+		if ((err != NNG_ECONNREFUSED && err != NNG_ENOENT) || tries >= 100) {
+			fprintf(stderr, "pigeon-bench: cannot connect to %s: %s\n", url,
+			    nng_strerror(err));
+			goto out_sock;
+		}
+		sleep_us(50000);
 	}
 	if (b.op != OP_ECHO) {
 		copts.url = url;
