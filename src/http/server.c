@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -28,6 +29,11 @@
  * closes every connection. */
 #define DRAIN_MS 1000
 
+/* Bodies up to this size (every documented call's) and paths up to this
+ * length are kept without a heap allocation of their own. */
+#define BODY_INLINE 1024
+#define PATH_INLINE 256
+
 typedef struct http_req http_req;
 
 typedef enum req_stage {
@@ -46,10 +52,12 @@ struct http_req {
 	atomic_int refs;
 	struct MHD_Connection *conn;
 	int64_t start_us;
+	/* The raw request target, stored after the struct. */
 	char *target;
 	char method[16];
 	http_route_id label;
 	req_stage stage;
+	/* body_inline, or the heap once the body outgrows it. */
 	char *body;
 	size_t body_len, body_cap;
 	http_input in;
@@ -62,6 +70,8 @@ struct http_req {
 	/* In srv->suspended while the RPC is in flight; under srv->mu. */
 	bool listed;
 	http_req *prev, *next;
+	/* Last: on_uri zeroes everything before it. */
+	char body_inline[BODY_INLINE];
 };
 
 struct http_server {
@@ -85,8 +95,8 @@ req_unref(http_req *r)
 		return;
 	http_call_fini(&r->call);
 	http_answer_fini(&r->ans);
-	free(r->body);
-	free(r->target);
+	if (r->body != r->body_inline)
+		free(r->body);
 	free(r);
 }
 
@@ -122,14 +132,17 @@ static void *
 on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
 	http_server *srv = cls;
+	size_t len = strlen(uri);
 	http_req *r;
 
-	if ((r = calloc(1, sizeof(*r))) == NULL)
+	/* One allocation per request for the request and its target. */
+	if ((r = malloc(sizeof(*r) + len + 1)) == NULL)
 		return NULL;
-	if ((r->target = strdup(uri)) == NULL) {
-		free(r);
-		return NULL;
-	}
+	memset(r, 0, offsetof(http_req, body_inline));
+	r->target = (char *)(r + 1);
+	memcpy(r->target, uri, len + 1);
+	r->body = r->body_inline;
+	r->body_cap = sizeof(r->body_inline);
 	atomic_init(&r->refs, 1);
 	r->srv = srv;
 	r->conn = conn;
@@ -207,7 +220,7 @@ on_headers(http_server *srv, http_req *r, const char *method)
 {
 	const char *query, *cl;
 	size_t path_len, decoded_len;
-	char *path;
+	char path_inline[PATH_INLINE], *path = path_inline;
 
 	snprintf(r->method, sizeof(r->method), "%s", method);
 	cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -244,7 +257,7 @@ on_headers(http_server *srv, http_req *r, const char *method)
 
 	http_uri_split(r->target, &path_len, &query);
 	r->in.query = query;
-	if ((path = malloc(path_len + 1)) == NULL)
+	if (path_len >= sizeof(path_inline) && (path = malloc(path_len + 1)) == NULL)
 		return MHD_NO;
 	if (!http_uri_decode(r->target, path_len, false, path, &decoded_len)) {
 		set_error(r, 400, "Malformed percent-escape in the path");
@@ -265,7 +278,8 @@ on_headers(http_server *srv, http_req *r, const char *method)
 		}
 		r->in.route = route;
 	}
-	free(path);
+	if (path != path_inline)
+		free(path);
 	r->stage = STAGE_BODY;
 	return MHD_YES;
 }
@@ -287,15 +301,20 @@ on_body(http_server *srv, http_req *r, const char *data, size_t *size)
 	if (r->have_answer)
 		return MHD_YES;
 	if (r->body_len + n > r->body_cap) {
-		size_t cap = r->body_cap > 0 ? r->body_cap : 1024;
+		size_t cap = r->body_cap;
 		char *nb;
 
 		while (cap < r->body_len + n)
 			cap *= 2;
 		if (cap > srv->opts.body_max)
 			cap = srv->opts.body_max;
-		if ((nb = realloc(r->body, cap)) == NULL)
+		if (r->body == r->body_inline) {
+			if ((nb = malloc(cap)) == NULL)
+				return MHD_NO;
+			memcpy(nb, r->body, r->body_len);
+		} else if ((nb = realloc(r->body, cap)) == NULL) {
 			return MHD_NO;
+		}
 		r->body = nb;
 		r->body_cap = cap;
 	}
@@ -342,7 +361,7 @@ on_complete_request(http_server *srv, http_req *r)
 
 	if (r->have_answer)
 		return queue_answer(r);
-	r->in.body = r->body != NULL ? r->body : "";
+	r->in.body = r->body;
 	r->in.body_len = r->body_len;
 	r->in.idempotency_key = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Idempotency-Key");
 	if (!http_api_prepare(&r->in, &r->call, &r->ans)) {

@@ -496,6 +496,133 @@ pending_deliveries(const redisReply *pend, const char *id)
 	return 0;
 }
 
+/* The string value of field `name` in a flat [field, value, ...] reply. */
+static const redisReply *
+field(const redisReply *flat, const char *name)
+{
+	if (flat->type != REDIS_REPLY_ARRAY)
+		return NULL;
+	for (size_t i = 0; i + 1 < flat->elements; i += 2)
+		if (flat->element[i]->type == REDIS_REPLY_STRING &&
+		    strcmp(flat->element[i]->str, name) == 0)
+			return flat->element[i + 1];
+	return NULL;
+}
+
+/* Deletes the consumers of the group (other than this one) that hold no
+ * entries and have not read for idle_ms, so that the group does not grow by
+ * a consumer at every worker restart.  A live worker reads at least once a
+ * second, far inside idle_ms (at least STORE_CONSUMER_LIVE_MS). */
+static pigeon_status
+prune_consumers(store_queue *q, int64_t idle_ms)
+{
+	const char *argv[] = {"XINFO", "CONSUMERS", STORE_KEY_QUEUE, STORE_GROUP};
+	redisReply *r;
+	pigeon_status rv = PIGEON_OK;
+
+	if (idle_ms < STORE_CONSUMER_LIVE_MS)
+		idle_ms = STORE_CONSUMER_LIVE_MS;
+	if ((r = command_argv(q, 4, argv)) == NULL)
+		return PIGEON_UNAVAILABLE;
+	if (r->type == REDIS_REPLY_ERROR) {
+		rv = status_of_error_reply(q, r, "XINFO CONSUMERS");
+		goto done;
+	}
+	for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+		const redisReply *name = field(r->element[i], "name");
+		const redisReply *pending = field(r->element[i], "pending");
+		const redisReply *idle = field(r->element[i], "idle");
+		const char *dargv[] = {"XGROUP", "DELCONSUMER", STORE_KEY_QUEUE, STORE_GROUP, NULL};
+		redisReply *d;
+
+		if (name == NULL || name->type != REDIS_REPLY_STRING || pending == NULL ||
+		    pending->type != REDIS_REPLY_INTEGER || pending->integer != 0 || idle == NULL ||
+		    idle->type != REDIS_REPLY_INTEGER || idle->integer < idle_ms ||
+		    strcmp(name->str, q->consumer) == 0)
+			continue;
+		dargv[4] = name->str;
+		if ((d = command_argv(q, 5, dargv)) == NULL) {
+			rv = PIGEON_UNAVAILABLE;
+			goto done;
+		}
+		log_info("store", "deleted idle consumer consumer=%s idle_ms=%lld", name->str,
+		    idle->integer);
+		freeReplyObject(d);
+	}
+done:
+	freeReplyObject(r);
+	return rv;
+}
+
+pigeon_status
+store_queue_trim(store_queue *q)
+{
+	redisReply *r[4] = {NULL};
+	const redisReply *pend, *groups, *from = NULL;
+	char minid[48];
+	pigeon_status rv = PIGEON_OK;
+
+	if ((rv = ensure_connected(q)) != PIGEON_OK)
+		return rv;
+	/* One snapshot of both: an entry read between two separate reads
+	 * could otherwise be trimmed while still pending. */
+	if (redisAppendCommand(q->c, "MULTI") != REDIS_OK ||
+	    redisAppendCommand(q->c, "XPENDING %s %s", STORE_KEY_QUEUE, STORE_GROUP) !=
+		REDIS_OK ||
+	    redisAppendCommand(q->c, "XINFO GROUPS %s", STORE_KEY_QUEUE) != REDIS_OK ||
+	    redisAppendCommand(q->c, "EXEC") != REDIS_OK)
+		goto broken;
+	for (int i = 0; i < 4; i++)
+		if (redisGetReply(q->c, (void **)&r[i]) != REDIS_OK)
+			goto broken;
+	if (r[3]->type != REDIS_REPLY_ARRAY || r[3]->elements != 2) {
+		rv = r[3]->type == REDIS_REPLY_ERROR ? status_of_error_reply(q, r[3], "trim")
+						      : PIGEON_INTERNAL;
+		goto done;
+	}
+	pend = r[3]->element[0];
+	groups = r[3]->element[1];
+	/* Entries older than the oldest pending one, or with nothing pending
+	 * older than the group's last delivered one, are all acknowledged. */
+	if (pend->type == REDIS_REPLY_ARRAY && pend->elements == 4 &&
+	    pend->element[0]->type == REDIS_REPLY_INTEGER && pend->element[0]->integer > 0)
+		from = pend->element[1];
+	for (size_t i = 0; from == NULL && groups->type == REDIS_REPLY_ARRAY &&
+			   i < groups->elements; i++) {
+		const redisReply *name = field(groups->element[i], "name");
+
+		if (name != NULL && name->type == REDIS_REPLY_STRING &&
+		    strcmp(name->str, STORE_GROUP) == 0)
+			from = field(groups->element[i], "last-delivered-id");
+	}
+	if (from == NULL || from->type != REDIS_REPLY_STRING || from->len >= sizeof(minid))
+		goto done;
+	memcpy(minid, from->str, from->len + 1);
+	{
+		const char *targv[] = {"XTRIM", STORE_KEY_QUEUE, "MINID", "~", minid};
+		redisReply *t = command_argv(q, 5, targv);
+
+		if (t == NULL) {
+			rv = PIGEON_UNAVAILABLE;
+			goto done;
+		}
+		if (t->type == REDIS_REPLY_ERROR)
+			rv = status_of_error_reply(q, t, "XTRIM");
+		freeReplyObject(t);
+	}
+done:
+	for (int i = 0; i < 4; i++)
+		if (r[i] != NULL)
+			freeReplyObject(r[i]);
+	return rv;
+broken:
+	for (int i = 0; i < 4; i++)
+		if (r[i] != NULL)
+			freeReplyObject(r[i]);
+	drop(q, q->c->errstr);
+	return PIGEON_UNAVAILABLE;
+}
+
 pigeon_status
 store_queue_reclaim(store_queue *q, int64_t idle_ms, uint32_t max_attempts, size_t max,
     store_queue_batch *b, size_t *dead)
@@ -542,6 +669,8 @@ store_queue_reclaim(store_queue *q, int64_t idle_ms, uint32_t max_attempts, size
 			    pending_deliveries(pend, b->entries[i].entry_id) + 1;
 	}
 	freeReplyObject(r);
+	if (rv == PIGEON_OK)
+		rv = prune_consumers(q, idle_ms);
 done:
 	freeReplyObject(pend);
 	return rv;

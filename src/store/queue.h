@@ -80,7 +80,8 @@ pigeon_status store_queue_take(store_queue *q, size_t max, int block_ms, store_q
 /* Looks at up to max entries other consumers have held for idle_ms or more:
  * those already handed out max_attempts times go to the dead-letter stream
  * (counted in *dead), the others are claimed by this consumer and appended
- * to b. */
+ * to b.  Then deletes the group's consumers that hold nothing and have not
+ * read for idle_ms (at least STORE_CONSUMER_LIVE_MS, 10 s). */
 pigeon_status store_queue_reclaim(store_queue *q, int64_t idle_ms, uint32_t max_attempts,
     size_t max, store_queue_batch *b, size_t *dead);
 
@@ -93,5 +94,11 @@ pigeon_status store_queue_claim(
 /* Runs the finish script for every entry in one round trip: delivers or
  * blocks each claimed message by its verdict, and acknowledges every entry. */
 pigeon_status store_queue_finish(store_queue *q, const store_queue_batch *b);
+
+/* Finished entries are acknowledged, not deleted one by one: this trims the
+ * stream's acknowledged head (XTRIM MINID ~ the oldest pending entry, or the
+ * group's last delivered one when nothing is pending).  Two round trips;
+ * the worker calls it every few batches. */
+pigeon_status store_queue_trim(store_queue *q);
 
 #endif

@@ -82,4 +82,9 @@ pigeon_status store_status_from_context(const redisContext *c);
 #define STORE_KEY_QUEUE "pigeon:queue"
 #define STORE_GROUP "workers"
 
+/* A consumer of the group that has not read for this long is taken for
+ * dead: Health does not count it, and store_queue_reclaim deletes it once it
+ * holds nothing.  Live workers read at least once a second. */
+#define STORE_CONSUMER_LIVE_MS 10000
+
 #endif

@@ -1016,5 +1016,9 @@ store_register_user(
 void
 store_health(store *st, store_cb cb, void *arg)
 {
-	op_submit(st, op_new(OP_HEALTH, STORE_SCRIPT_HEALTH, 0, NULL, NULL, cb, arg));
+	char live[24];
+	const char *argv[] = {live};
+
+	snprintf(live, sizeof(live), "%d", STORE_CONSUMER_LIVE_MS);
+	op_submit(st, op_new(OP_HEALTH, STORE_SCRIPT_HEALTH, 1, argv, NULL, cb, arg));
 }

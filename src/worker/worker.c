@@ -19,12 +19,21 @@
 #define BLOCK_MS 1000
 #define BACKOFF_MIN_MS 50
 #define BACKOFF_MAX_MS 2000
+/* Finished entries stay in the stream (acknowledged) until a trim: every
+ * this many batches, and whenever the queue runs dry. */
+#define TRIM_EVERY 16
+
+typedef struct filter_ref {
+	spam_filter *f;
+	unsigned refs;
+} filter_ref;
 
 typedef struct worker_thread {
 	worker_pool *pool;
 	pthread_t thread;
 	store_queue *queue;
 	store_queue_batch batch;
+	unsigned untrimmed;
 	bool started;
 } worker_thread;
 
@@ -41,10 +50,12 @@ struct worker_pool {
 	pthread_cond_t cv;
 	bool stopping;
 
-	/* Readers judge a batch under the read lock; reload swaps under the
-	 * write lock. */
-	pthread_rwlock_t filter_lock;
-	spam_filter *filter;
+	/* The filter in use.  A batch holds a reference to one filter from
+	 * its claim (the windows it counts in) to its verdicts; a reload
+	 * swaps in a new one, and the old one is freed when its last batch
+	 * lets go.  Guarded by filter_mu, which is held only to swap or count. */
+	pthread_mutex_t filter_mu;
+	filter_ref *filter;
 };
 
 static bool
@@ -77,31 +88,56 @@ pause_ms(worker_pool *p, int64_t ms)
 	pthread_mutex_unlock(&p->mu);
 }
 
+static filter_ref *
+filter_acquire(worker_pool *p)
+{
+	filter_ref *r;
+
+	pthread_mutex_lock(&p->filter_mu);
+	r = p->filter;
+	r->refs++;
+	pthread_mutex_unlock(&p->filter_mu);
+	return r;
+}
+
+static void
+filter_release(worker_pool *p, filter_ref *r)
+{
+	bool last;
+
+	pthread_mutex_lock(&p->filter_mu);
+	last = --r->refs == 0 && r != p->filter;
+	pthread_mutex_unlock(&p->filter_mu);
+	if (last) {
+		spam_filter_free(r->f);
+		free(r);
+	}
+}
+
 /* Claims, judges and finishes every entry of the batch: two round trips. */
 static pigeon_status
 process(worker_thread *w)
 {
 	worker_pool *p = w->pool;
 	store_queue_batch *b = &w->batch;
-	uint32_t rate_w, flood_w;
+	filter_ref *ref;
+	const spam_filter *f;
 	bool dry;
 	pigeon_status rv;
 
 	if (b->n == 0)
 		return PIGEON_OK;
-	pthread_rwlock_rdlock(&p->filter_lock);
-	rate_w = spam_rate_window(p->filter);
-	flood_w = spam_flood_window(p->filter);
-	dry = spam_dry_run(p->filter);
+	ref = filter_acquire(p);
+	f = ref->f;
+	dry = spam_dry_run(f);
 	for (size_t i = 0; i < b->n; i++)
 		b->entries[i].fingerprint =
 		    spam_fingerprint(b->entries[i].content, b->entries[i].content_len);
-	pthread_rwlock_unlock(&p->filter_lock);
-
-	if ((rv = store_queue_claim(w->queue, b, rate_w, flood_w)) != PIGEON_OK)
+	if ((rv = store_queue_claim(w->queue, b, spam_rate_window(f), spam_flood_window(f))) !=
+	    PIGEON_OK) {
+		filter_release(p, ref);
 		return rv;
-
-	pthread_rwlock_rdlock(&p->filter_lock);
+	}
 	for (size_t i = 0; i < b->n; i++) {
 		store_queue_entry *x = &b->entries[i];
 		spam_message m = {x->sender, x->recipient, x->content, x->content_len,
@@ -113,13 +149,16 @@ process(worker_thread *w)
 		x->reason[0] = '\0';
 		if (!x->claimed)
 			continue;
-		spam_check(p->filter, &m, &h, &v);
+		spam_check(f, &m, &h, &v);
 		if (v.spam) {
 			x->verdict = dry ? STORE_VERDICT_WOULD_BE_SPAM : STORE_VERDICT_SPAM;
 			snprintf(x->reason, sizeof(x->reason), "%s", v.reasons);
+			log_info("worker", "%s id=%llu sender=%s reason=%s",
+			    dry ? "would be spam" : "spam", (unsigned long long)x->message_id,
+			    x->sender, v.reasons);
 		}
 	}
-	pthread_rwlock_unlock(&p->filter_lock);
+	filter_release(p, ref);
 
 	return store_queue_finish(w->queue, b);
 }
@@ -151,8 +190,12 @@ worker_main(void *arg)
 				block = (int)(next_reclaim - now);
 			rv = store_queue_take(w->queue, p->batch, block, &w->batch);
 		}
-		if (rv == PIGEON_OK)
-			rv = process(w);
+		if (rv == PIGEON_OK && w->batch.n > 0 && (rv = process(w)) == PIGEON_OK)
+			w->untrimmed++;
+		if (rv == PIGEON_OK && w->untrimmed > 0 &&
+		    (w->untrimmed >= TRIM_EVERY || w->batch.n == 0) &&
+		    (rv = store_queue_trim(w->queue)) == PIGEON_OK)
+			w->untrimmed = 0;
 		if (rv == PIGEON_OK) {
 			backoff = BACKOFF_MIN_MS;
 			continue;
@@ -173,8 +216,11 @@ pool_free(worker_pool *p)
 	for (unsigned i = 0; p->threads != NULL && i < p->nthreads; i++)
 		store_queue_close(p->threads[i].queue);
 	free(p->threads);
-	spam_filter_free(p->filter);
-	pthread_rwlock_destroy(&p->filter_lock);
+	if (p->filter != NULL) {
+		spam_filter_free(p->filter->f);
+		free(p->filter);
+	}
+	pthread_mutex_destroy(&p->filter_mu);
 	pthread_cond_destroy(&p->cv);
 	pthread_mutex_destroy(&p->mu);
 	free(p->spam_config);
@@ -218,13 +264,15 @@ worker_pool_start(worker_pool **out, const worker_opts *o)
 		goto fail_mu;
 	}
 	pthread_condattr_destroy(&ca);
-	if (pthread_rwlock_init(&p->filter_lock, NULL) != 0)
+	if (pthread_mutex_init(&p->filter_mu, NULL) != 0)
 		goto fail_cv;
 	if ((o->redis_url != NULL && (p->url = strdup(o->redis_url)) == NULL) ||
 	    (o->spam_config != NULL && (p->spam_config = strdup(o->spam_config)) == NULL) ||
 	    (p->threads = calloc(p->nthreads, sizeof(*p->threads))) == NULL)
 		goto fail_pool;
-	if ((rv = spam_filter_load(&p->filter, p->spam_config, errbuf, sizeof(errbuf))) !=
+	if ((p->filter = calloc(1, sizeof(*p->filter))) == NULL)
+		goto fail_pool;
+	if ((rv = spam_filter_load(&p->filter->f, p->spam_config, errbuf, sizeof(errbuf))) !=
 	    PIGEON_OK) {
 		log_error("worker", "cannot load spam config err=%s", errbuf);
 		goto fail_pool;
@@ -279,19 +327,28 @@ worker_pool_stop(worker_pool *p)
 pigeon_status
 worker_pool_reload(worker_pool *p)
 {
-	spam_filter *f, *old;
+	filter_ref *r, *old;
 	char errbuf[256] = "";
+	bool unused;
 	pigeon_status rv;
 
-	if ((rv = spam_filter_load(&f, p->spam_config, errbuf, sizeof(errbuf))) != PIGEON_OK) {
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return PIGEON_RESOURCE_EXHAUSTED;
+	if ((rv = spam_filter_load(&r->f, p->spam_config, errbuf, sizeof(errbuf))) != PIGEON_OK) {
 		log_error("worker", "spam config not reloaded err=%s", errbuf);
+		free(r);
 		return rv;
 	}
-	pthread_rwlock_wrlock(&p->filter_lock);
+	pthread_mutex_lock(&p->filter_mu);
 	old = p->filter;
-	p->filter = f;
-	pthread_rwlock_unlock(&p->filter_lock);
-	spam_filter_free(old);
+	p->filter = r;
+	unused = old->refs == 0;
+	pthread_mutex_unlock(&p->filter_mu);
+	/* Otherwise the last batch using it frees it. */
+	if (unused) {
+		spam_filter_free(old->f);
+		free(old);
+	}
 	log_info("worker", "spam config reloaded");
 	return PIGEON_OK;
 }

@@ -329,7 +329,7 @@ void
 t_pigeond_start(t_pigeond *p, const t_redis *r, const char *rpc_url, const char *const *extra)
 {
 	const char *bin = getenv("PIGEOND");
-	char users[512], spam[512], log[300];
+	char users[512], spam[512], log[300], url[300];
 	char *argv[64];
 	int n = 0;
 	health_probe h;
@@ -339,10 +339,13 @@ t_pigeond_start(t_pigeond *p, const t_redis *r, const char *rpc_url, const char 
 		fprintf(stderr, "harness: PIGEOND is not set\n");
 		exit(1);
 	}
+	/* rpc_url may point into *p (a restart on the same address). */
+	if (rpc_url != NULL)
+		snprintf(url, sizeof(url), "%s", rpc_url);
 	memset(p, 0, sizeof(*p));
 	t_tempdir(p->dir, sizeof(p->dir), "pigeond");
 	if (rpc_url != NULL)
-		snprintf(p->rpc_url, sizeof(p->rpc_url), "%s", rpc_url);
+		snprintf(p->rpc_url, sizeof(p->rpc_url), "%s", url);
 	else
 		snprintf(p->rpc_url, sizeof(p->rpc_url), "ipc://%s/rpc.sock", p->dir);
 	snprintf(p->pub_url, sizeof(p->pub_url), "ipc://%s/pub.sock", p->dir);

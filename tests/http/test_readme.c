@@ -5,8 +5,9 @@
  * localhost:5000 is pointed at the test's port by a .curlrc connect-to, so
  * not a character of them changes) and every answer is checked against
  * http-compat.md byte for byte.  Then the bridge's own rows: errors as JSON,
- * paging, the spam path, the limits, /healthz and /metrics, every answer
- * validated against /openapi.json, and pigeond going away (503).
+ * paging, the spam path, the limits, /healthz and /metrics, the access log,
+ * pigeond too slow (504) and gone (503), and last every answer above
+ * validated against /openapi.json.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -91,7 +92,7 @@ t_curl(const char *cmdline, t_answer *a)
 		for (char *p = a->body; *p != '\0'; p++)
 			if (*p == '\n')
 				*p = '\x01';
-		fprintf(log, "%s\t%s\t%d\t%s\t%s\n", method, url, a->status, a->content_type,
+		fprintf(log, "%s\t%s\t%03d\t%s\t%s\n", method, url, a->status, a->content_type,
 		    a->body);
 		for (char *p = a->body; *p != '\0'; p++)
 			if (*p == '\x01')
@@ -169,8 +170,13 @@ t_group_setup(void **state)
 	FILE *f;
 	char rc[300];
 
+	char rpc_url[64];
+
+	/* TCP, as tools/run starts it: the address survives a restart of
+	 * pigeond (an ipc:// socket's dir goes with the process). */
+	snprintf(rpc_url, sizeof(rpc_url), "tcp://127.0.0.1:%d", t_free_port());
 	t_redis_start(&env.redis, false);
-	t_pigeond_start(&env.pigeond, &env.redis, NULL, NULL);
+	t_pigeond_start(&env.pigeond, &env.redis, rpc_url, NULL);
 	t_tempdir(env.dir, sizeof(env.dir), "http");
 	snprintf(env.answers, sizeof(env.answers), "%s/answers.tsv", env.dir);
 	env.http_port = t_free_port();
@@ -329,8 +335,9 @@ test_the_bridge_does_better(void **state)
 	assert_int_equal(a.status, 400);
 	t_curl("curl -X POST http://localhost:5000/login -d '{\"username\": \"a\\u0000b\"}'", &a);
 	assert_int_equal(a.status, 400);
+	/* Deep but well under the body cap, so the nesting is what is refused. */
 	t_curl("curl -X POST http://localhost:5000/login --data-binary \"{\\\"a\\\":$(printf "
-	       "'[%.0s' $(seq 100000))\"",
+	       "'[%.0s' $(seq 10000))\"",
 	    &a);
 	assert_int_equal(a.status, 400);
 	assert_non_null(strstr(a.body, "nested deeper than 32 levels"));
@@ -458,20 +465,90 @@ test_every_answer_matches_openapi(void **state)
 	assert_int_equal(rc, 0);
 }
 
+typedef struct log_count {
+	const char *needle;
+	int want;
+} log_count;
+
+/* Lines of the bridge's log that start with needle and go on with digits. */
+static int
+t_log_count(const char *needle)
+{
+	char path[300], line[1024];
+	int n = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/pigeon-http.log", env.dir);
+	assert_non_null(f = fopen(path, "r"));
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, needle, strlen(needle)) == 0 &&
+		    strspn(line + strlen(needle), "0123456789") > 0)
+			n++;
+	fclose(f);
+	return n;
+}
+
+static bool
+t_log_has(void *arg)
+{
+	log_count *lc = arg;
+
+	return t_log_count(lc->needle) == lc->want;
+}
+
+/* One info line per request, written when the request ends: method, path
+ * (without the query), status and microseconds. */
+static void
+test_one_access_log_line_per_request(void **state)
+{
+	log_count get = {"info http: request method=GET path=/access-log-probe status=404 us=", 1};
+	log_count post = {"info http: request method=POST path=/login status=422 us=", 0};
+
+	t_expect_error("curl \"http://localhost:5000/access-log-probe?username=Ilya\"", 404,
+	    "Not Found", "The requested URL was not found on the server");
+	assert_true(t_wait_for(t_log_has, &get, 5000));
+	post.want = t_log_count(post.needle) + 1;
+	t_expect_error("curl -X POST http://localhost:5000/login -d '{\"username\": \"\"}'", 422,
+	    "Unprocessable Entity", "Missing 'username' in the request body");
+	assert_true(t_wait_for(t_log_has, &post, 5000));
+}
+
+/* pigeond stopped with SIGSTOP: connected, but it answers nothing, so each
+ * call runs into the bridge's 1000 ms deadline. */
+static void
+test_pigeond_too_slow_is_504(void **state)
+{
+	t_answer a;
+
+	assert_int_equal(kill(env.pigeond.proc.pid, SIGSTOP), 0);
+	t_curl(readme_online, &a);
+	assert_int_equal(kill(env.pigeond.proc.pid, SIGCONT), 0);
+	assert_int_equal(a.status, 504);
+	assert_true(a.ms >= 1000 && a.ms < 3000);
+	assert_non_null(strstr(a.body, "{\"code\": 504, \"status\": \"Gateway Timeout\", "));
+	t_expect(readme_online, 200, NULL);
+}
+
 static void
 test_pigeond_down_is_503_within_the_deadline(void **state)
 {
 	t_answer a;
+	char rpc_url[300];
 
+	/* t_pigeond_start clears env.pigeond, the URL with it. */
+	snprintf(rpc_url, sizeof(rpc_url), "%s", env.pigeond.rpc_url);
 	assert_int_equal(t_pigeond_stop(&env.pigeond), 0);
 	t_curl(readme_login, &a);
 	assert_int_equal(a.status, 503);
-	assert_true(a.ms < 3000);
-	assert_non_null(strstr(a.body, "\"code\": 503, \"status\": \"Service Unavailable\""));
+	/* libpigeon knows at once that nothing is connected: the answer comes
+	 * well before the 1000 ms deadline that a 504 would take. */
+	assert_true(a.ms < 500);
+	assert_string_equal(a.body, "{\"code\": 503, \"status\": \"Service Unavailable\", "
+				    "\"message\": \"pigeond is not reachable\"}\n");
 	t_curl("curl http://localhost:5000/healthz", &a);
 	assert_int_equal(a.status, 503);
 	/* Restart so that teardown stops a running pigeond. */
-	t_pigeond_start(&env.pigeond, &env.redis, env.pigeond.rpc_url, NULL);
+	t_pigeond_start(&env.pigeond, &env.redis, rpc_url, NULL);
 }
 
 int
@@ -486,8 +563,11 @@ main(void)
 		cmocka_unit_test(test_paging_and_registration),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_healthz_metrics_openapi),
-		cmocka_unit_test(test_every_answer_matches_openapi),
+		cmocka_unit_test(test_one_access_log_line_per_request),
+		cmocka_unit_test(test_pigeond_too_slow_is_504),
 		cmocka_unit_test(test_pigeond_down_is_503_within_the_deadline),
+		/* Last, so that it sees every answer above. */
+		cmocka_unit_test(test_every_answer_matches_openapi),
 	};
 
 	return cmocka_run_group_tests(tests, t_group_setup, t_group_teardown);

@@ -20,7 +20,7 @@
 #include "queue.h"
 #include "store.h"
 #include "sub.h"
-#include "t_redis.h"
+#include "t_hiredis.h"
 #include "worker.h"
 
 #define DEADLINE_MS 10000
@@ -426,7 +426,7 @@ test_send_worker_delivers_and_blocks_with_one_evalsha_each(void **state)
 	assert_int_equal(t_send(st, "Alice", "Ilya", "Buy NOW, cheap!", NULL, NULL), 3);
 	assert_int_equal(t_send(st, "Ilya", "Alice", "hi Alice", NULL, NULL), 4);
 	assert_int_equal(t_redis_calls(raw, "evalsha"), 4);
-	assert_int_equal(t_redis_int(raw, "HGET pigeon:stats:Alice enqueued"), 3);
+	assert_int_equal(t_redis_int(raw, "HGET pigeon:stats:Alice sent"), 3);
 
 	assert_int_equal(worker_pool_start(&wp, &wo), PIGEON_OK);
 	wait_hget(raw, "pigeon:stats:Alice", "delivered", 2);
@@ -501,8 +501,24 @@ test_idempotency_key_returns_first_message(void **state)
 	assert_false(dup);
 	assert_int_equal(t_redis_int(raw, "XLEN pigeon:queue"), 3);
 	assert_stats(st, "Alice", 2, 0, 0, 0);
-	long long ttl = t_redis_int(raw, "TTL pigeon:idem:Alice:k-1");
+	long long ttl = t_redis_int(raw, "TTL pigeon:idem:5:Alice:k-1");
 	assert_true(ttl > 86000 && ttl <= 86400);
+
+	/* "a:b" with key "c" and "a" with key "b:c" are different pairs. */
+	Pigeon__V1__RegisterUserRequest reg = PIGEON__V1__REGISTER_USER_REQUEST__INIT;
+	const char *const names[] = {"a:b", "a"};
+	for (size_t i = 0; i < 2; i++) {
+		reg.username = (char *)names[i];
+#define C(r) store_register_user(st, &reg, t_cb, r)
+		assert_int_equal(T_CALL(C, NULL, NULL), PIGEON_OK);
+#undef C
+	}
+	assert_int_equal(t_send(st, "a:b", "Ilya", "from a:b", "c", &dup), 4);
+	assert_false(dup);
+	assert_int_equal(t_send(st, "a", "Ilya", "from a", "b:c", &dup), 5);
+	assert_false(dup);
+	assert_int_equal(t_send(st, "a", "Ilya", "from a", "b:c", &dup), 5);
+	assert_true(dup);
 }
 
 static void
@@ -663,7 +679,6 @@ test_dead_worker_messages_are_reclaimed_exactly_once(void **state)
 		assert_string_equal(r->str, i % 3 == 0 && i != 12 ? "marked_as_spam" : "delivered");
 		freeReplyObject(r);
 	}
-	assert_int_equal(t_redis_int(raw, "XLEN pigeon:queue"), 0);
 	assert_int_equal(t_redis_int(raw, "ZCARD pigeon:inbox:Ilya"), 8);
 	assert_int_equal(t_redis_int(raw, "ZSCORE pigeon:chatters Alice"), -8);
 	assert_int_equal(t_redis_int(raw, "ZSCORE pigeon:spammers Alice"), -3);
@@ -815,8 +830,8 @@ test_subscriber_gets_events_and_resubscribes(void **state)
 	assert_non_null(strstr(ev.last[2], "\"content\":\"hi \\\"there\\\"\""));
 
 	/* Redis restarts: the subscriber comes back by itself. */
-	t_redis_stop(&redis);
-	assert_int_equal(t_redis_start(&redis, redis.port), 0);
+	t_redis_stop(&redis, false);
+	t_redis_restart(&redis);
 	wait_events(&ev, 2, 3);
 	store_sub_close(sub);
 	redisFree(raw);
@@ -831,7 +846,7 @@ test_reconnects_after_redis_restart(void **state)
 	int64_t t0, deadline;
 
 	assert_int_equal(t_login(st, "Alice", NULL), PIGEON_OK);
-	t_redis_stop(&redis);
+	t_redis_stop(&redis, false);
 
 	t0 = t_now_ms();
 	assert_int_equal(t_login(st, "Ilya", msg), PIGEON_UNAVAILABLE);
@@ -844,7 +859,7 @@ test_reconnects_after_redis_restart(void **state)
 	assert_int_equal(h->status, PIGEON__V1__SERVING_STATUS__SERVING_STATUS_NOT_SERVING);
 	t_free(h);
 
-	assert_int_equal(t_redis_start(&redis, redis.port), 0);
+	t_redis_restart(&redis);
 	deadline = t_now_ms() + DEADLINE_MS;
 	while (!store_connected(st)) {
 		assert_true(t_now_ms() < deadline);
@@ -898,16 +913,12 @@ main(void)
 	};
 	int rv;
 
-	t_redis_require();
 	if ((users_file = getenv("PIGEON_TEST_USERS_FILE")) == NULL) {
 		fprintf(stderr, "PIGEON_TEST_USERS_FILE not set\n");
 		return 1;
 	}
-	if (t_redis_start(&redis, 0) != 0) {
-		fprintf(stderr, "cannot start redis-server\n");
-		return 1;
-	}
+	t_redis_start(&redis, false);
 	rv = cmocka_run_group_tests(tests, NULL, NULL);
-	t_redis_destroy(&redis);
+	t_redis_fini(&redis);
 	return rv;
 }

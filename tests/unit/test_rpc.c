@@ -380,6 +380,8 @@ test_copy_arriving_in_flight_waits_for_the_first_answer(void **state)
 	assert_int_equal(first.count, 1);
 	assert_int_equal(again.count, 1);
 	assert_int_equal(again.status, PIGEON_OK);
+	t_replies_fini(&first);
+	t_replies_fini(&again);
 	free(buf);
 }
 

@@ -1,13 +1,6 @@
 -- SPDX-License-Identifier: MIT
--- wrk script: POST /message with a JSON body, as the original README's curl
--- call does.  Sender and recipient are the users tools/bench and
--- pigeon-bench register (bench0, bench1, ...); override with the
--- environment: PIGEON_WRK_SENDER, PIGEON_WRK_RECIPIENT.
-local sender = os.getenv("PIGEON_WRK_SENDER") or "bench0"
-local recipient = os.getenv("PIGEON_WRK_RECIPIENT") or "bench1"
-
+-- wrk script: POST /message with the original README's body, for example
+--   wrk -t2 -c64 -d5s -s tools/wrk/post_message.lua http://127.0.0.1:5000/message
 wrk.method = "POST"
-wrk.path = "/message"
-wrk.headers["Content-Type"] = "application/json; charset=utf-8"
-wrk.body = string.format('{"sender": "%s", "recipient": "%s", "content": "%s"}',
-	sender, recipient, "hello from wrk")
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"content": "My message", "recipient": "Ilya", "sender": "flain1"}'

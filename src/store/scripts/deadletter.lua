@@ -1,7 +1,7 @@
 -- SPDX-License-Identifier: MIT
 -- deadletter: ARGV queue entry id, deliveries, reason, journal_max.  Moves a
 -- message that failed too often to the dead-letter stream with a DEAD_LETTER
--- journal event, and ends the queue entry.  Returns {state, sequence or 0}.
+-- journal event, and acknowledges the queue entry.  Returns {state, sequence or 0}.
 local entry, deliveries, reason, jmax = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local e = redis.call('XRANGE', P .. 'queue', entry, entry)
 local id
@@ -26,7 +26,10 @@ if state ~= 'enqueued' and state ~= 'being_spam_checked' then
 end
 local now = now_ms()
 redis.call('HSET', key, 'state', 'dead_letter')
-count_move(s, state, 'dead_letter')
+if state == 'enqueued' then
+	count(s, 'checked', 1)
+end
+count(s, 'dead_letter', 1)
 redis.call('XADD', P .. 'deadletter', '*', 'id', id, 'sender', s, 'recipient', r,
 	'content', c, 'entry', entry, 'deliveries', deliveries, 'reason', reason, 'time_ms', now)
 local seq = journal({type = 'DEAD_LETTER', time_ms = now, username = s, recipient = r,

@@ -1,8 +1,8 @@
 -- SPDX-License-Identifier: MIT
 -- finish: ARGV message id, queue entry id, verdict ("deliver", "spam" or
 -- "would_be_spam"), reason, journal_max.  Moves a message being checked to
--- delivered or marked_as_spam, and always ends the queue entry.  Returns
--- {state, journal sequence or 0}.
+-- delivered or marked_as_spam, and always acknowledges the queue entry.
+-- Returns {state, journal sequence or 0}.
 local id, entry, verdict, reason, jmax = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local key = P .. 'msg:' .. id
 local m = redis.call('HMGET', key, 'state', 'sender', 'recipient', 'content')
@@ -16,7 +16,7 @@ local n = tonumber(id)
 local seq = 0
 if verdict == 'spam' then
 	redis.call('HSET', key, 'state', 'marked_as_spam')
-	count_move(s, 'being_spam_checked', 'marked_as_spam')
+	count(s, 'marked_as_spam', 1)
 	redis.call('ZINCRBY', P .. 'spammers', -1, s)
 	seq = journal({type = 'SPAM', time_ms = now, username = s, recipient = r, message_id = n,
 		reason = reason, text = 'SPAM: message with id ' .. id .. ' by ' .. s}, jmax)
@@ -24,7 +24,7 @@ if verdict == 'spam' then
 	return {'marked_as_spam', seq}
 end
 redis.call('HSET', key, 'state', 'delivered')
-count_move(s, 'being_spam_checked', 'delivered')
+count(s, 'delivered', 1)
 redis.call('ZADD', P .. 'inbox:' .. r, n, n)
 redis.call('ZINCRBY', P .. 'chatters', -1, s)
 if verdict == 'would_be_spam' then

@@ -8,26 +8,23 @@ end
 if not user_exists(r) then
 	return no_such_user(r)
 end
+-- The sender's length goes first, so a ':' in a username or a key cannot
+-- make two (sender, key) pairs share a name.
 local idem
 if key ~= '' then
-	idem = P .. 'idem:' .. s .. ':' .. key
+	idem = P .. 'idem:' .. #s .. ':' .. s .. ':' .. key
 	local first = redis.call('GET', idem)
 	if first then
 		local m = redis.call('HMGET', P .. 'msg:' .. first,
 			'sender', 'recipient', 'content', 'state', 'created_ms')
-		-- A ':' in a username can make two senders' keys collide; only
-		-- the sender who stored the key gets the duplicate answer.
-		if m[1] == s then
-			return {tonumber(first), m[1], m[2], m[3], m[4], tonumber(m[5]), 1}
-		end
-		idem = nil
+		return {tonumber(first), m[1], m[2], m[3], m[4], tonumber(m[5]), 1}
 	end
 end
 local id = redis.call('INCR', P .. 'msg:seq')
 local now = now_ms()
 redis.call('HSET', P .. 'msg:' .. id, 'sender', s, 'recipient', r, 'content', c,
 	'state', 'enqueued', 'created_ms', now)
-count_move(s, nil, 'enqueued')
+count(s, 'sent', 1)
 if idem then
 	redis.call('SET', idem, id, 'EX', 86400)
 end

@@ -1,0 +1,502 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pigeon-http under abuse, with its shipped limits, against a real pigeond
+ * and redis-server: 300 slow connections (slowloris) from one address while
+ * a real request from another address is answered; a 100 MB Content-Length
+ * refused with 413 before its body; 10,000 requests of random bytes, mangled
+ * request lines, URIs and bodies, after which the bridge still answers and
+ * stops cleanly (exit 0: no sanitizer or leak report).  Raw sockets, so that
+ * nothing between the test and the bridge tidies the bytes.
+ *
+ * With the argument --valgrind the bridge runs under valgrind, and a
+ * valgrind error or a definite leak makes it exit non-zero.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+
+#define VALGRIND "/usr/bin/valgrind"
+
+typedef struct t_env {
+	t_redis redis;
+	t_pigeond pigeond;
+	t_proc http;
+	int port;
+	bool valgrind;
+	char dir[256];
+} t_env;
+
+static t_env env;
+
+static int64_t
+t_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A TCP connection to the bridge from source address src (127.0.0.x). */
+static int
+t_connect(const char *src)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	int fd;
+
+	assert_true((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) >= 0);
+	if (src != NULL) {
+		assert_int_equal(inet_pton(AF_INET, src, &a.sin_addr), 1);
+		assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	}
+	a.sin_port = htons((uint16_t)env.port);
+	assert_int_equal(inet_pton(AF_INET, "127.0.0.1", &a.sin_addr), 1);
+	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	return fd;
+}
+
+/* Sends what it can of buf (the bridge may close early). */
+static void
+t_send(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+
+		if (n <= 0)
+			return;
+		p += n;
+		len -= (size_t)n;
+	}
+}
+
+/* Reads until the bridge closes, at most timeout_ms.  Returns the bytes
+ * read, or -1 when the connection is still open at the deadline. */
+static ssize_t
+t_read_all(int fd, char *out, size_t cap, int timeout_ms)
+{
+	int64_t until = t_ms() + timeout_ms;
+	size_t got = 0;
+
+	for (;;) {
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		int left = (int)(until - t_ms());
+		ssize_t n;
+		char sink[4096];
+
+		if (left <= 0 || poll(&pfd, 1, left) <= 0)
+			return -1;
+		if (got + 1 < cap)
+			n = recv(fd, out + got, cap - 1 - got, 0);
+		else
+			n = recv(fd, sink, sizeof(sink), 0);
+		if (n == 0 || (n < 0 && errno == ECONNRESET))
+			break;
+		if (n < 0)
+			return -1;
+		if (got + 1 < cap)
+			got += (size_t)n;
+	}
+	out[got] = '\0';
+	return (ssize_t)got;
+}
+
+/* The status of an HTTP/1.x answer, 0 for none. */
+static int
+t_status(const char *answer)
+{
+	int status;
+
+	if (sscanf(answer, "HTTP/1.%*1[01] %3d ", &status) != 1)
+		return 0;
+	return status;
+}
+
+/* One whole request from src, answered within timeout_ms: its status. */
+static int
+t_request(const char *src, const char *req, int timeout_ms)
+{
+	char out[8192];
+	int fd = t_connect(src);
+	ssize_t n;
+
+	t_send(fd, req, strlen(req));
+	n = t_read_all(fd, out, sizeof(out), timeout_ms);
+	close(fd);
+	return n < 0 ? -1 : t_status(out);
+}
+
+static const char online_req[] =
+    "GET /online-users HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+
+static bool
+t_http_up(void *arg)
+{
+	static const char req[] =
+	    "GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)env.port)};
+	char out[2048];
+	int fd, status = 0;
+
+	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return false;
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0) {
+		t_send(fd, req, sizeof(req) - 1);
+		if (t_read_all(fd, out, sizeof(out), 2000) > 0)
+			status = t_status(out);
+	}
+	close(fd);
+	return status == 200;
+}
+
+static int
+t_group_setup(void **state)
+{
+	char bin[512], listen[64], log[300];
+	const char *path = getenv("PIGEON_HTTP");
+	char *argv[16];
+	int n = 0;
+
+	if (env.valgrind && access(VALGRIND, X_OK) != 0) {
+		fprintf(stderr, "valgrind is not installed\n");
+		exit(T_SKIP);
+	}
+	t_redis_start(&env.redis, false);
+	t_pigeond_start(&env.pigeond, &env.redis, NULL, NULL);
+	t_tempdir(env.dir, sizeof(env.dir), "http-abuse");
+	env.port = t_free_port();
+	assert_non_null(path);
+	snprintf(bin, sizeof(bin), "%s", path);
+	snprintf(listen, sizeof(listen), "127.0.0.1:%d", env.port);
+	snprintf(log, sizeof(log), "%s/pigeon-http.log", env.dir);
+	if (env.valgrind) {
+		argv[n++] = VALGRIND;
+		argv[n++] = "-q";
+		argv[n++] = "--error-exitcode=99";
+		argv[n++] = "--leak-check=full";
+		argv[n++] = "--errors-for-leak-kinds=definite";
+		argv[n++] = "--show-leak-kinds=definite";
+	}
+	argv[n++] = bin;
+	argv[n++] = "--listen";
+	argv[n++] = listen;
+	argv[n++] = "--rpc-url";
+	argv[n++] = env.pigeond.rpc_url;
+	argv[n++] = "--log-level";
+	argv[n++] = "warn";
+	argv[n] = NULL;
+	t_proc_start(&env.http, argv, log);
+	if (!t_wait_for(t_http_up, NULL, env.valgrind ? 60000 : 10000)) {
+		fprintf(stderr, "pigeon-http did not come up; see %s\n", log);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+t_group_teardown(void **state)
+{
+	int code_http, code;
+
+	code_http = t_proc_stop(&env.http, SIGTERM);
+	if (code_http != 0)
+		fprintf(stderr, "pigeon-http exited with %d; see %s/pigeon-http.log\n", code_http,
+		    env.dir);
+	code = t_pigeond_stop(&env.pigeond);
+	t_redis_fini(&env.redis);
+	return code_http == 0 && code == 0 ? 0 : -1;
+}
+
+/* 300 connections from 127.0.0.1 that send a header a byte at a time and
+ * never finish it.  The per-address limit (256) turns away the rest, and a
+ * request from 127.0.0.2 is answered at once, before and after they all
+ * send another byte. */
+static void
+test_slowloris_does_not_stop_a_real_request(void **state)
+{
+	enum { SLOW = 300 };
+	static const char head[] = "GET /online-users HTTP/1.1\r\nHost: localhost\r\nX-Slow: a";
+	int fds[SLOW];
+	int64_t t0;
+
+	for (int i = 0; i < SLOW; i++) {
+		fds[i] = t_connect("127.0.0.1");
+		t_send(fds[i], head, sizeof(head) - 1);
+	}
+	t0 = t_ms();
+	assert_int_equal(t_request("127.0.0.2", online_req, 5000), 200);
+	assert_true(t_ms() - t0 < 1000);
+	for (int i = 0; i < SLOW; i++)
+		t_send(fds[i], "b", 1);
+	t0 = t_ms();
+	assert_int_equal(t_request("127.0.0.2", online_req, 5000), 200);
+	assert_true(t_ms() - t0 < 1000);
+	for (int i = 0; i < SLOW; i++)
+		close(fds[i]);
+}
+
+/* 413 as soon as the headers are in; the body is never sent. */
+static void
+test_a_100mb_content_length_is_413_at_once(void **state)
+{
+	static const char req[] = "POST /message HTTP/1.1\r\nHost: localhost\r\n"
+				  "Content-Type: application/json\r\nContent-Length: 104857600\r\n"
+				  "\r\n{\"sender\": ";
+	char out[4096];
+	int64_t t0 = t_ms();
+	int fd = t_connect(NULL);
+
+	t_send(fd, req, sizeof(req) - 1);
+	assert_true(t_read_all(fd, out, sizeof(out), 5000) > 0);
+	close(fd);
+	assert_int_equal(t_status(out), 413);
+	assert_true(t_ms() - t0 < 1000);
+	assert_non_null(strstr(out, "\r\n\r\n{\"code\": 413, \"status\": \"Request Entity Too Large\", "
+				    "\"message\": \"Request body is larger than the limit of 65536 "
+				    "bytes\"}\n"));
+}
+
+/* xorshift64*: the same sequence on every run, so a failure repeats. */
+static uint64_t rng_state = 0x5eed0f1a7b1dULL;
+
+static uint64_t
+rng(void)
+{
+	rng_state ^= rng_state >> 12;
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	return rng_state * 0x2545f4914f6cdd1dULL;
+}
+
+static size_t
+rng_below(size_t n)
+{
+	return (size_t)(rng() % n);
+}
+
+static const char *const paths[] = {"/login", "/logout", "/message", "/user-stats",
+	"/inbound-messages", "/spammer-stats", "/chatter-stats", "/online-users",
+	"/event-journal", "/users", "/healthz", "/metrics", "/openapi.json", "/", "/nowhere"};
+static const char *const methods[] = {
+	"GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "get", "P\x01ST", "CONNECT"};
+static const char *const bits[] = {"%", "%0", "%00", "%zz", "%2F", "%25", "%C3%A9", "%ff",
+	"?", "&", "=", "#", "..", "/", "username=", "limit=", "after=", "Ilya", "\xc3", "\xff",
+	" ", "+", "\t", ";"};
+static const char *const bodies[] = {"{\"username\": \"Ilya\"}",
+	"{\"sender\": \"Alice\", \"recipient\": \"Ilya\", \"content\": \"fuzz\"}", "{}", "[",
+	"{\"username\": 1}", "{\"a\": \"\\u0000\"}", "{\"username\": \"a\", \"username\": \"b\"}",
+	"\"\\ud800\"", "{\"username\": \"\xff\xfe\"}", "nul\x00l", "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]"};
+
+/* Appends a mangled request of kind k to buf: random bytes; a valid request
+ * with bytes flipped; a mangled URI; a body of known trouble, with a true,
+ * short or long Content-Length. */
+static size_t
+t_mangled(char *buf, size_t cap, int k)
+{
+	size_t n = 0;
+
+	switch (k) {
+	case 0:
+		n = 1 + rng_below(cap < 2048 ? cap : 2048);
+		for (size_t i = 0; i < n; i++)
+			buf[i] = (char)rng();
+		return n;
+	case 1: {
+		int flips = 1 + (int)rng_below(8);
+
+		n = (size_t)snprintf(buf, cap,
+		    "POST %s?username=Ilya HTTP/1.1\r\nHost: localhost\r\nContent-Length: 20\r\n"
+		    "\r\n{\"username\": \"Ilya\"}",
+		    paths[rng_below(sizeof(paths) / sizeof(paths[0]))]);
+		while (flips-- > 0)
+			buf[rng_below(n)] = (char)rng();
+		return n;
+	}
+	case 2: {
+		int parts = (int)rng_below(40);
+
+		n = (size_t)snprintf(buf, cap, "%s %s", methods[rng_below(sizeof(methods) /
+								       sizeof(methods[0]))],
+		    paths[rng_below(sizeof(paths) / sizeof(paths[0]))]);
+		while (parts-- > 0 && n + 16 < cap)
+			n += (size_t)snprintf(buf + n, cap - n, "%s",
+			    bits[rng_below(sizeof(bits) / sizeof(bits[0]))]);
+		n += (size_t)snprintf(buf + n, cap - n, " HTTP/1.%d\r\nHost: localhost\r\n\r\n",
+		    (int)rng_below(3));
+		return n < cap ? n : cap;
+	}
+	default: {
+		const char *body = bodies[rng_below(sizeof(bodies) / sizeof(bodies[0]))];
+		size_t blen = strlen(body);
+		long claimed = (long)blen + (long)rng_below(5) - 2;
+
+		n = (size_t)snprintf(buf, cap,
+		    "POST %s HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+		    "Content-Length: %ld\r\n\r\n%s",
+		    paths[rng_below(3)], claimed, body);
+		return n < cap ? n : cap;
+	}
+	}
+}
+
+/* One mangled request in flight, and what has come back of its answer. */
+typedef struct t_slot {
+	int fd;
+	int64_t deadline;
+	size_t got;
+	char buf[8192];
+} t_slot;
+
+/* The status once buf holds a whole answer (head and Content-Length body),
+ * else 0. */
+static int
+t_answer_whole(const t_slot *s)
+{
+	const char *end, *cl;
+	size_t head;
+
+	if ((end = memmem(s->buf, s->got, "\r\n\r\n", 4)) == NULL)
+		return 0;
+	head = (size_t)(end - s->buf) + 4;
+	if ((cl = strcasestr(s->buf, "\r\nContent-Length: ")) == NULL || cl > end)
+		return 0;
+	if (s->got < head + strtoul(cl + 18, NULL, 10))
+		return 0;
+	return t_status(s->buf);
+}
+
+/* Ends a slot's connection with a reset, so that the bridge sees the end
+ * at once whatever state the request is in. */
+static void
+t_slot_end(t_slot *s)
+{
+	struct linger lg = {.l_onoff = 1, .l_linger = 0};
+
+	setsockopt(s->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(s->fd);
+	s->fd = -1;
+}
+
+/* 10,000 mangled requests, 64 at a time.  Each ends with a whole answer,
+ * a close by the bridge, or, when the bytes are an incomplete request the
+ * bridge rightly waits to see the rest of, 500 ms of silence ("waiting").
+ * Clients here do not half-close: libmicrohttpd takes a half-close for an
+ * abort.  Every 1000, a real request from another address must get 200; at
+ * the end, no answer may have been a server error (505, an unknown HTTP
+ * version, is an answer about the request). */
+static void
+test_random_bytes_and_mangled_requests_leave_it_answering(void **state)
+{
+	enum { COUNT = 10000, WINDOW = 64, SILENCE_MS = 500 };
+	static t_slot slots[WINDOW];
+	struct pollfd pfds[WINDOW];
+	char req[4096];
+	int statuses[600] = {0};
+	int started = 0, done = 0, waiting = 0, closed = 0;
+	int64_t t0 = t_ms();
+
+	for (int i = 0; i < WINDOW; i++)
+		slots[i].fd = -1;
+	while (done < COUNT) {
+		int64_t now = t_ms();
+
+		for (int i = 0; i < WINDOW; i++) {
+			t_slot *s = &slots[i];
+
+			if (s->fd < 0 && started < COUNT) {
+				size_t n = t_mangled(req, sizeof(req), started % 4);
+
+				s->fd = t_connect(NULL);
+				s->got = 0;
+				s->deadline = now + SILENCE_MS;
+				t_send(s->fd, req, n);
+				if (++started % 1000 == 0)
+					assert_int_equal(
+					    t_request("127.0.0.2", online_req, 5000), 200);
+			}
+			pfds[i] = (struct pollfd){.fd = s->fd, .events = POLLIN};
+		}
+		assert_true(poll(pfds, WINDOW, 50) >= 0);
+		now = t_ms();
+		for (int i = 0; i < WINDOW; i++) {
+			t_slot *s = &slots[i];
+			ssize_t n;
+			int status;
+
+			if (s->fd < 0)
+				continue;
+			if ((pfds[i].revents & (POLLIN | POLLHUP | POLLERR)) == 0) {
+				if (now >= s->deadline) {
+					t_slot_end(s);
+					waiting++;
+					done++;
+				}
+				continue;
+			}
+			n = recv(s->fd, s->buf + s->got, sizeof(s->buf) - 1 - s->got,
+			    MSG_DONTWAIT);
+			if (n < 0 && errno == EAGAIN)
+				continue;
+			if (n > 0) {
+				s->got += (size_t)n;
+				s->buf[s->got] = '\0';
+				s->deadline = now + SILENCE_MS;
+				if ((status = t_answer_whole(s)) == 0 &&
+				    s->got < sizeof(s->buf) - 1)
+					continue;
+			} else {
+				status = s->got > 0 ? t_status(s->buf) : 0;
+			}
+			t_slot_end(s);
+			if (status == 0)
+				closed++;
+			else
+				statuses[status < 600 ? status : 0]++;
+			done++;
+		}
+	}
+	fprintf(stderr, "# %d requests in %lld ms: %d closed without an answer, %d waiting;",
+	    COUNT, (long long)(t_ms() - t0), closed, waiting);
+	for (int s = 100; s < 600; s++)
+		if (statuses[s] > 0)
+			fprintf(stderr, " %d: %d", s, statuses[s]);
+	fprintf(stderr, "\n");
+	for (int s = 500; s < 600; s++)
+		if (s != 505)
+			assert_int_equal(statuses[s], 0);
+	assert_int_equal(statuses[0], 0);
+	assert_int_equal(t_request("127.0.0.2", online_req, 5000), 200);
+}
+
+int
+main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_slowloris_does_not_stop_a_real_request),
+		cmocka_unit_test(test_a_100mb_content_length_is_413_at_once),
+		cmocka_unit_test(test_random_bytes_and_mangled_requests_leave_it_answering),
+	};
+
+	env.valgrind = argc > 1 && strcmp(argv[1], "--valgrind") == 0;
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, t_group_setup, t_group_teardown);
+}
