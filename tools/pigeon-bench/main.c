@@ -628,6 +628,28 @@ sleep_us(long us)
 		;
 }
 
+/* Waits until pigeond's Health reports an empty queue (nothing waiting,
+ * nothing held by a worker), up to timeout_s. */
+static int
+bench_wait_queue(bench *b, uint64_t timeout_s)
+{
+	int64_t give_up = mono_us() + (int64_t)timeout_s * 1000000;
+	uint64_t waiting, pending;
+
+	for (;;) {
+		if (bench_queue(b, &waiting, &pending) != 0)
+			return 1;
+		if (waiting + pending == 0)
+			return 0;
+		if (mono_us() > give_up) {
+			fprintf(stderr, "pigeon-bench: queue not empty after %" PRIu64 " s\n",
+			    timeout_s);
+			return 1;
+		}
+		sleep_us(10000);
+	}
+}
+
 /* Drain: queues `backlog` messages, then (after starting workers_cmd, if
  * given) times the workers from the first message they take until the
  * queue is empty.  The rate counts messages that reached delivered or spam
@@ -820,7 +842,7 @@ main(int argc, char **argv)
 	const char *workers_cmd = NULL;
 	uint64_t inflight = 0, duration = 0, count = 0, users = 0, content = 0, backlog = 0;
 	uint64_t timeout = 0;
-	bool json = false, quiet = false;
+	bool json = false, quiet = false, wait_queue = false;
 	const opt_def defs[] = {
 		{"url", "PIGEON_RPC_URL", OPT_STRING, PIGEON_DEFAULT_RPC_URL,
 		    "pigeond's RPC address (tcp:// or ipc://)", &url},
@@ -842,8 +864,10 @@ main(int argc, char **argv)
 		    "drain: shell command starting the workers once the backlog is queued; "
 		    "stopped with SIGTERM after",
 		    &workers_cmd},
-		{"timeout", NULL, OPT_UINT, "300", "drain: seconds to wait for an empty queue",
+		{"timeout", NULL, OPT_UINT, "300", "drain and --wait-queue: seconds to wait for an empty queue",
 		    &timeout},
+		{"wait-queue", NULL, OPT_FLAG, NULL,
+		    "only wait (up to --timeout) until pigeond's queue is empty", &wait_queue},
 		{"cdf", NULL, OPT_STRING, NULL,
 		    "write the latency distribution (us, fraction) to this file", &cdf},
 		{"json", NULL, OPT_FLAG, NULL, "print the result as one JSON object", &json},
@@ -917,6 +941,10 @@ main(int argc, char **argv)
 			goto out_sock;
 		if (bench_setup_users(&b) != 0)
 			goto out_client;
+	}
+	if (wait_queue) {
+		code = bench_wait_queue(&b, timeout);
+		goto out_client;
 	}
 	if (strcmp(mode, "drain") == 0) {
 		code = bench_drain(&b, backlog, workers_cmd, timeout, json);
