@@ -427,13 +427,13 @@ test_resent_requests(void **state)
 {
 	static const char *const debug[] = {"--log-level", "debug", NULL};
 	load_opts o = f_opts("rr", scaled(6000));
-	pigeon_client_opts co = {.url = env.rpc_url, .resend_ms = 1};
+	pigeon_client_opts co = {.url = env.rpc_url, .resend_ms = 5};
 	load_msg *msgs = calloc(o.messages, sizeof(*msgs));
 	load_result r;
 	pigeon_client *c;
 	int resent;
 
-	o.resend_ms = 1;
+	o.resend_ms = 5;
 	o.idempotent = false;
 	f_pigeond_start("all", "300", debug);
 	assert_true(load_register(&o));
@@ -445,6 +445,15 @@ test_resent_requests(void **state)
 		Pigeon__V1__LogoutReply *outr;
 
 		in.username = out.username = "rrs0";
+		/* Redis holds writes for 30 ms now and then: the login waits, and
+		 * the client resends it every 5 ms meanwhile. */
+		if (i % 20 == 0) {
+			char line[64];
+
+			assert_true(t_redis_cmd(&env.redis, "CLIENT PAUSE 30 WRITE", line,
+			    sizeof(line)));
+			assert_string_equal(line, "+OK");
+		}
 		assert_int_equal(pigeon_login(c, &in, &inr, NULL), PIGEON_OK);
 		pigeon_reply_free(inr);
 		assert_int_equal(pigeon_logout(c, &out, &outr, NULL), PIGEON_OK);
