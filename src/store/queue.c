@@ -9,6 +9,7 @@
 
 #include "log.h"
 #include "redis.h"
+#include "util.h"
 
 /* Longer than the longest XREADGROUP BLOCK, so a blocked read never times
  * out on the socket. */
@@ -22,6 +23,8 @@ struct store_queue {
 	char jmax[24];
 	redisContext *c;
 	store_sha shas[STORE_SCRIPT_COUNT];
+	/* When this consumer last said it is alive (store_queue_take). */
+	int64_t beat_ms;
 };
 
 void
@@ -214,6 +217,33 @@ append_entries(store_queue_batch *b, const redisReply *list, const uint32_t *del
 	return PIGEON_OK;
 }
 
+/* Records this consumer as alive, once a second at most, and forgets
+ * consumers silent for a minute.  Redis 7.0 does not reset a consumer's idle
+ * time on a read that finds nothing, so idle time cannot tell a live worker
+ * on a quiet queue from a dead one. */
+static pigeon_status
+heartbeat(store_queue *q)
+{
+	char now[24], old[24];
+	const char *zadd[] = {"ZADD", STORE_KEY_WORKERS, now, q->consumer};
+	const char *zrem[] = {"ZREMRANGEBYSCORE", STORE_KEY_WORKERS, "-inf", old};
+	int64_t t = util_now_ms();
+	redisReply *r;
+
+	if (t - q->beat_ms < 1000)
+		return PIGEON_OK;
+	snprintf(now, sizeof(now), "%" PRId64, t);
+	snprintf(old, sizeof(old), "(%" PRId64, t - 60000);
+	if ((r = command_argv(q, 4, zadd)) == NULL)
+		return PIGEON_UNAVAILABLE;
+	freeReplyObject(r);
+	if ((r = command_argv(q, 4, zrem)) == NULL)
+		return PIGEON_UNAVAILABLE;
+	freeReplyObject(r);
+	q->beat_ms = t;
+	return PIGEON_OK;
+}
+
 pigeon_status
 store_queue_take(store_queue *q, size_t max, int block_ms, store_queue_batch *b)
 {
@@ -223,7 +253,7 @@ store_queue_take(store_queue *q, size_t max, int block_ms, store_queue_batch *b)
 	redisReply *r;
 	pigeon_status rv = PIGEON_OK;
 
-	if ((rv = ensure_connected(q)) != PIGEON_OK)
+	if ((rv = ensure_connected(q)) != PIGEON_OK || (rv = heartbeat(q)) != PIGEON_OK)
 		return rv;
 	snprintf(count, sizeof(count), "%zu", max);
 	snprintf(block, sizeof(block), "%d",
@@ -510,9 +540,26 @@ field(const redisReply *flat, const char *name)
 }
 
 /* Deletes the consumers of the group (other than this one) that hold no
- * entries and have not read for idle_ms, so that the group does not grow by
- * a consumer at every worker restart.  A live worker reads at least once a
- * second, far inside idle_ms (at least STORE_CONSUMER_LIVE_MS). */
+ * entries, have not read for idle_ms (at least STORE_CONSUMER_LIVE_MS) and
+ * have sent no heartbeat for STORE_CONSUMER_LIVE_MS, so that the group does
+ * not grow by a consumer at every worker restart. */
+/* True when `name` sent a heartbeat within STORE_CONSUMER_LIVE_MS (or when
+ * that cannot be told: a consumer is never deleted on a guess). */
+static bool
+consumer_beating(store_queue *q, const char *name)
+{
+	const char *argv[] = {"ZSCORE", STORE_KEY_WORKERS, name};
+	redisReply *r = command_argv(q, 3, argv);
+	bool beating = true;
+
+	if (r != NULL && r->type == REDIS_REPLY_NIL)
+		beating = false;
+	else if (r != NULL && r->type == REDIS_REPLY_STRING)
+		beating = strtoll(r->str, NULL, 10) >= util_now_ms() - STORE_CONSUMER_LIVE_MS;
+	freeReplyObject(r);
+	return beating;
+}
+
 static pigeon_status
 prune_consumers(store_queue *q, int64_t idle_ms)
 {
@@ -538,7 +585,7 @@ prune_consumers(store_queue *q, int64_t idle_ms)
 		if (name == NULL || name->type != REDIS_REPLY_STRING || pending == NULL ||
 		    pending->type != REDIS_REPLY_INTEGER || pending->integer != 0 || idle == NULL ||
 		    idle->type != REDIS_REPLY_INTEGER || idle->integer < idle_ms ||
-		    strcmp(name->str, q->consumer) == 0)
+		    strcmp(name->str, q->consumer) == 0 || consumer_beating(q, name->str))
 			continue;
 		dargv[4] = name->str;
 		if ((d = command_argv(q, 5, dargv)) == NULL) {

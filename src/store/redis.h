@@ -81,6 +81,9 @@ pigeon_status store_status_from_context(const redisContext *c);
 /* Names of the queue stream and its group, shared by the store and workers. */
 #define STORE_KEY_QUEUE "pigeon:queue"
 #define STORE_GROUP "workers"
+/* ZSET consumer name -> last heartbeat (ms since the epoch, the worker's
+ * clock): the workers alive now, for Health. */
+#define STORE_KEY_WORKERS "pigeon:workers"
 
 /* A consumer of the group that has not read for this long is taken for
  * dead: Health does not count it, and store_queue_reclaim deletes it once it

@@ -8,6 +8,7 @@
 #include "store.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -1016,9 +1017,10 @@ store_register_user(
 void
 store_health(store *st, store_cb cb, void *arg)
 {
-	char live[24];
-	const char *argv[] = {live};
+	char live[24], now[24];
+	const char *argv[] = {live, now};
 
 	snprintf(live, sizeof(live), "%d", STORE_CONSUMER_LIVE_MS);
-	op_submit(st, op_new(OP_HEALTH, STORE_SCRIPT_HEALTH, 1, argv, NULL, cb, arg));
+	snprintf(now, sizeof(now), "%" PRId64, util_now_ms());
+	op_submit(st, op_new(OP_HEALTH, STORE_SCRIPT_HEALTH, 2, argv, NULL, cb, arg));
 }

@@ -112,6 +112,32 @@ test_health_is_serving_with_version(void **state)
 	pigeon_reply_free(rep);
 }
 
+static bool
+health_says_one_worker_after_11_s(void *arg)
+{
+	Pigeon__V1__HealthRequest req = PIGEON__V1__HEALTH_REQUEST__INIT;
+	Pigeon__V1__HealthReply *rep;
+	bool ok = false;
+
+	if (util_mono_us() < *(int64_t *)arg)
+		return false;
+	assert_int_equal(pigeon_health(env.client, &req, &rep, NULL), PIGEON_OK);
+	ok = rep->workers == 1;
+	pigeon_reply_free(rep);
+	assert_true(ok);
+	return true;
+}
+
+/* A worker on an empty queue reads nothing for long stretches; it must still
+ * count as alive (Redis's consumer idle time does not tell). */
+static void
+test_health_counts_a_worker_idle_for_11_s(void **state)
+{
+	int64_t after = util_mono_us() + 11 * 1000 * 1000;
+
+	assert_true(t_wait_for(health_says_one_worker_after_11_s, &after, 15000));
+}
+
 static void
 test_garbage_bytes_get_invalid_argument(void **state)
 {
@@ -282,6 +308,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_health_is_serving_with_version),
+		cmocka_unit_test(test_health_counts_a_worker_idle_for_11_s),
 		cmocka_unit_test(test_garbage_bytes_get_invalid_argument),
 		cmocka_unit_test(test_truncated_envelope_gets_invalid_argument),
 		cmocka_unit_test(test_unknown_method_gets_unimplemented),
