@@ -26,6 +26,20 @@ util_mono_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+int
+util_cond_init_monotonic(pthread_cond_t *cv)
+{
+	pthread_condattr_t ca;
+	int rv;
+
+	if ((rv = pthread_condattr_init(&ca)) != 0)
+		return rv;
+	if ((rv = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC)) == 0)
+		rv = pthread_cond_init(cv, &ca);
+	pthread_condattr_destroy(&ca);
+	return rv;
+}
+
 static const struct {
 	int nng;
 	pigeon_status st;

@@ -8,6 +8,7 @@
 #ifndef PIGEON_UTIL_H
 #define PIGEON_UTIL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -19,6 +20,11 @@
 int64_t util_now_ms(void);
 /* Monotonic microseconds, for measuring durations. */
 int64_t util_mono_us(void);
+
+/* Initialises a condition variable whose timed waits use CLOCK_MONOTONIC,
+ * so a wall-clock jump cannot stretch or cut a wait.  Returns 0 or an errno
+ * value. */
+int util_cond_init_monotonic(pthread_cond_t *cv);
 
 /* nng error number (0 for success) to status: timeouts DEADLINE_EXCEEDED,
  * refused/reset/closed UNAVAILABLE, memory and size limits

@@ -825,7 +825,6 @@ pigeon_status
 store_open(store **out, const store_opts *opts)
 {
 	store *st;
-	pthread_condattr_t ca;
 	pigeon_status rv;
 
 	if ((st = calloc(1, sizeof(*st))) == NULL)
@@ -843,14 +842,8 @@ store_open(store **out, const store_opts *opts)
 	rv = PIGEON_RESOURCE_EXHAUSTED;
 	if (pthread_mutex_init(&st->mu, NULL) != 0)
 		goto fail_users;
-	if (pthread_condattr_init(&ca) != 0)
+	if (util_cond_init_monotonic(&st->cv) != 0)
 		goto fail_mu;
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	if (pthread_cond_init(&st->cv, &ca) != 0) {
-		pthread_condattr_destroy(&ca);
-		goto fail_mu;
-	}
-	pthread_condattr_destroy(&ca);
 	if (pthread_create(&st->thread, NULL, io_main, st) != 0)
 		goto fail_cv;
 	*out = st;

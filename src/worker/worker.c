@@ -244,7 +244,6 @@ pigeon_status
 worker_pool_start(worker_pool **out, const worker_opts *o)
 {
 	worker_pool *p;
-	pthread_condattr_t ca;
 	char errbuf[256] = "", prefix[64], name[96];
 	pigeon_status rv = PIGEON_RESOURCE_EXHAUSTED;
 
@@ -256,14 +255,8 @@ worker_pool_start(worker_pool **out, const worker_opts *o)
 	p->max_attempts = o->max_attempts != 0 ? o->max_attempts : 5;
 	if (pthread_mutex_init(&p->mu, NULL) != 0)
 		goto fail_free;
-	if (pthread_condattr_init(&ca) != 0)
+	if (util_cond_init_monotonic(&p->cv) != 0)
 		goto fail_mu;
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	if (pthread_cond_init(&p->cv, &ca) != 0) {
-		pthread_condattr_destroy(&ca);
-		goto fail_mu;
-	}
-	pthread_condattr_destroy(&ca);
 	if (pthread_mutex_init(&p->filter_mu, NULL) != 0)
 		goto fail_cv;
 	if ((o->redis_url != NULL && (p->url = strdup(o->redis_url)) == NULL) ||

@@ -27,7 +27,7 @@ t_die(const char *what)
 	exit(1);
 }
 
-static int64_t
+int64_t
 t_now_ms(void)
 {
 	struct timespec ts;

@@ -27,6 +27,9 @@ typedef struct t_redis {
 	bool aof;
 } t_redis;
 
+/* Monotonic milliseconds, for deadlines and durations in tests. */
+int64_t t_now_ms(void);
+
 /* A free TCP port on 127.0.0.1 (bound to port 0, then released). */
 int t_free_port(void);
 

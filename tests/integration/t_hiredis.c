@@ -59,12 +59,3 @@ t_redis_calls(redisContext *c, const char *cmd)
 	freeReplyObject(rep);
 	return v;
 }
-
-int64_t
-t_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}

@@ -20,7 +20,5 @@ long long t_redis_int(redisContext *c, const char *fmt, ...);
 /* The "calls" figure of a command in INFO commandstats, e.g. "evalsha";
  * 0 when the command was not called. */
 long long t_redis_calls(redisContext *c, const char *cmd);
-/* Monotonic milliseconds, for deadlines. */
-int64_t t_now_ms(void);
 
 #endif

@@ -44,15 +44,6 @@ typedef struct t_env {
 
 static t_env env;
 
-static int64_t
-t_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int
 t_group_setup(void **state)
 {
@@ -366,12 +357,12 @@ test_nngcat_receives_a_login_on_the_journal_topic_within_one_second(void **state
 	assert_true(t_probe_file(log, "Alice", "LOGIN: Alice"));
 	assert_null(strstr(t_read_file(log), "LOGIN: flain1"));
 
-	t0 = t_ms();
+	t0 = t_now_ms();
 	seq = t_login(env.client, "flain1");
 	h.path = log;
 	h.text = "LOGIN: flain1";
 	assert_true(t_wait_for(t_file_contains, &h, 1000));
-	took = t_ms() - t0;
+	took = t_now_ms() - t0;
 	t_logout(env.client, "flain1");
 	fprintf(stderr, "# nngcat saw LOGIN #%llu after %lld ms\n", (unsigned long long)seq,
 	    (long long)took);
