@@ -121,18 +121,53 @@ t_status(const char *answer)
 	return status;
 }
 
-/* One whole request from src, answered within timeout_ms: its status. */
+/* One whole request from src, answered within timeout_ms: its status, and
+ * its body in body (when not NULL). */
 static int
-t_request(const char *src, const char *req, int timeout_ms)
+t_exchange(const char *src, const char *req, int timeout_ms, char *body, size_t cap)
 {
 	char out[8192];
 	int fd = t_connect(src);
+	const char *b;
 	ssize_t n;
 
 	t_send(fd, req, strlen(req));
 	n = t_read_all(fd, out, sizeof(out), timeout_ms);
 	close(fd);
+	if (body != NULL) {
+		b = n < 0 ? NULL : strstr(out, "\r\n\r\n");
+		snprintf(body, cap, "%s", b != NULL ? b + 4 : "");
+	}
 	return n < 0 ? -1 : t_status(out);
+}
+
+static int
+t_request(const char *src, const char *req, int timeout_ms)
+{
+	return t_exchange(src, req, timeout_ms, NULL, 0);
+}
+
+/* A request with a JSON body, as curl would send it, closing after. */
+static int
+t_post(const char *path, const char *json, char *body, size_t cap)
+{
+	char req[2048];
+
+	snprintf(req, sizeof(req),
+	    "POST %s HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+	    "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+	    path, strlen(json), json);
+	return t_exchange("127.0.0.1", req, 5000, body, cap);
+}
+
+static int
+t_get(const char *target, char *body, size_t cap)
+{
+	char req[1024];
+
+	snprintf(req, sizeof(req),
+	    "GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", target);
+	return t_exchange("127.0.0.1", req, 5000, body, cap);
 }
 
 static const char online_req[] =
@@ -267,6 +302,63 @@ test_a_100mb_content_length_is_413_at_once(void **state)
 }
 
 /* xorshift64*: the same sequence on every run, so a failure repeats. */
+/* The HTTP rows of docs/reliability.md's bad-input table that no other test
+ * covers: control characters, negative and overflowing numbers, unknown
+ * JSON fields. */
+static void
+test_bad_input_rows_get_their_exact_answers(void **state)
+{
+	static const char limit_422[] = "{\"code\": 422, \"status\": \"Unprocessable Entity\", "
+					"\"message\": \"'limit' must be an integer from 1 to 1000\"}\n";
+	static const char after_422[] =
+	    "{\"code\": 422, \"status\": \"Unprocessable Entity\", \"message\": \"'after' must be "
+	    "a non-negative integer (a next_cursor)\"}\n";
+	char body[1024], want[256];
+	unsigned long long id = 0;
+
+	/* A control character in a username is refused; in content it is text. */
+	assert_int_equal(t_post("/login", "{\"username\": \"fl\\u0007ain1\"}", body,
+			     sizeof(body)),
+	    422);
+	assert_string_equal(body,
+	    "{\"code\": 422, \"status\": \"Unprocessable Entity\", \"message\": \"Invalid "
+	    "'username': username contains a space or control character\"}\n");
+	assert_int_equal(t_post("/message",
+			     "{\"sender\": \"flain1\", \"recipient\": \"Ilya\", "
+			     "\"content\": \"a\\u0001b\\tc\"}",
+			     body, sizeof(body)),
+	    200);
+	assert_int_equal(sscanf(body, "{\"content\": \"a\\u0001b\\tc\", \"id\": %llu,", &id), 1);
+	snprintf(want, sizeof(want),
+	    "{\"content\": \"a\\u0001b\\tc\", \"id\": %llu, \"recipient\": \"Ilya\", "
+	    "\"sender\": \"flain1\"}\n",
+	    id);
+	assert_string_equal(body, want);
+
+	/* Negative and overflowing paging values. */
+	assert_int_equal(t_get("/spammer-stats?limit=-1", body, sizeof(body)), 422);
+	assert_string_equal(body, limit_422);
+	assert_int_equal(t_get("/spammer-stats?limit=99999999999999999999999", body, sizeof(body)),
+	    422);
+	assert_string_equal(body, limit_422);
+	assert_int_equal(t_get("/chatter-stats?limit=4294967297", body, sizeof(body)), 422);
+	assert_string_equal(body, limit_422);
+	assert_int_equal(
+	    t_get("/inbound-messages?username=Ilya&after=-5", body, sizeof(body)), 422);
+	assert_string_equal(body, after_422);
+	assert_int_equal(t_get("/inbound-messages?username=Ilya&after=18446744073709551616", body,
+			     sizeof(body)),
+	    422);
+	assert_string_equal(body, after_422);
+
+	/* Unknown fields in a body are ignored. */
+	assert_int_equal(t_post("/login",
+			     "{\"username\": \"Dizzzmas\", \"extra\": [1, {\"a\": null}]}", body,
+			     sizeof(body)),
+	    200);
+	assert_string_equal(body, "Logged in.");
+}
+
 static uint64_t rng_state = 0x5eed0f1a7b1dULL;
 
 static uint64_t
@@ -482,6 +574,7 @@ int
 main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_bad_input_rows_get_their_exact_answers),
 		cmocka_unit_test(test_slowloris_does_not_stop_a_real_request),
 		cmocka_unit_test(test_a_100mb_content_length_is_413_at_once),
 		cmocka_unit_test(test_random_bytes_and_mangled_requests_leave_it_answering),
