@@ -337,6 +337,40 @@ prepare_query_route(const http_input *in, http_call *call, http_answer *ans)
 }
 
 bool
+http_api_events_after(const http_input *in, const char *last_event_id, bool *has_after,
+    uint64_t *after, http_answer *ans)
+{
+	char *v = NULL;
+	size_t len;
+	bool ok;
+
+	memset(ans, 0, sizeof(*ans));
+	*has_after = false;
+	if (last_event_id != NULL) {
+		if (!parse_u64(last_event_id, strlen(last_event_id), after))
+			return fail(ans, 400, "Last-Event-ID must be an event's sequence number");
+		*has_after = true;
+		return true;
+	}
+	switch (http_query_get(in->query, "after", &v, &len)) {
+	case HTTP_QUERY_FOUND:
+		ok = parse_u64(v, len, after);
+		free(v);
+		if (!ok)
+			return fail(ans, 400, "Invalid 'after': must be an event's sequence number");
+		*has_after = true;
+		return true;
+	case HTTP_QUERY_ABSENT:
+		return true;
+	case HTTP_QUERY_MALFORMED:
+		return fail(ans, 400, "Malformed percent-escape in query parameter 'after'");
+	case HTTP_QUERY_NOMEM:
+		break;
+	}
+	return fail(ans, 500, "Out of memory");
+}
+
+bool
 http_api_prepare(const http_input *in, http_call *call, http_answer *ans)
 {
 	bool ok;

@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 #include <pigeon/pigeon.h>
@@ -83,6 +84,13 @@ bool http_api_prepare(const http_input *in, http_call *call, http_answer *ans);
  * Safe from any thread. */
 void http_api_answer(const http_call *call, pigeon_status st, const char *message,
     const ProtobufCMessage *reply, const http_metrics *m, http_answer *ans);
+
+/* Where a GET /events stream starts: after the sequence in last_event_id
+ * (the Last-Event-ID header, NULL when absent) or else in the `after` query
+ * parameter.  Returns true with *has_after and *after set (*has_after false
+ * when neither is given), or false with *ans a 400.  Borrows in. */
+bool http_api_events_after(const http_input *in, const char *last_event_id, bool *has_after,
+    uint64_t *after, http_answer *ans);
 
 /* Fills *ans with a JSON error {"code", "status", "message"}. */
 void http_api_error(http_answer *ans, int code, const char *message);

@@ -260,3 +260,22 @@ http_json_health(const Pigeon__V1__HealthReply *r, size_t *len)
 			"workers", (json_int_t)r->workers, "uptime_ms", (json_int_t)r->uptime_ms),
 	    len);
 }
+
+char *
+http_json_event(const Pigeon__V1__Event *ev, const char **type, size_t *len)
+{
+	const ProtobufCEnumValue *v =
+	    protobuf_c_enum_descriptor_get_value(&pigeon__v1__event_type__descriptor, (int)ev->type);
+	const char *name = v != NULL ? v->name : "EVENT_TYPE_UNSPECIFIED";
+
+	/* The enum's names all start with this; the original's journal lines
+	 * use the bare word. */
+	if (strncmp(name, "EVENT_TYPE_", 11) == 0)
+		name += 11;
+	*type = name;
+	return dump(json_pack("{s:I, s:s, s:I, s:s, s:s, s:I, s:s, s:s}", "sequence",
+			(json_int_t)ev->sequence, "type", name, "time_ms", (json_int_t)ev->time_ms,
+			"username", ev->username, "recipient", ev->recipient, "message_id",
+			(json_int_t)ev->message_id, "reason", ev->reason, "text", ev->text),
+	    len);
+}

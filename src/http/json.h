@@ -63,4 +63,10 @@ char *http_json_registered(const Pigeon__V1__RegisterUserReply *r, size_t *len);
  *  "dead_letters", "workers", "uptime_ms"} */
 char *http_json_health(const Pigeon__V1__HealthReply *r, size_t *len);
 
+/* One journal event as a Server-Sent Events data line: {"sequence", "type",
+ * "time_ms", "username", "recipient", "message_id", "reason", "text"}, on one
+ * line (JSON escapes every newline).  *type is set to the type's name
+ * ("LOGIN"; "UNSPECIFIED" for an unknown one), static. */
+char *http_json_event(const Pigeon__V1__Event *ev, const char **type, size_t *len);
+
 #endif

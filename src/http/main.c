@@ -31,6 +31,9 @@ typedef struct options {
 	long per_ip_limit;
 	long conn_timeout;
 	long conn_memory;
+	const char *pub_url;
+	long events_max;
+	long events_keepalive;
 } options;
 
 /* Each option's long name, environment variable, and help. */
@@ -51,6 +54,11 @@ static const struct option_doc {
 	{"conn-memory", "PIGEON_HTTP_CONN_MEMORY", "BYTES",
 	    "memory per connection; bounds URI and headers (32768)"},
 	{"log-level", "PIGEON_LOG_LEVEL", "LEVEL", "error, warn, info or debug (info)"},
+	{"pub-url", "PIGEON_PUB_URL", "URL",
+	    "pigeond's event pub address, for /events (" PIGEON_DEFAULT_PUB_URL ")"},
+	{"events-max", "PIGEON_HTTP_EVENTS_MAX", "N", "/events streams open at once; more: 503 (64)"},
+	{"events-keepalive", "PIGEON_HTTP_EVENTS_KEEPALIVE", "SECONDS",
+	    "period of the /events keep-alive comment (15)"},
 };
 #define N_DOCS (sizeof(docs) / sizeof(docs[0]))
 
@@ -59,7 +67,7 @@ usage(FILE *f)
 {
 	fprintf(f, "Usage: pigeon-http [OPTION]...\n"
 		   "Serves the Pigeon HTTP/JSON API (the original app's curl calls, /healthz,\n"
-		   "/metrics, /openapi.json) as a client of pigeond.\n\n");
+		   "/metrics, /openapi.json, /events) as a client of pigeond.\n\n");
 	for (size_t i = 0; i < N_DOCS; i++)
 		fprintf(f, "  --%s=%s\n      %s\n      environment: %s\n", docs[i].name, docs[i].arg,
 		    docs[i].help, docs[i].env);
@@ -118,6 +126,13 @@ set_option(options *o, size_t i, const char *v)
 		}
 		o->log_level = v;
 		return true;
+	case 10:
+		o->pub_url = v;
+		return true;
+	case 11:
+		return parse_long(name, v, 1, 100000, &o->events_max);
+	case 12:
+		return parse_long(name, v, 1, 3600, &o->events_keepalive);
 	}
 	return false;
 }
@@ -178,6 +193,9 @@ main(int argc, char **argv)
 		.per_ip_limit = 256,
 		.conn_timeout = 15,
 		.conn_memory = 32 * 1024,
+		.pub_url = PIGEON_DEFAULT_PUB_URL,
+		.events_max = 64,
+		.events_keepalive = 15,
 	};
 	bool done = false;
 	int rc, sig;
@@ -221,13 +239,16 @@ main(int argc, char **argv)
 		.per_ip_limit = (unsigned)o.per_ip_limit,
 		.conn_timeout_s = (unsigned)o.conn_timeout,
 		.conn_memory = (size_t)o.conn_memory,
+		.pub_url = o.pub_url,
+		.events_max = (unsigned)o.events_max,
+		.events_keepalive_ms = (int)o.events_keepalive * 1000,
 	};
 	if (http_server_start(&srv, &sopts, client, metrics) != PIGEON_OK) {
 		rc = 1;
 		goto out_metrics;
 	}
-	log_info("http", "listening listen=%s port=%u rpc=%s", o.listen,
-	    (unsigned)http_server_port(srv), o.rpc_url);
+	log_info("http", "listening listen=%s port=%u rpc=%s pub=%s", o.listen,
+	    (unsigned)http_server_port(srv), o.rpc_url, o.pub_url);
 
 	while (sigwait(&sigs, &sig) != 0)
 		;

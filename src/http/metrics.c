@@ -28,6 +28,7 @@ struct http_metrics {
 	atomic_uint_fast64_t latency_sum_us[HTTP_ROUTE_LABELS];
 	atomic_uint_fast64_t rpc_failures[PIGEON_STATUS_COUNT];
 	atomic_long in_flight;
+	atomic_long streams;
 };
 
 pigeon_status
@@ -75,6 +76,18 @@ long
 http_metrics_in_flight(const http_metrics *m)
 {
 	return atomic_load_explicit(&m->in_flight, memory_order_relaxed);
+}
+
+void
+http_metrics_stream_open(http_metrics *m)
+{
+	atomic_fetch_add_explicit(&m->streams, 1, memory_order_relaxed);
+}
+
+void
+http_metrics_stream_close(http_metrics *m)
+{
+	atomic_fetch_sub_explicit(&m->streams, 1, memory_order_relaxed);
 }
 
 void
@@ -190,8 +203,12 @@ render_rpc(const http_metrics *m, text *t)
 	text_printf(t,
 	    "# HELP pigeon_http_requests_in_flight HTTP requests being served now.\n"
 	    "# TYPE pigeon_http_requests_in_flight gauge\n"
-	    "pigeon_http_requests_in_flight %ld\n",
-	    atomic_load_explicit(&m->in_flight, memory_order_relaxed));
+	    "pigeon_http_requests_in_flight %ld\n"
+	    "# HELP pigeon_http_event_streams /events streams open now.\n"
+	    "# TYPE pigeon_http_event_streams gauge\n"
+	    "pigeon_http_event_streams %ld\n",
+	    atomic_load_explicit(&m->in_flight, memory_order_relaxed),
+	    atomic_load_explicit(&m->streams, memory_order_relaxed));
 }
 
 static void

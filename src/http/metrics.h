@@ -30,6 +30,10 @@ void http_metrics_request_begin(http_metrics *m);
 void http_metrics_request_end(http_metrics *m, http_route_id route, int status, int64_t us);
 /* Requests begun and not yet ended. */
 long http_metrics_in_flight(const http_metrics *m);
+/* A /events stream opened or closed: the open streams gauge. */
+void http_metrics_stream_open(http_metrics *m);
+void http_metrics_stream_close(http_metrics *m);
+
 /* An RPC to pigeond failed with st (not OK). */
 void http_metrics_rpc_failure(http_metrics *m, pigeon_status st);
 

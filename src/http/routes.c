@@ -24,6 +24,8 @@ static const http_route route_table[HTTP_ROUTE_COUNT] = {
 	[HTTP_ROUTE_HEALTHZ] = {HTTP_ROUTE_HEALTHZ, "/healthz", GET_HEAD},
 	[HTTP_ROUTE_METRICS] = {HTTP_ROUTE_METRICS, "/metrics", GET_HEAD},
 	[HTTP_ROUTE_OPENAPI] = {HTTP_ROUTE_OPENAPI, "/openapi.json", GET_HEAD},
+	/* A stream: no HEAD, which would open one with no body to send. */
+	[HTTP_ROUTE_EVENTS] = {HTTP_ROUTE_EVENTS, "/events", HTTP_METHOD_GET},
 };
 
 unsigned

@@ -24,6 +24,7 @@ typedef enum http_route_id {
 	HTTP_ROUTE_HEALTHZ,
 	HTTP_ROUTE_METRICS,
 	HTTP_ROUTE_OPENAPI,
+	HTTP_ROUTE_EVENTS,
 	HTTP_ROUTE_COUNT,
 	/* Not a row of the table: the label of requests that matched none. */
 	HTTP_ROUTE_UNMATCHED = HTTP_ROUTE_COUNT,

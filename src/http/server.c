@@ -20,6 +20,7 @@
 #include <microhttpd.h>
 
 #include "api.h"
+#include "events.h"
 #include "log.h"
 #include "routes.h"
 #include "uri.h"
@@ -67,6 +68,8 @@ struct http_req {
 	http_answer ans;
 	/* The status queued, for the access log; 0 before. */
 	int status;
+	/* GET /events: the stream, our reference. */
+	http_stream *stream;
 	/* In srv->suspended while the RPC is in flight; under srv->mu. */
 	bool listed;
 	http_req *prev, *next;
@@ -78,6 +81,7 @@ struct http_server {
 	struct MHD_Daemon *daemon;
 	pigeon_client *client;
 	http_metrics *metrics;
+	http_events *events;
 	http_server_opts opts;
 	uint16_t port;
 	pthread_mutex_t mu;
@@ -93,6 +97,7 @@ req_unref(http_req *r)
 {
 	if (atomic_fetch_sub(&r->refs, 1) != 1)
 		return;
+	http_stream_release(r->stream);
 	http_call_fini(&r->call);
 	http_answer_fini(&r->ans);
 	if (r->body != r->body_inline)
@@ -169,7 +174,11 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	http_uri_split(r->target, &path_len, &query);
 	if (path_len > 200)
 		path_len = 200;
-	if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+	if (r->stream != NULL)
+		log_info("http", "request method=%s path=%.*s status=%d us=%lld events=%llu closed=%d",
+		    r->method, (int)path_len, r->target, r->status, (long long)us,
+		    (unsigned long long)http_stream_events(r->stream), (int)toe);
+	else if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
 		log_info("http", "request method=%s path=%.*s status=%d us=%lld", r->method,
 		    (int)path_len, r->target, r->status, (long long)us);
 	else
@@ -352,6 +361,43 @@ on_rpc_done(pigeon_status st, const char *message, const ProtobufCMessage *reply
 	req_unref(r);
 }
 
+/* GET /events: a stream, or a 400 or 503 at once. */
+static enum MHD_Result
+open_stream(http_server *srv, http_req *r)
+{
+	struct MHD_Response *resp;
+	uint64_t after;
+	bool has_after;
+	enum MHD_Result ret;
+	char msg[96];
+
+	if (!http_api_events_after(&r->in,
+		MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Last-Event-ID"), &has_after,
+		&after, &r->ans)) {
+		r->have_answer = true;
+		return queue_answer(r);
+	}
+	switch (http_events_open(srv->events, r->conn, has_after, after, &r->stream, &resp)) {
+	case PIGEON_OK:
+		break;
+	case PIGEON_UNAVAILABLE:
+		set_error(r, 503, "pigeon-http is shutting down");
+		return queue_answer(r);
+	default:
+		snprintf(msg, sizeof(msg), "Too many event streams open (the limit is %u)",
+		    srv->opts.events_max);
+		set_error(r, 503, msg);
+		return queue_answer(r);
+	}
+	ret = MHD_queue_response(r->conn, MHD_HTTP_OK, resp);
+	/* Destroying the last reference (when queueing failed) ends the
+	 * stream. */
+	MHD_destroy_response(resp);
+	if (ret == MHD_YES)
+		r->status = MHD_HTTP_OK;
+	return ret;
+}
+
 /* The body is complete: answer now, or suspend the connection and call
  * pigeond. */
 static enum MHD_Result
@@ -361,6 +407,9 @@ on_complete_request(http_server *srv, http_req *r)
 
 	if (r->have_answer)
 		return queue_answer(r);
+	if (r->in.route != NULL && r->in.route->id == HTTP_ROUTE_EVENTS &&
+	    !r->in.method_not_allowed)
+		return open_stream(srv, r);
 	r->in.body = r->body;
 	r->in.body_len = r->body_len;
 	r->in.idempotency_key = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Idempotency-Key");
@@ -471,6 +520,7 @@ http_server_start(
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
 	unsigned threads = opts->threads > 0 ? opts->threads : cores();
 	const union MHD_DaemonInfo *info;
+	http_events_opts eopts;
 	pigeon_status rv;
 
 	if ((rv = parse_listen(opts->listen, &ss)) != PIGEON_OK) {
@@ -492,6 +542,13 @@ http_server_start(
 		rv = PIGEON_RESOURCE_EXHAUSTED;
 		goto fail_mutex;
 	}
+	eopts = (http_events_opts){
+		.pub_url = opts->pub_url,
+		.max_streams = opts->events_max,
+		.keepalive_ms = opts->events_keepalive_ms,
+	};
+	if ((rv = http_events_start(&srv->events, &eopts, client, m)) != PIGEON_OK)
+		goto fail_cond;
 	/* Port 0 in MHD_start_daemon is ignored in favour of the address. */
 	srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv,
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
@@ -507,13 +564,15 @@ http_server_start(
 	if (srv->daemon == NULL) {
 		log_error("http", "cannot listen listen=%s", opts->listen);
 		rv = PIGEON_UNAVAILABLE;
-		goto fail_cond;
+		goto fail_events;
 	}
 	info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
 	srv->port = info != NULL ? info->port : 0;
 	*out = srv;
 	return PIGEON_OK;
 
+fail_events:
+	http_events_free(srv->events);
 fail_cond:
 	pthread_cond_destroy(&srv->idle);
 fail_mutex:
@@ -552,6 +611,9 @@ http_server_stop(http_server *s)
 		MHD_resume_connection(r->conn);
 	}
 	pthread_mutex_unlock(&s->mu);
+	/* So are the streams' connections: each is ended (and resumed), and
+	 * no callback of the subscription runs after this. */
+	http_events_stop(s->events);
 
 	for (int waited = 0; waited < DRAIN_MS && http_metrics_in_flight(s->metrics) > 0;
 	     waited += 10)
@@ -587,6 +649,8 @@ http_server_free(http_server *s)
 		log_error("http", "RPCs still in flight at exit count=%u", s->rpcs);
 		return;
 	}
+	/* The daemon destroyed every stream's response: none is left. */
+	http_events_free(s->events);
 	pthread_cond_destroy(&s->idle);
 	pthread_mutex_destroy(&s->mu);
 	free(s);

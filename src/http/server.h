@@ -6,6 +6,8 @@
  * RPC to pigeond is in flight and resumed from the RPC's completion, the
  * answer queued, one access-log line and the metrics at the end.  What each
  * route does is api.c's; the server only carries requests and answers.
+ * GET /events is answered with a stream from events.c, which ends when its
+ * client leaves or the server stops.
  *
  * libmicrohttpd 0.9.75 has two traps this module is built around: a response
  * queued on the first call of the access handler always closes its
@@ -42,11 +44,17 @@ typedef struct http_server_opts {
 	/* Memory per connection for the request line, headers and buffers,
 	 * bytes: a longer URI gets 414, longer headers 431 (or a close). */
 	size_t conn_memory;
+	/* pigeond's pub address for /events; NULL: PIGEON_DEFAULT_PUB_URL. */
+	const char *pub_url;
+	/* /events streams open at once; more get 503. */
+	unsigned events_max;
+	/* Period of a stream's keep-alive comment, ms. */
+	int events_keepalive_ms;
 } http_server_opts;
 
 /* Starts serving on opts->listen.  Borrows opts (copied), client and
  * metrics, which must outlive the server.  INVALID_ARGUMENT: a malformed
- * listen address; UNAVAILABLE: the address cannot be bound;
+ * listen address or pub_url; UNAVAILABLE: the address cannot be bound;
  * RESOURCE_EXHAUSTED without memory. */
 pigeon_status http_server_start(
     http_server **out, const http_server_opts *opts, pigeon_client *client, http_metrics *m);
@@ -54,8 +62,8 @@ pigeon_status http_server_start(
 /* The port the server listens on. */
 uint16_t http_server_port(const http_server *s);
 
-/* Stops accepting, answers 503 to every request waiting for pigeond, and
- * stops the daemon.  RPCs may still be in flight: close the client next to
+/* Stops accepting, answers 503 to every request waiting for pigeond, ends
+ * every /events stream and closes its subscription, and stops the daemon.  RPCs may still be in flight: close the client next to
  * cancel them, then free the server.  Accepts NULL and a stopped server. */
 void http_server_stop(http_server *s);
 

@@ -199,7 +199,7 @@ t_group_setup(void **state)
 {
 	char bin[512], listen[64], log[300];
 	const char *path = getenv("PIGEON_HTTP");
-	char *argv[16];
+	char *argv[20];
 	int n = 0;
 
 	if (env.valgrind && access(VALGRIND, X_OK) != 0) {
@@ -227,6 +227,8 @@ t_group_setup(void **state)
 	argv[n++] = listen;
 	argv[n++] = "--rpc-url";
 	argv[n++] = env.pigeond.rpc_url;
+	argv[n++] = "--pub-url";
+	argv[n++] = env.pigeond.pub_url;
 	argv[n++] = "--log-level";
 	argv[n++] = "warn";
 	argv[n] = NULL;
@@ -378,7 +380,8 @@ rng_below(size_t n)
 
 static const char *const paths[] = {"/login", "/logout", "/message", "/user-stats",
 	"/inbound-messages", "/spammer-stats", "/chatter-stats", "/online-users",
-	"/event-journal", "/users", "/healthz", "/metrics", "/openapi.json", "/", "/nowhere"};
+	"/event-journal", "/users", "/healthz", "/metrics", "/openapi.json", "/", "/nowhere",
+	"/events"};
 static const char *const methods[] = {
 	"GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "get", "P\x01ST", "CONNECT"};
 static const char *const bits[] = {"%", "%0", "%00", "%zz", "%2F", "%25", "%C3%A9", "%ff",

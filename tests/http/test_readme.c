@@ -149,7 +149,8 @@ t_http_start(const char *rpc_url)
 	snprintf(log, sizeof(log), "%s/pigeon-http.log", env.dir);
 	{
 		char *argv[] = {bin, "--listen", listen, "--rpc-url", (char *)rpc_url,
-			"--deadline-ms", "1000", "--threads", "2", NULL};
+			"--pub-url", env.pigeond.pub_url, "--deadline-ms", "1000", "--threads", "2",
+			NULL};
 
 		t_proc_start(&env.http, argv, log);
 	}
@@ -444,6 +445,15 @@ test_healthz_metrics_openapi(void **state)
 	assert_non_null(strstr(a.body, "pigeon_workers "));
 	t_curl("curl http://localhost:5000/openapi.json", &a);
 	assert_int_equal(a.status, 200);
+	/* /events for the OpenAPI check: a second of the stream, a bad
+	 * Last-Event-ID, a method it does not have. */
+	t_curl("curl -N --max-time 1 http://localhost:5000/events", &a);
+	assert_int_equal(a.status, 200);
+	assert_string_equal(a.content_type, "text/event-stream");
+	assert_int_equal(strncmp(a.body, "retry: 1000\n: connected\n\n", 25), 0);
+	t_expect_error("curl -H 'Last-Event-ID: seven' http://localhost:5000/events", 400,
+	    "Bad Request", "Last-Event-ID must be an event's sequence number");
+	t_expect("curl -X POST http://localhost:5000/events", 405, NULL);
 }
 
 static void
