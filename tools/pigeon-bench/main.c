@@ -34,6 +34,8 @@
 #include <pigeon/v1/envelope.pb-c.h>
 
 #include "hist.h"
+#include "spam.h"
+#include "spam_bench.h"
 #include "opts.h"
 #include "util.h"
 
@@ -835,11 +837,44 @@ mode_parse(bench *b, const char *mode)
 	return false;
 }
 
+/* The spam filter alone: what the worker pays per message (fingerprint and
+ * check), in nanoseconds, on ordinary chat text that every rule reads to the
+ * end. */
+static int
+bench_spam(const char *config, uint64_t content, uint64_t count, bool json)
+{
+	spam_filter *f;
+	char err[256];
+	double ns;
+
+	if (content == 0 || count > UINT32_MAX) {
+		fprintf(stderr, "pigeon-bench: spam needs --content >= 1 and --count < 2^32\n");
+		return 2;
+	}
+	if (spam_filter_load(&f, config, err, sizeof(err)) != PIGEON_OK) {
+		fprintf(stderr, "pigeon-bench: spam config: %s\n", err);
+		return 1;
+	}
+	ns = spam_bench_ns_per_message(f, (size_t)content, (unsigned)count);
+	spam_filter_free(f);
+	if (ns < 0)
+		return 1;
+	if (json)
+		printf("{\"mode\": \"spam\", \"content\": %" PRIu64 ", \"messages\": %" PRIu64
+		       ", \"ns_per_message\": %.1f}\n",
+		    content, count, ns);
+	else
+		printf("spam filter: %.0f ns per message of %" PRIu64 " bytes over %" PRIu64
+		       " messages\n",
+		    ns, content, count);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
 	const char *url = NULL, *mode = NULL, *api = NULL, *echo_url = NULL, *cdf = NULL;
-	const char *workers_cmd = NULL;
+	const char *workers_cmd = NULL, *spam_config = NULL;
 	uint64_t inflight = 0, duration = 0, count = 0, users = 0, content = 0, backlog = 0;
 	uint64_t timeout = 0;
 	bool json = false, quiet = false, wait_queue = false;
@@ -848,8 +883,9 @@ main(int argc, char **argv)
 		    "pigeond's RPC address (tcp:// or ipc://)", &url},
 		{"mode", NULL, OPT_STRING, "send",
 		    "send, stats, inbox, online, spammers, chatters, journal, health, reads "
-		    "(every read in turn), mixed (70% reads), drain, or echo (against "
-		    "--serve-echo)",
+		    "(every read in turn), mixed (70% reads), drain, echo (against "
+		    "--serve-echo), or spam (the spam filter alone, no server: --count "
+		    "messages of --content bytes)",
 		    &mode},
 		{"inflight", NULL, OPT_UINT, "8", "requests in flight (nng contexts)", &inflight},
 		{"duration", NULL, OPT_UINT, "5", "seconds to run (unless --count)", &duration},
@@ -872,6 +908,9 @@ main(int argc, char **argv)
 		    "write the latency distribution (us, fraction) to this file", &cdf},
 		{"json", NULL, OPT_FLAG, NULL, "print the result as one JSON object", &json},
 		{"quiet", NULL, OPT_FLAG, NULL, "no progress lines", &quiet},
+		{"spam-config", "PIGEON_SPAM_CONFIG", OPT_STRING, NULL,
+		    "spam: the filter's settings (docs/spam.md); built-in defaults without",
+		    &spam_config},
 		{"serve-echo", NULL, OPT_STRING, NULL,
 		    "run the transport anchor instead: an nng rep server echoing every request "
 		    "at this URL",
@@ -892,6 +931,8 @@ main(int argc, char **argv)
 	}
 	if (echo_url != NULL)
 		return serve_echo(echo_url);
+	if (strcmp(mode, "spam") == 0)
+		return bench_spam(spam_config, content, count > 0 ? count : 1000000, json);
 	b.url = url;
 	b.mode = mode;
 	b.lib = strcmp(api, "lib") == 0;
