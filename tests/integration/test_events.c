@@ -31,6 +31,7 @@
 #include <pigeon/pigeon.h>
 
 #include "harness.h"
+#include "t_rpc.h"
 
 #define NNGCAT "/usr/bin/nngcat"
 #define T_EVENTS_MAX 4096
@@ -79,50 +80,8 @@ t_group_teardown(void **state)
 	return code == 0 ? 0 : -1;
 }
 
-static uint64_t
-t_login(pigeon_client *c, const char *user)
-{
-	Pigeon__V1__LoginRequest req = PIGEON__V1__LOGIN_REQUEST__INIT;
-	Pigeon__V1__LoginReply *rep;
-	uint64_t seq;
 
-	req.username = (char *)user;
-	assert_int_equal(pigeon_login(c, &req, &rep, NULL), PIGEON_OK);
-	seq = rep->sequence;
-	pigeon_reply_free(rep);
-	return seq;
-}
 
-static uint64_t
-t_logout(pigeon_client *c, const char *user)
-{
-	Pigeon__V1__LogoutRequest req = PIGEON__V1__LOGOUT_REQUEST__INIT;
-	Pigeon__V1__LogoutReply *rep;
-	uint64_t seq;
-
-	req.username = (char *)user;
-	assert_int_equal(pigeon_logout(c, &req, &rep, NULL), PIGEON_OK);
-	seq = rep->sequence;
-	pigeon_reply_free(rep);
-	return seq;
-}
-
-static uint64_t
-t_send(pigeon_client *c, const char *from, const char *to, const char *text)
-{
-	Pigeon__V1__SendMessageRequest req = PIGEON__V1__SEND_MESSAGE_REQUEST__INIT;
-	Pigeon__V1__SendMessageReply *rep;
-	uint64_t id;
-
-	req.sender = (char *)from;
-	req.recipient = (char *)to;
-	req.content = (char *)text;
-	req.idempotency_key = "";
-	assert_int_equal(pigeon_send_message(c, &req, &rep, NULL), PIGEON_OK);
-	id = rep->message->id;
-	pigeon_reply_free(rep);
-	return id;
-}
 
 /* A file's whole text (at most 1 MiB), NUL-terminated; "" when missing. */
 static char *
