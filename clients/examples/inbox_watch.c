@@ -38,8 +38,16 @@ main(int argc, char **argv)
 	sigset_t sigs;
 	int sig;
 
+	if (argc >= 2 && strcmp(argv[1], "--help") == 0) {
+		printf("Usage: %s USER [PUB_URL [RPC_URL]]\n\n"
+		       "Prints USER's new messages and every journal event as they happen,\n"
+		       "filling gaps from the journal.  PUB_URL defaults to %s, RPC_URL to %s.\n"
+		       "Ctrl-C stops it.\n",
+		    argv[0], PIGEON_DEFAULT_PUB_URL, PIGEON_DEFAULT_RPC_URL);
+		return 0;
+	}
 	if (argc < 2 || argc > 4) {
-		fprintf(stderr, "Usage: %s USER [PUB_URL [RPC_URL]]\n", argv[0]);
+		fprintf(stderr, "Usage: %s USER [PUB_URL [RPC_URL]]; try --help\n", argv[0]);
 		return 2;
 	}
 	snprintf(inbox, sizeof(inbox), "%s%s", PIGEON_TOPIC_INBOX_PREFIX, argv[1]);
