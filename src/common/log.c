@@ -30,7 +30,7 @@ log_set_level_name(const char *name)
 	return false;
 }
 
-bool
+static bool
 log_enabled(log_level lv)
 {
 	return (int)lv <= atomic_load(&log_level_now);

@@ -20,7 +20,6 @@ typedef enum log_level {
  * any other name, the level unchanged. */
 bool log_set_level_name(const char *name);
 void log_set_level(log_level lv);
-bool log_enabled(log_level lv);
 
 /* Writes one line if lv is enabled.  `module` names the writer ("rpc"). */
 void log_write(log_level lv, const char *module, const char *fmt, ...)

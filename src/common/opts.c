@@ -48,7 +48,8 @@ opt_set(const opt_def *d, const char *value, const char *origin)
 	return false;
 }
 
-void
+/* Prints the option table, as --help does. */
+static void
 opts_usage(FILE *f, const opt_def *defs, const char *prog, const char *usage, const char *summary)
 {
 	fprintf(f, "Usage: %s %s\n\n%s\n\nOptions:\n", prog, usage, summary);

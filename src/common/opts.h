@@ -37,8 +37,4 @@ typedef struct opt_def {
 bool opts_parse(const opt_def *defs, int argc, char **argv, const char *usage,
     const char *summary, int *optind_out, int *exit_code);
 
-/* Prints the option table (as --help does) to f. */
-void opts_usage(FILE *f, const opt_def *defs, const char *prog, const char *usage,
-    const char *summary);
-
 #endif

@@ -53,8 +53,9 @@ check_page(void *call, const char *field, uint32_t n)
 	return true;
 }
 
-pigeon_status
-service_content_problem(const char *content, size_t content_max, const char **why)
+/* Why content is not acceptable (with the status to answer), or OK. */
+static pigeon_status
+content_problem(const char *content, size_t content_max, const char **why)
 {
 	size_t len = content != NULL ? strlen(content) : 0;
 
@@ -100,7 +101,7 @@ svc_send_message(Pigeon__V1__Pigeon_Service *base, const Pigeon__V1__SendMessage
 	if (!check_username(call, "sender", in->sender) ||
 	    !check_username(call, "recipient", in->recipient))
 		return;
-	if ((st = service_content_problem(in->content, svc->content_max, &why)) != PIGEON_OK) {
+	if ((st = content_problem(in->content, svc->content_max, &why)) != PIGEON_OK) {
 		rpc_call_fail(call, st, "%s", why);
 		return;
 	}

@@ -28,8 +28,4 @@ void service_free(service *svc);
 /* The generic protobuf-c view of the service, for the dispatcher. */
 ProtobufCService *service_base(service *svc);
 
-/* Why content is not acceptable (with the status to answer), or OK. */
-pigeon_status service_content_problem(
-    const char *content, size_t content_max, const char **why);
-
 #endif

@@ -173,13 +173,6 @@ rpc_call_done(void *closure_data, pigeon_status st, const char *errmsg, const Pr
 		rpc_call_fail(closure_data, st, "%s", errmsg != NULL ? errmsg : "");
 }
 
-int64_t
-rpc_call_deadline(void *closure_data)
-{
-	rpc_call *c = closure_data;
-
-	return c->req.env->deadline_ms;
-}
 
 void
 rpc_dispatch(rpc_dispatcher *d, const void *buf, size_t len, rpc_reply_fn fn, void *arg)

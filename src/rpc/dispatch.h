@@ -60,8 +60,4 @@ void rpc_call_fail(void *closure_data, pigeon_status st, const char *fmt, ...)
 void rpc_call_done(
     void *closure_data, pigeon_status st, const char *errmsg, const ProtobufCMessage *reply);
 
-/* The deadline of the request whose handler got `closure_data`, ms since the
- * epoch, 0 for none. */
-int64_t rpc_call_deadline(void *closure_data);
-
 #endif

@@ -124,15 +124,6 @@ t_proc_start(t_proc *p, char *const argv[], const char *log_path)
 	p->pid = pid;
 }
 
-bool
-t_proc_alive(const t_proc *p)
-{
-	int status;
-
-	if (p->pid <= 0)
-		return false;
-	return waitpid(p->pid, &status, WNOHANG) == 0;
-}
 
 int
 t_proc_stop(t_proc *p, int sig)

@@ -61,7 +61,6 @@ void t_proc_start(t_proc *p, char *const argv[], const char *log_path);
 /* Sends sig by PID and waits up to 10 s for the exit, then SIGKILL.  Returns
  * the exit code, or 128 + the signal that ended it. */
 int t_proc_stop(t_proc *p, int sig);
-bool t_proc_alive(const t_proc *p);
 /* Resident set size of the process, KiB; -1 when unknown. */
 long t_proc_rss_kb(const t_proc *p);
 
