@@ -15,7 +15,6 @@
  * out on the socket. */
 #define QUEUE_TIMEOUT_MS 5000
 #define QUEUE_BLOCK_MAX_MS 1000
-#define SCRIPT_ARGS 5
 
 struct store_queue {
 	store_url url;
@@ -272,30 +271,24 @@ store_queue_take(store_queue *q, size_t max, int block_ms, store_queue_batch *b)
 	return rv;
 }
 
-/* Sends one script per row of argv in one round trip and reads every reply
- * into replies.  A NOSCRIPT reply (the script cache was flushed) reloads the
- * scripts and runs the whole batch again, once: every script here checks
- * the message's state first, so running one twice changes nothing. */
+/* Sends the commands in cmd (n of them, in one write) and reads their
+ * replies into replies, in order.  A NOSCRIPT reply (the script cache was
+ * flushed) loads the scripts and sends everything again, once: a script's
+ * sha is that of its text, so the same command runs it, and every script
+ * here checks each message's state first, so running one twice changes
+ * nothing. */
 static pigeon_status
-pipeline_scripts(store_queue *q, store_script s, size_t n, int argc,
-    const char *(*argv)[SCRIPT_ARGS], redisReply **replies)
+send_scripts(store_queue *q, const store_cmd *cmd, size_t n, redisReply **replies)
 {
 	char err[160];
 	bool noscript;
 
+	if (cmd->failed)
+		return PIGEON_RESOURCE_EXHAUSTED;
 	for (int attempt = 0; attempt < 2; attempt++) {
-		for (size_t i = 0; i < n; i++) {
-			char *cmd;
-			int len = store_format_evalsha(&cmd, q->shas[s], argc, argv[i], NULL);
-
-			if (len < 0)
-				return PIGEON_RESOURCE_EXHAUSTED;
-			if (redisAppendFormattedCommand(q->c, cmd, (size_t)len) != REDIS_OK) {
-				redisFreeCommand(cmd);
-				drop(q, q->c->errstr);
-				return PIGEON_UNAVAILABLE;
-			}
-			redisFreeCommand(cmd);
+		if (redisAppendFormattedCommand(q->c, cmd->buf, cmd->len) != REDIS_OK) {
+			drop(q, q->c->errstr);
+			return PIGEON_UNAVAILABLE;
 		}
 		noscript = false;
 		for (size_t i = 0; i < n; i++) {
@@ -338,60 +331,63 @@ reply_state(const redisReply *r)
 	return r->element[0]->str;
 }
 
+/* A batch script's reply: `per` elements for each of the n messages, the
+ * first a state word, the others integers.  An error reply fails the whole
+ * batch (nothing was written: see the scripts); anything else is a bug. */
+static pigeon_status
+check_batch_reply(store_queue *q, const redisReply *r, size_t n, size_t per, const char *what)
+{
+	if (r->type == REDIS_REPLY_ERROR)
+		return status_of_error_reply(q, r, what);
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != n * per)
+		goto bad;
+	for (size_t i = 0; i < r->elements; i++)
+		if (r->element[i]->type != (i % per == 0 ? REDIS_REPLY_STRING : REDIS_REPLY_INTEGER))
+			goto bad;
+	return PIGEON_OK;
+bad:
+	log_error("store", "unexpected reply to %s consumer=%s type=%d", what, q->consumer, r->type);
+	return PIGEON_INTERNAL;
+}
+
 pigeon_status
 store_queue_claim(
     store_queue *q, store_queue_batch *b, uint32_t rate_window_s, uint32_t flood_window_s)
 {
-	const char *(*argv)[SCRIPT_ARGS] = NULL;
-	char(*num)[4][24] = NULL;
-	redisReply **replies = NULL;
+	store_cmd cmd = STORE_CMD_INIT;
+	redisReply *r = NULL;
 	pigeon_status rv;
 
 	if (b->n == 0)
 		return PIGEON_OK;
 	if ((rv = ensure_connected(q)) != PIGEON_OK)
 		return rv;
-	if ((argv = calloc(b->n, sizeof(*argv))) == NULL ||
-	    (num = calloc(b->n, sizeof(*num))) == NULL ||
-	    (replies = calloc(b->n, sizeof(*replies))) == NULL) {
-		rv = PIGEON_RESOURCE_EXHAUSTED;
-		goto done;
-	}
+	store_cmd_evalsha(&cmd, q->shas[STORE_SCRIPT_CLAIM], 2 + 2 * b->n);
+	store_cmd_u64(&cmd, rate_window_s);
+	store_cmd_u64(&cmd, flood_window_s);
 	for (size_t i = 0; i < b->n; i++) {
-		snprintf(num[i][0], 24, "%" PRIu64, b->entries[i].message_id);
-		snprintf(num[i][1], 24, "%016" PRIx64, b->entries[i].fingerprint);
-		snprintf(num[i][2], 24, "%" PRIu32, rate_window_s);
-		snprintf(num[i][3], 24, "%" PRIu32, flood_window_s);
-		for (int k = 0; k < 4; k++)
-			argv[i][k] = num[i][k];
+		char fp[17];
+
+		snprintf(fp, sizeof(fp), "%016" PRIx64, b->entries[i].fingerprint);
+		store_cmd_u64(&cmd, b->entries[i].message_id);
+		store_cmd_arg(&cmd, fp, 16);
 	}
-	if ((rv = pipeline_scripts(q, STORE_SCRIPT_CLAIM, b->n, 4, argv, replies)) != PIGEON_OK) {
-		free(replies);
-		replies = NULL;
+	if ((rv = send_scripts(q, &cmd, 1, &r)) != PIGEON_OK)
 		goto done;
-	}
+	if ((rv = check_batch_reply(q, r, b->n, 3, "claim")) != PIGEON_OK)
+		goto done;
 	for (size_t i = 0; i < b->n; i++) {
 		store_queue_entry *x = &b->entries[i];
-		const redisReply *r = replies[i];
-		const char *state = reply_state(r);
+		redisReply *const *e = &r->element[3 * i];
 
-		x->claimed = false;
-		if (state == NULL || r->elements != 3 || r->element[1]->type != REDIS_REPLY_INTEGER ||
-		    r->element[2]->type != REDIS_REPLY_INTEGER) {
-			if (r->type == REDIS_REPLY_ERROR)
-				status_of_error_reply(q, r, "claim");
-			continue;
-		}
-		x->claimed = strcmp(state, "being_spam_checked") == 0;
-		x->sent_in_window = (uint32_t)r->element[1]->integer;
-		x->flood_recipients = (uint32_t)r->element[2]->integer;
+		x->claimed = strcmp(e[0]->str, "being_spam_checked") == 0;
+		x->sent_in_window = (uint32_t)e[1]->integer;
+		x->flood_recipients = (uint32_t)e[2]->integer;
 	}
-	rv = PIGEON_OK;
 done:
-	if (replies != NULL)
-		free_replies(replies, b->n);
-	free(num);
-	free(argv);
+	if (r != NULL)
+		freeReplyObject(r);
+	store_cmd_fini(&cmd);
 	return rv;
 }
 
@@ -404,89 +400,73 @@ static const char *const verdict_words[] = {
 pigeon_status
 store_queue_finish(store_queue *q, const store_queue_batch *b)
 {
-	const char *(*argv)[SCRIPT_ARGS] = NULL;
-	char(*ids)[24] = NULL;
-	redisReply **replies = NULL;
+	store_cmd cmd = STORE_CMD_INIT;
+	redisReply *r = NULL;
 	pigeon_status rv;
 
 	if (b->n == 0)
 		return PIGEON_OK;
 	if ((rv = ensure_connected(q)) != PIGEON_OK)
 		return rv;
-	if ((argv = calloc(b->n, sizeof(*argv))) == NULL ||
-	    (ids = calloc(b->n, sizeof(*ids))) == NULL ||
-	    (replies = calloc(b->n, sizeof(*replies))) == NULL) {
-		rv = PIGEON_RESOURCE_EXHAUSTED;
-		goto done;
-	}
+	store_cmd_evalsha(&cmd, q->shas[STORE_SCRIPT_FINISH], 1 + 4 * b->n);
+	store_cmd_str(&cmd, q->jmax);
 	for (size_t i = 0; i < b->n; i++) {
 		const store_queue_entry *x = &b->entries[i];
 
-		snprintf(ids[i], sizeof(ids[i]), "%" PRIu64, x->message_id);
-		argv[i][0] = ids[i];
-		argv[i][1] = x->entry_id;
-		argv[i][2] = verdict_words[x->verdict];
-		argv[i][3] = x->reason;
-		argv[i][4] = q->jmax;
+		store_cmd_u64(&cmd, x->message_id);
+		store_cmd_str(&cmd, x->entry_id);
+		store_cmd_str(&cmd, verdict_words[x->verdict]);
+		store_cmd_str(&cmd, x->reason);
 	}
-	if ((rv = pipeline_scripts(q, STORE_SCRIPT_FINISH, b->n, 5, argv, replies)) != PIGEON_OK) {
-		free(replies);
-		replies = NULL;
-		goto done;
-	}
-	for (size_t i = 0; i < b->n; i++)
-		if (replies[i]->type == REDIS_REPLY_ERROR)
-			rv = status_of_error_reply(q, replies[i], "finish");
-done:
-	if (replies != NULL)
-		free_replies(replies, b->n);
-	free(ids);
-	free(argv);
+	if ((rv = send_scripts(q, &cmd, 1, &r)) == PIGEON_OK)
+		rv = check_batch_reply(q, r, b->n, 2, "finish");
+	if (r != NULL)
+		freeReplyObject(r);
+	store_cmd_fini(&cmd);
 	return rv;
 }
 
 /* Dead-letters the listed XPENDING rows [id, consumer, idle, deliveries]
- * handed out max_attempts times or more; fills deliveries per entry id. */
+ * handed out max_attempts times or more, one script each, in one round
+ * trip (this is rare: no batch script). */
 static pigeon_status
 dead_letter(store_queue *q, const redisReply *pend, uint32_t max_attempts, size_t *dead)
 {
-	const char *(*argv)[SCRIPT_ARGS] = NULL;
-	char(*num)[2][48] = NULL;
+	store_cmd cmd = STORE_CMD_INIT;
+	const char **ids = NULL;
+	long long *times = NULL;
 	redisReply **replies = NULL;
 	size_t n = 0;
 	pigeon_status rv = PIGEON_OK;
 
 	if (pend->elements == 0)
 		return PIGEON_OK;
-	if ((argv = calloc(pend->elements, sizeof(*argv))) == NULL ||
-	    (num = calloc(pend->elements, sizeof(*num))) == NULL ||
+	if ((ids = calloc(pend->elements, sizeof(*ids))) == NULL ||
+	    (times = calloc(pend->elements, sizeof(*times))) == NULL ||
 	    (replies = calloc(pend->elements, sizeof(*replies))) == NULL) {
 		rv = PIGEON_RESOURCE_EXHAUSTED;
 		goto done;
 	}
 	for (size_t i = 0; i < pend->elements; i++) {
 		const redisReply *row = pend->element[i];
-		long long times;
 
 		if (row->type != REDIS_REPLY_ARRAY || row->elements != 4 ||
 		    row->element[0]->type != REDIS_REPLY_STRING ||
-		    row->element[0]->len >= sizeof(num[n][0]) ||
-		    row->element[3]->type != REDIS_REPLY_INTEGER)
+		    row->element[3]->type != REDIS_REPLY_INTEGER ||
+		    row->element[3]->integer < (long long)max_attempts)
 			continue;
-		times = row->element[3]->integer;
-		if (times < (long long)max_attempts)
-			continue;
-		memcpy(num[n][0], row->element[0]->str, row->element[0]->len + 1);
-		snprintf(num[n][1], sizeof(num[n][1]), "%lld", times);
-		argv[n][0] = num[n][0];
-		argv[n][1] = num[n][1];
-		argv[n][2] = "too many delivery attempts";
-		argv[n][3] = q->jmax;
+		ids[n] = row->element[0]->str;
+		times[n] = row->element[3]->integer;
+		store_cmd_evalsha(&cmd, q->shas[STORE_SCRIPT_DEADLETTER], 4);
+		store_cmd_str(&cmd, ids[n]);
+		store_cmd_u64(&cmd, (uint64_t)times[n]);
+		store_cmd_str(&cmd, "too many delivery attempts");
+		store_cmd_str(&cmd, q->jmax);
 		n++;
 	}
 	if (n == 0)
 		goto done;
-	if ((rv = pipeline_scripts(q, STORE_SCRIPT_DEADLETTER, n, 4, argv, replies)) != PIGEON_OK) {
+	if ((rv = send_scripts(q, &cmd, n, replies)) != PIGEON_OK) {
 		free(replies);
 		replies = NULL;
 		goto done;
@@ -496,8 +476,8 @@ dead_letter(store_queue *q, const redisReply *pend, uint32_t max_attempts, size_
 
 		if (state != NULL && strcmp(state, "dead_letter") == 0) {
 			(*dead)++;
-			log_warn("store", "message dead-lettered entry=%s deliveries=%s", num[i][0],
-			    num[i][1]);
+			log_warn("store", "message dead-lettered entry=%s deliveries=%lld", ids[i],
+			    times[i]);
 		} else if (replies[i]->type == REDIS_REPLY_ERROR) {
 			rv = status_of_error_reply(q, replies[i], "deadletter");
 		}
@@ -505,8 +485,9 @@ dead_letter(store_queue *q, const redisReply *pend, uint32_t max_attempts, size_
 done:
 	if (replies != NULL)
 		free_replies(replies, n);
-	free(num);
-	free(argv);
+	store_cmd_fini(&cmd);
+	free(times);
+	free(ids);
 	return rv;
 }
 

@@ -3,9 +3,10 @@
  * The worker's side of the message queue (the stream pigeon:queue, consumer
  * group "workers"): a blocking connection for one worker thread.  It reads
  * new entries, reclaims entries other consumers held too long, dead-letters
- * entries delivered too often, and runs the claim and finish scripts for a
- * whole batch in one round trip each.  It decides nothing about spam: the
- * caller fills in fingerprints and verdicts.
+ * entries delivered too often, and runs the claim and finish scripts once
+ * per batch: one script call and one round trip each, whatever the batch's
+ * size.  It decides nothing about spam: the caller fills in fingerprints and
+ * verdicts.
  *
  * A store_queue connects lazily and reconnects on the next call after any
  * failure; calls return UNAVAILABLE while Redis cannot be reached (the caller
@@ -85,14 +86,18 @@ pigeon_status store_queue_take(store_queue *q, size_t max, int block_ms, store_q
 pigeon_status store_queue_reclaim(store_queue *q, int64_t idle_ms, uint32_t max_attempts,
     size_t max, store_queue_batch *b, size_t *dead);
 
-/* Runs the claim script for every entry in one round trip: moves each
+/* Runs the claim script once for the whole batch: moves each
  * message to being_spam_checked and fills claimed, sent_in_window and
- * flood_recipients (windows in seconds; 0 disables that count). */
+ * flood_recipients (windows in seconds; 0 disables that count).  An error
+ * reply from Redis (out of memory) fails the whole batch with its status
+ * and writes nothing; the entries stay pending. */
 pigeon_status store_queue_claim(
     store_queue *q, store_queue_batch *b, uint32_t rate_window_s, uint32_t flood_window_s);
 
-/* Runs the finish script for every entry in one round trip: delivers or
- * blocks each claimed message by its verdict, and acknowledges every entry. */
+/* Runs the finish script once for the whole batch: delivers or
+ * blocks each claimed message by its verdict, and acknowledges every entry
+ * but those of messages still enqueued or unreadable (not a hash), which
+ * stay pending to be handed out again or dead-lettered. */
 pigeon_status store_queue_finish(store_queue *q, const store_queue_batch *b);
 
 /* Finished entries are acknowledged, not deleted one by one: this trims the

@@ -228,26 +228,108 @@ store_redis_create_group(redisContext *c, char *err, size_t errlen)
 	return rv;
 }
 
-int
-store_format_evalsha(
-    char **cmd, const char *sha, int argc, const char *const *argv, const size_t *lens)
+static bool
+cmd_reserve(store_cmd *c, size_t more)
 {
-	const char *av[16];
-	size_t al[16];
-	int len;
+	size_t cap;
+	char *grown;
 
-	if (argc + 3 > 16)
-		return -1;
-	av[0] = "EVALSHA";
-	al[0] = 7;
-	av[1] = sha;
-	al[1] = 40;
-	av[2] = "0";
-	al[2] = 1;
-	for (int i = 0; i < argc; i++) {
-		av[i + 3] = argv[i];
-		al[i + 3] = lens != NULL ? lens[i] : strlen(argv[i]);
+	if (c->failed)
+		return false;
+	if (c->len + more <= c->cap)
+		return true;
+	cap = c->cap != 0 ? c->cap : 256;
+	while (cap < c->len + more)
+		cap *= 2;
+	if ((grown = realloc(c->buf, cap)) == NULL) {
+		c->failed = true;
+		return false;
 	}
-	len = redisFormatCommandArgv(cmd, argc + 3, av, al);
-	return len;
+	c->buf = grown;
+	c->cap = cap;
+	return true;
+}
+
+/* Appends prefix, v in decimal and CRLF: "*3\r\n", "$5\r\n". */
+static void
+cmd_header(store_cmd *c, char prefix, uint64_t v)
+{
+	char digits[20];
+	size_t n = 0;
+
+	do {
+		digits[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	if (!cmd_reserve(c, n + 3))
+		return;
+	c->buf[c->len++] = prefix;
+	while (n > 0)
+		c->buf[c->len++] = digits[--n];
+	c->buf[c->len++] = '\r';
+	c->buf[c->len++] = '\n';
+}
+
+void
+store_cmd_begin(store_cmd *c, size_t argc)
+{
+	cmd_header(c, '*', argc);
+}
+
+void
+store_cmd_arg(store_cmd *c, const char *s, size_t len)
+{
+	cmd_header(c, '$', len);
+	if (!cmd_reserve(c, len + 2))
+		return;
+	memcpy(c->buf + c->len, s, len);
+	c->len += len;
+	c->buf[c->len++] = '\r';
+	c->buf[c->len++] = '\n';
+}
+
+void
+store_cmd_str(store_cmd *c, const char *s)
+{
+	store_cmd_arg(c, s, strlen(s));
+}
+
+void
+store_cmd_u64(store_cmd *c, uint64_t v)
+{
+	char digits[20], text[20];
+	size_t n = 0;
+
+	do {
+		digits[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	for (size_t i = 0; i < n; i++)
+		text[i] = digits[n - 1 - i];
+	store_cmd_arg(c, text, n);
+}
+
+void
+store_cmd_evalsha(store_cmd *c, const char *sha, size_t nargs)
+{
+	store_cmd_begin(c, nargs + 3);
+	store_cmd_arg(c, "EVALSHA", 7);
+	store_cmd_arg(c, sha, 40);
+	store_cmd_arg(c, "0", 1);
+}
+
+void
+store_cmd_reset(store_cmd *c)
+{
+	c->len = 0;
+	c->failed = false;
+}
+
+void
+store_cmd_fini(store_cmd *c)
+{
+	free(c->buf);
+	c->buf = NULL;
+	c->len = c->cap = 0;
+	c->failed = false;
 }

@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <hiredis/hiredis.h>
 #include <pigeon/pigeon.h>
@@ -67,10 +68,31 @@ pigeon_status store_redis_load_scripts(
 /* Creates the queue's consumer group (and stream) when missing. */
 pigeon_status store_redis_create_group(redisContext *c, char *err, size_t errlen);
 
-/* Formats EVALSHA sha 0 argv... into *cmd (free with redisFreeCommand).
- * Returns its length, or -1 without memory. */
-int store_format_evalsha(
-    char **cmd, const char *sha, int argc, const char *const *argv, const size_t *lens);
+/* Commands being written in RESP, the protocol's request form, one after
+ * the other into one growing buffer: what hiredis's formatting does, without
+ * its sprintf per argument (17% of pigeond's instructions per send when it
+ * was used).  The caller's storage: zero it (or STORE_CMD_INIT) before the
+ * first use.  Out of memory makes every later append a no-op and sets
+ * `failed`; store_cmd_reset clears both the text and `failed`. */
+typedef struct store_cmd {
+	char *buf;
+	size_t len;
+	size_t cap;
+	bool failed;
+} store_cmd;
+
+#define STORE_CMD_INIT {NULL, 0, 0, false}
+
+/* Starts a command of argc arguments, the command's name included. */
+void store_cmd_begin(store_cmd *c, size_t argc);
+/* Starts EVALSHA sha 0 followed by nargs arguments. */
+void store_cmd_evalsha(store_cmd *c, const char *sha, size_t nargs);
+void store_cmd_arg(store_cmd *c, const char *s, size_t len);
+void store_cmd_str(store_cmd *c, const char *s);
+void store_cmd_u64(store_cmd *c, uint64_t v);
+void store_cmd_reset(store_cmd *c);
+/* Frees the buffer.  Accepts a zeroed command. */
+void store_cmd_fini(store_cmd *c);
 
 /* True when the reply is an error starting with "NOSCRIPT". */
 bool store_reply_is_noscript(const redisReply *r);

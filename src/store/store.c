@@ -79,6 +79,8 @@ struct store {
 	/* Owned by the I/O thread. */
 	redisContext *c;
 	store_sha shas[STORE_SCRIPT_COUNT];
+	/* The commands of the batch being written. */
+	store_cmd cmd;
 	char why[200];
 };
 
@@ -670,34 +672,44 @@ fail:
 	return PIGEON_UNAVAILABLE;
 }
 
-static int
-op_format(store *st, store_op *op, char **cmd)
+/* Appends the op's command to cmd. */
+static void
+op_format(store *st, store_op *op, store_cmd *cmd)
 {
 	if (op->script >= 0)
-		return store_format_evalsha(cmd, st->shas[op->script], op->argc,
-		    (const char *const *)op->argv, op->lens);
-	return redisFormatCommandArgv(cmd, op->argc, (const char **)op->argv, op->lens);
+		store_cmd_evalsha(cmd, st->shas[op->script], (size_t)op->argc);
+	else
+		store_cmd_begin(cmd, (size_t)op->argc);
+	for (int i = 0; i < op->argc; i++)
+		store_cmd_arg(cmd, op->argv[i], op->lens[i]);
 }
 
-/* Appends the commands of every op in list whose reply is still missing,
- * then reads their replies in order.  False when the connection broke; ops
- * without a reply then remain without one. */
+/* Writes the commands of every op in list whose reply is still missing in
+ * one go, then reads their replies in order.  False when the connection
+ * broke; ops without a reply then remain without one. */
 static bool
 pipeline(store *st, store_op *list)
 {
 	store_op *op;
-	char *cmd;
-	int len;
 
+	store_cmd_reset(&st->cmd);
 	for (op = list; op != NULL; op = op->next) {
 		op->sent = false;
 		if (op->reply != NULL)
 			continue;
-		if ((len = op_format(st, op, &cmd)) < 0)
-			continue;
-		if (redisAppendFormattedCommand(st->c, cmd, (size_t)len) == REDIS_OK)
-			op->sent = true;
-		redisFreeCommand(cmd);
+		op_format(st, op, &st->cmd);
+		op->sent = true;
+	}
+	if (st->cmd.failed) {
+		/* Out of memory: none is sent, each fails on its own. */
+		for (op = list; op != NULL; op = op->next)
+			op->sent = false;
+		return true;
+	}
+	if (st->cmd.len > 0 &&
+	    redisAppendFormattedCommand(st->c, st->cmd.buf, st->cmd.len) != REDIS_OK) {
+		drop_connection(st, st->c->errstr);
+		return false;
 	}
 	for (op = list; op != NULL; op = op->next) {
 		if (!op->sent)
@@ -872,6 +884,7 @@ store_close(store *st)
 	pthread_join(st->thread, NULL);
 	pthread_cond_destroy(&st->cv);
 	pthread_mutex_destroy(&st->mu);
+	store_cmd_fini(&st->cmd);
 	users_free(st->users, st->nusers);
 	free(st);
 }

@@ -415,7 +415,7 @@ test_send_to_unknown_user_is_not_found(void **state)
 }
 
 static void
-test_send_worker_delivers_and_blocks_with_one_evalsha_each(void **state)
+test_send_worker_delivers_and_blocks_with_one_evalsha_per_batch(void **state)
 {
 	store *st = *state;
 	worker_opts wo = {.redis_url = redis.url, .consumer_prefix = "t"};
@@ -432,8 +432,10 @@ test_send_worker_delivers_and_blocks_with_one_evalsha_each(void **state)
 	wait_hget(raw, "pigeon:stats:Alice", "delivered", 2);
 	wait_hget(raw, "pigeon:stats:Alice", "marked_as_spam", 1);
 	wait_hget(raw, "pigeon:stats:Ilya", "delivered", 1);
-	/* Per message: one send, one claim, one finish. */
-	assert_int_equal(t_redis_calls(raw, "evalsha"), 12);
+	/* One script per send, and the worker's one batch (all four were
+	 * queued before it started): one claim and one finish for the four. */
+	assert_int_equal(t_redis_calls(raw, "evalsha"), 6);
+	assert_int_equal(t_redis_calls(raw, "xack"), 1);
 	assert_int_equal(t_redis_calls(raw, "eval"), 0);
 
 	assert_stats(st, "Alice", 0, 0, 2, 1);
@@ -730,6 +732,69 @@ test_message_handed_out_too_often_is_dead_lettered(void **state)
 	t_free(h);
 }
 
+/* One claim and one finish script serve a whole batch: a message whose key
+ * is not a hash (corrupted) fails alone.  The others of its batch are
+ * delivered and acknowledged; its entry stays pending until it is
+ * dead-lettered. */
+static void
+test_unreadable_message_in_a_batch_holds_back_only_itself(void **state)
+{
+	store *st = *state;
+	store_queue *q;
+	store_queue_batch b = {0};
+	worker_opts wo = {.redis_url = redis.url, .reclaim_idle_ms = 50, .max_attempts = 1,
+	    .consumer_prefix = "t"};
+	worker_pool *wp;
+	int64_t deadline = t_now_ms() + DEADLINE_MS;
+
+	assert_int_equal(t_send(st, "Alice", "Ilya", "one", NULL, NULL), 1);
+	assert_int_equal(t_send(st, "Alice", "Ilya", "two", NULL, NULL), 2);
+	assert_int_equal(t_send(st, "Alice", "Ilya", "three", NULL, NULL), 3);
+	freeReplyObject(redisCommand(raw, "SET pigeon:msg:2 poison"));
+	freeReplyObject(redisCommand(raw, "CONFIG RESETSTAT"));
+
+	assert_int_equal(store_queue_open(&q, redis.url, "w", 0), PIGEON_OK);
+	assert_int_equal(store_queue_take(q, 10, 100, &b), PIGEON_OK);
+	assert_int_equal(b.n, 3);
+	assert_int_equal(store_queue_claim(q, &b, 60, 300), PIGEON_OK);
+	assert_true(b.entries[0].claimed);
+	assert_false(b.entries[1].claimed);
+	assert_true(b.entries[2].claimed);
+	/* Alice's first and third message, counted in her rate window. */
+	assert_int_equal(b.entries[0].sent_in_window, 1);
+	assert_int_equal(b.entries[2].sent_in_window, 2);
+	assert_int_equal(b.entries[2].flood_recipients, 1);
+	for (size_t i = 0; i < b.n; i++)
+		b.entries[i].verdict = STORE_VERDICT_DELIVER;
+	assert_int_equal(store_queue_finish(q, &b), PIGEON_OK);
+	store_queue_batch_fini(&b);
+	store_queue_close(q);
+	assert_int_equal(t_redis_calls(raw, "evalsha"), 2);
+
+	assert_stats(st, "Alice", 1, 0, 2, 0);
+	assert_int_equal(t_redis_int(raw, "ZCARD pigeon:inbox:Ilya"), 2);
+	assert_int_equal(t_redis_int(raw, "ZSCORE pigeon:chatters Alice"), -2);
+	Pigeon__V1__HealthReply *h = t_health(st);
+	assert_int_equal(h->queue_depth, 0);
+	assert_int_equal(h->queue_pending, 1);
+	t_free(h);
+
+	assert_int_equal(worker_pool_start(&wp, &wo), PIGEON_OK);
+	while (t_redis_int(raw, "XLEN pigeon:deadletter") != 1) {
+		assert_true(t_now_ms() < deadline);
+		poll(NULL, 0, 5);
+	}
+	worker_pool_stop(wp);
+	h = t_health(st);
+	assert_int_equal(h->queue_pending, 0);
+	assert_int_equal(h->dead_letters, 1);
+	t_free(h);
+	Pigeon__V1__GetEventJournalReply *j = t_journal(st, 0, 0, 0);
+	assert_int_equal(j->n_events, 1);
+	assert_string_equal(j->events[0]->text, "DEAD_LETTER: message with id 2 by Alice");
+	t_free(j);
+}
+
 static void
 test_flushed_scripts_are_loaded_again(void **state)
 {
@@ -895,7 +960,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_send_to_unknown_user_is_not_found, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(
-		    test_send_worker_delivers_and_blocks_with_one_evalsha_each, setup, teardown),
+		    test_send_worker_delivers_and_blocks_with_one_evalsha_per_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_idempotency_key_returns_first_message, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_inbox_and_journal_paging, setup, teardown),
@@ -904,6 +969,8 @@ main(void)
 		    test_dead_worker_messages_are_reclaimed_exactly_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_message_handed_out_too_often_is_dead_lettered, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_unreadable_message_in_a_batch_holds_back_only_itself, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flushed_scripts_are_loaded_again, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(

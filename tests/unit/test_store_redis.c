@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
-/* The store's pure parts: URL parsing and the Redis error reply table. */
+/* The store's pure parts: URL parsing, the Redis error reply table and the
+ * RESP command writer. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -114,6 +116,86 @@ test_every_script_is_embedded(void **state)
 	assert_null(strstr(store_script_text(STORE_SCRIPT_HEALTH), "local function journal"));
 }
 
+/* The exact bytes Redis reads: counts and lengths in decimal, binary-safe
+ * arguments, several commands back to back in one buffer. */
+static void
+test_cmd_writes_resp_commands_back_to_back(void **state)
+{
+	store_cmd c = STORE_CMD_INIT;
+	static const char want[] = "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$3\r\na\0b\r\n"
+				   "*2\r\n$4\r\nINCR\r\n$0\r\n\r\n";
+
+	store_cmd_begin(&c, 3);
+	store_cmd_str(&c, "SET");
+	store_cmd_str(&c, "k");
+	store_cmd_arg(&c, "a\0b", 3);
+	store_cmd_begin(&c, 2);
+	store_cmd_str(&c, "INCR");
+	store_cmd_arg(&c, "", 0);
+	assert_false(c.failed);
+	assert_int_equal(c.len, sizeof(want) - 1);
+	assert_memory_equal(c.buf, want, sizeof(want) - 1);
+	store_cmd_fini(&c);
+	assert_null(c.buf);
+	assert_int_equal(c.len, 0);
+}
+
+static void
+test_cmd_numbers_and_evalsha(void **state)
+{
+	store_cmd c = STORE_CMD_INIT;
+	static const char sha[] = "0123456789abcdef0123456789abcdef01234567";
+	char want[256];
+	int n;
+
+	store_cmd_evalsha(&c, sha, 3);
+	store_cmd_u64(&c, 0);
+	store_cmd_u64(&c, 1000000007);
+	store_cmd_u64(&c, UINT64_MAX);
+	n = snprintf(want, sizeof(want),
+	    "*6\r\n$7\r\nEVALSHA\r\n$40\r\n%s\r\n$1\r\n0\r\n$1\r\n0\r\n$10\r\n1000000007\r\n"
+	    "$20\r\n18446744073709551615\r\n",
+	    sha);
+	assert_int_equal(c.len, (size_t)n);
+	assert_memory_equal(c.buf, want, (size_t)n);
+	/* Reset keeps the buffer for the next batch and starts it empty. */
+	store_cmd_reset(&c);
+	assert_int_equal(c.len, 0);
+	store_cmd_begin(&c, 1);
+	store_cmd_str(&c, "PING");
+	assert_int_equal(c.len, 14);
+	assert_memory_equal(c.buf, "*1\r\n$4\r\nPING\r\n", 14);
+	store_cmd_fini(&c);
+}
+
+/* Arguments past the first buffer's size grow it: 3,000 arguments of 100
+ * bytes arrive whole and in order. */
+static void
+test_cmd_grows_for_large_batches(void **state)
+{
+	store_cmd c = STORE_CMD_INIT;
+	char arg[100];
+	size_t off;
+
+	store_cmd_begin(&c, 3000);
+	for (int i = 0; i < 3000; i++) {
+		memset(arg, 'a' + i % 26, sizeof(arg));
+		store_cmd_arg(&c, arg, sizeof(arg));
+	}
+	assert_false(c.failed);
+	assert_int_equal(c.len, 7 + 3000 * (6 + 100 + 2));
+	assert_memory_equal(c.buf, "*3000\r\n", 7);
+	off = 7;
+	for (int i = 0; i < 3000; i++) {
+		memset(arg, 'a' + i % 26, sizeof(arg));
+		assert_memory_equal(c.buf + off, "$100\r\n", 6);
+		assert_memory_equal(c.buf + off + 6, arg, sizeof(arg));
+		assert_memory_equal(c.buf + off + 106, "\r\n", 2);
+		off += 108;
+	}
+	store_cmd_fini(&c);
+}
+
 int
 main(void)
 {
@@ -125,6 +207,9 @@ main(void)
 		cmocka_unit_test(test_script_errors_carry_status_and_message),
 		cmocka_unit_test(test_redis_errors_by_table),
 		cmocka_unit_test(test_every_script_is_embedded),
+		cmocka_unit_test(test_cmd_writes_resp_commands_back_to_back),
+		cmocka_unit_test(test_cmd_numbers_and_evalsha),
+		cmocka_unit_test(test_cmd_grows_for_large_batches),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -43,10 +43,17 @@ local function journal(ev, jmax)
 	return seq
 end
 
--- Ends the queue entry's life in the group.  The entry itself stays in the
--- stream until a worker trims the acknowledged head (store_queue_trim).
-local function queue_done(entry)
-	redis.call('XACK', P .. 'queue', 'workers', entry)
+-- Ends the life in the group of one queue entry, or of a list of them.  The
+-- entries stay in the stream until a worker trims the acknowledged head
+-- (store_queue_trim).
+local function queue_done(entries)
+	if type(entries) ~= 'table' then
+		entries = {entries}
+	end
+	for i = 1, #entries, 500 do
+		redis.call('XACK', P .. 'queue', 'workers',
+			unpack(entries, i, math.min(i + 499, #entries)))
+	end
 end
 
 -- Adds n to one of the sender's cumulative counters (sent, checked,
