@@ -62,19 +62,19 @@ typedef struct store_user {
 	const char *role;
 } store_user;
 
-struct store {
+/* One connection to Redis and the thread that drives it.  A store has
+ * several: each waits for its batch's replies on its own, so while one
+ * thread waits or runs callbacks the other's commands keep Redis busy. */
+typedef struct store_conn {
+	struct store *st;
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	store_op *head;
 	store_op *tail;
 	bool stopping;
+	bool started;
 	atomic_bool connected;
-
-	store_url url;
-	char jmax[24];
-	store_user *users;
-	size_t nusers;
 
 	/* Owned by the I/O thread. */
 	redisContext *c;
@@ -82,6 +82,18 @@ struct store {
 	/* The commands of the batch being written. */
 	store_cmd cmd;
 	char why[200];
+} store_conn;
+
+struct store {
+	store_conn *conns;
+	unsigned nconns;
+	/* Round robin over conns. */
+	atomic_uint next;
+
+	store_url url;
+	char jmax[24];
+	store_user *users;
+	size_t nusers;
 };
 
 static const char *const state_names[] = {
@@ -220,16 +232,20 @@ op_new(op_kind kind, int script, int argc, const char *const *argv, const size_t
 static void
 op_submit(store *st, store_op *op)
 {
+	store_conn *cn;
+
 	if (op == NULL)
 		return;
-	pthread_mutex_lock(&st->mu);
-	if (st->tail != NULL)
-		st->tail->next = op;
+	cn = &st->conns[atomic_fetch_add_explicit(&st->next, 1, memory_order_relaxed) %
+			st->nconns];
+	pthread_mutex_lock(&cn->mu);
+	if (cn->tail != NULL)
+		cn->tail->next = op;
 	else
-		st->head = op;
-	st->tail = op;
-	pthread_cond_signal(&st->cv);
-	pthread_mutex_unlock(&st->mu);
+		cn->head = op;
+	cn->tail = op;
+	pthread_cond_signal(&cn->cv);
+	pthread_mutex_unlock(&cn->mu);
 }
 
 /* ---- replies to RPC messages ---- */
@@ -628,7 +644,7 @@ op_complete(store_op *op)
 
 /* why may point into the context: it is copied before the context goes. */
 static void
-drop_connection(store *st, const char *why)
+drop_connection(store_conn *st, const char *why)
 {
 	snprintf(st->why, sizeof(st->why), "redis unavailable: %s", why);
 	if (st->c != NULL) {
@@ -640,28 +656,28 @@ drop_connection(store *st, const char *why)
 }
 
 static pigeon_status
-connect_redis(store *st)
+connect_redis(store_conn *st)
 {
 	char err[160];
 	redisReply *r;
 	pigeon_status rv;
 
-	if ((st->c = store_redis_connect(&st->url, IO_TIMEOUT_MS, err, sizeof(err))) == NULL)
+	if ((st->c = store_redis_connect(&st->st->url, IO_TIMEOUT_MS, err, sizeof(err))) == NULL)
 		goto fail;
 	if ((rv = store_redis_load_scripts(st->c, st->shas, err, sizeof(err))) != PIGEON_OK)
 		goto fail;
 	if ((rv = store_redis_create_group(st->c, err, sizeof(err))) != PIGEON_OK)
 		goto fail;
-	for (size_t i = 0; i < st->nusers; i++)
-		if (redisAppendCommand(st->c, "HSETNX pigeon:users %s %s", st->users[i].name,
-			st->users[i].role) != REDIS_OK)
+	for (size_t i = 0; i < st->st->nusers; i++)
+		if (redisAppendCommand(st->c, "HSETNX pigeon:users %s %s", st->st->users[i].name,
+			st->st->users[i].role) != REDIS_OK)
 			goto fail_ctx;
-	for (size_t i = 0; i < st->nusers; i++) {
+	for (size_t i = 0; i < st->st->nusers; i++) {
 		if (redisGetReply(st->c, (void **)&r) != REDIS_OK)
 			goto fail_ctx;
 		freeReplyObject(r);
 	}
-	log_info("store", "connected to redis users=%zu", st->nusers);
+	log_info("store", "connected to redis users=%zu", st->st->nusers);
 	atomic_store(&st->connected, true);
 	return PIGEON_OK;
 
@@ -674,7 +690,7 @@ fail:
 
 /* Appends the op's command to cmd. */
 static void
-op_format(store *st, store_op *op, store_cmd *cmd)
+op_format(store_conn *st, store_op *op, store_cmd *cmd)
 {
 	if (op->script >= 0)
 		store_cmd_evalsha(cmd, st->shas[op->script], (size_t)op->argc);
@@ -688,7 +704,7 @@ op_format(store *st, store_op *op, store_cmd *cmd)
  * one go, then reads their replies in order.  False when the connection
  * broke; ops without a reply then remain without one. */
 static bool
-pipeline(store *st, store_op *list)
+pipeline(store_conn *st, store_op *list)
 {
 	store_op *op;
 
@@ -724,7 +740,7 @@ pipeline(store *st, store_op *list)
 }
 
 static void
-run_batch(store *st, store_op *list)
+run_batch(store_conn *st, store_op *list)
 {
 	store_op *op, *next;
 	bool noscript = false;
@@ -777,7 +793,7 @@ abs_time_ms(int64_t ms)
 static void *
 io_main(void *p)
 {
-	store *st = p;
+	store_conn *st = p;
 	store_op *batch;
 	int64_t backoff = BACKOFF_MIN_MS, next_try = 0;
 
@@ -833,12 +849,43 @@ io_main(void *p)
 
 /* ---- public API ---- */
 
+static void
+conns_stop(store *st)
+{
+	for (unsigned i = 0; i < st->nconns; i++) {
+		store_conn *cn = &st->conns[i];
+
+		if (!cn->started)
+			continue;
+		pthread_mutex_lock(&cn->mu);
+		cn->stopping = true;
+		pthread_cond_signal(&cn->cv);
+		pthread_mutex_unlock(&cn->mu);
+		pthread_join(cn->thread, NULL);
+		cn->started = false;
+	}
+}
+
+static void
+conns_free(store *st)
+{
+	for (unsigned i = 0; i < st->nconns; i++) {
+		pthread_cond_destroy(&st->conns[i].cv);
+		pthread_mutex_destroy(&st->conns[i].mu);
+		store_cmd_fini(&st->conns[i].cmd);
+	}
+	free(st->conns);
+}
+
 pigeon_status
 store_open(store **out, const store_opts *opts)
 {
 	store *st;
 	pigeon_status rv;
+	unsigned n = opts->connections != 0 ? opts->connections : STORE_CONNECTIONS_DEFAULT;
 
+	if (n > STORE_CONNECTIONS_MAX)
+		return PIGEON_INVALID_ARGUMENT;
 	if ((st = calloc(1, sizeof(*st))) == NULL)
 		return PIGEON_RESOURCE_EXHAUSTED;
 	if ((rv = store_url_parse(opts->url != NULL ? opts->url : STORE_DEFAULT_URL, &st->url)) !=
@@ -849,22 +896,37 @@ store_open(store **out, const store_opts *opts)
 	if (opts->users_file != NULL &&
 	    (rv = users_load(opts->users_file, &st->users, &st->nusers)) != PIGEON_OK)
 		goto fail_free;
-	snprintf(st->why, sizeof(st->why), "redis unavailable: not connected yet");
-	atomic_init(&st->connected, false);
 	rv = PIGEON_RESOURCE_EXHAUSTED;
-	if (pthread_mutex_init(&st->mu, NULL) != 0)
+	if ((st->conns = calloc(n, sizeof(*st->conns))) == NULL)
 		goto fail_users;
-	if (util_cond_init_monotonic(&st->cv) != 0)
-		goto fail_mu;
-	if (pthread_create(&st->thread, NULL, io_main, st) != 0)
-		goto fail_cv;
+	atomic_init(&st->next, 0);
+	/* Each connection's locks exist before any thread starts, so that a
+	 * failure part way frees them all the same way. */
+	for (; st->nconns < n; st->nconns++) {
+		store_conn *cn = &st->conns[st->nconns];
+
+		cn->st = st;
+		snprintf(cn->why, sizeof(cn->why), "redis unavailable: not connected yet");
+		atomic_init(&cn->connected, false);
+		if (pthread_mutex_init(&cn->mu, NULL) != 0)
+			goto fail_conns;
+		if (util_cond_init_monotonic(&cn->cv) != 0) {
+			pthread_mutex_destroy(&cn->mu);
+			goto fail_conns;
+		}
+	}
+	for (unsigned i = 0; i < n; i++) {
+		if (pthread_create(&st->conns[i].thread, NULL, io_main, &st->conns[i]) != 0)
+			goto fail_threads;
+		st->conns[i].started = true;
+	}
 	*out = st;
 	return PIGEON_OK;
 
-fail_cv:
-	pthread_cond_destroy(&st->cv);
-fail_mu:
-	pthread_mutex_destroy(&st->mu);
+fail_threads:
+	conns_stop(st);
+fail_conns:
+	conns_free(st);
 fail_users:
 	users_free(st->users, st->nusers);
 fail_free:
@@ -877,14 +939,8 @@ store_close(store *st)
 {
 	if (st == NULL)
 		return;
-	pthread_mutex_lock(&st->mu);
-	st->stopping = true;
-	pthread_cond_signal(&st->cv);
-	pthread_mutex_unlock(&st->mu);
-	pthread_join(st->thread, NULL);
-	pthread_cond_destroy(&st->cv);
-	pthread_mutex_destroy(&st->mu);
-	store_cmd_fini(&st->cmd);
+	conns_stop(st);
+	conns_free(st);
 	users_free(st->users, st->nusers);
 	free(st);
 }
@@ -892,7 +948,10 @@ store_close(store *st)
 bool
 store_connected(const store *st)
 {
-	return atomic_load(&((store *)st)->connected);
+	for (unsigned i = 0; i < st->nconns; i++)
+		if (!atomic_load(&st->conns[i].connected))
+			return false;
+	return true;
 }
 
 void

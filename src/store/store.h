@@ -3,12 +3,16 @@
  * The store: the only code that speaks Redis.  It owns the Redis schema
  * (docs/redis-schema.md), the Lua scripts, connections and reconnects.
  *
- * A store is one pipelining connection driven by its own I/O thread: every
- * operation is queued, the thread writes all queued commands in one go and
- * reads their replies, so requests in flight share round trips.  Each
- * mutating operation is one Lua script (EVALSHA).  While Redis cannot be
- * reached, operations complete at once with PIGEON_UNAVAILABLE and the thread
- * reconnects with backoff by itself.
+ * A store holds a few pipelining connections (two by default), each driven
+ * by its own I/O thread: operations are spread over them in turn and queued,
+ * and a thread writes all its queued commands in one go and reads their
+ * replies, so requests in flight share round trips, and one connection's
+ * commands keep Redis busy while the other thread waits for replies or runs
+ * callbacks.  Each mutating operation is one Lua script (EVALSHA).  While
+ * Redis cannot be reached, operations complete at once with
+ * PIGEON_UNAVAILABLE and each thread reconnects with backoff by itself.
+ * Two operations submitted one after the other without waiting for the
+ * first's callback may run in either order.
  *
  * Operations are asynchronous: the callback runs exactly once, on the store's
  * thread, with the status, a message for humans on failure, and on success the
@@ -36,18 +40,25 @@ typedef struct store_opts {
 	/* Users file read at open: each line "username regular|admin", '#'
 	 * comments; added only when missing (HSETNX).  NULL: none. */
 	const char *users_file;
+	/* Connections to Redis, each with its own I/O thread; 0:
+	 * STORE_CONNECTIONS_DEFAULT, at most STORE_CONNECTIONS_MAX. */
+	unsigned connections;
 } store_opts;
 
-/* Opens the store and starts its thread, which connects in the background.
+#define STORE_CONNECTIONS_DEFAULT 2
+#define STORE_CONNECTIONS_MAX 16
+
+/* Opens the store and starts its threads, which connect in the background.
  * Succeeds while Redis is down.  RESOURCE_EXHAUSTED without memory,
- * INVALID_ARGUMENT for a malformed url, NOT_FOUND for a missing users file. */
+ * INVALID_ARGUMENT for a malformed url or too many connections, NOT_FOUND
+ * for a missing users file. */
 pigeon_status store_open(store **out, const store_opts *opts);
 
-/* Fails every queued operation with CANCELLED, stops the thread, closes the
- * connection.  Accepts NULL. */
+/* Fails every queued operation with CANCELLED, stops the threads, closes the
+ * connections.  Accepts NULL. */
 void store_close(store *st);
 
-/* True while the connection to Redis is up. */
+/* True while every connection to Redis is up. */
 bool store_connected(const store *st);
 
 typedef void (*store_cb)(

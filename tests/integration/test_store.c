@@ -945,10 +945,69 @@ test_open_rejects_bad_url_and_missing_users_file(void **state)
 	store *st = NULL;
 	store_opts bad = {.url = "http://x"}, missing = {.url = redis.url,
 	    .users_file = "no-such-users.conf"};
+	store_opts many = {.url = redis.url, .connections = STORE_CONNECTIONS_MAX + 1};
 
 	assert_int_equal(store_open(&st, &bad), PIGEON_INVALID_ARGUMENT);
 	assert_int_equal(store_open(&st, &missing), PIGEON_NOT_FOUND);
+	assert_int_equal(store_open(&st, &many), PIGEON_INVALID_ARGUMENT);
 	assert_null(st);
+}
+
+/* The clients Redis has now (CLIENT LIST has one line each). */
+static int
+redis_clients(void)
+{
+	redisReply *r = redisCommand(raw, "CLIENT LIST");
+	int n = 0;
+
+	assert_non_null(r);
+	assert_int_equal(r->type, REDIS_REPLY_STRING);
+	for (size_t i = 0; i < r->len; i++)
+		n += r->str[i] == '\n';
+	freeReplyObject(r);
+	return n;
+}
+
+/* Operations are spread over the connections in turn: a store opened with
+ * three connects three clients, and 60 logins in flight at once, twelve of
+ * each of five users, each get their own answer: five OK, 55 ALREADY_EXISTS. */
+static void
+test_operations_spread_over_every_connection(void **state)
+{
+	store_opts o = {.url = redis.url, .users_file = users_file, .connections = 3};
+	const char *names[] = {"Alice", "Malory", "Dizzzmas", "Ilya", "flain1"};
+	t_result r[60];
+	int before = redis_clients(), ok = 0, exists = 0;
+	int64_t deadline = t_now_ms() + DEADLINE_MS;
+	store *st;
+
+	(void)state;
+	assert_int_equal(store_open(&st, &o), PIGEON_OK);
+	while (!store_connected(st)) {
+		assert_true(t_now_ms() < deadline);
+		poll(NULL, 0, 5);
+	}
+	assert_int_equal(redis_clients(), before + 3);
+	for (int i = 0; i < 60; i++) {
+		t_result_init(&r[i]);
+		store_login(st, names[i % 5], t_cb, &r[i]);
+	}
+	for (int i = 0; i < 60; i++) {
+		pigeon_status rv = t_wait(&r[i], NULL, NULL);
+
+		ok += rv == PIGEON_OK;
+		exists += rv == PIGEON_ALREADY_EXISTS;
+	}
+	assert_int_equal(ok, 5);
+	assert_int_equal(exists, 55);
+	assert_int_equal(t_redis_int(raw, "ZCARD pigeon:online"), 5);
+	assert_int_equal(t_redis_int(raw, "GET pigeon:journal:seq"), 5);
+	store_close(st);
+	/* Redis drops the closed clients when it next reads their sockets. */
+	while (redis_clients() != before) {
+		assert_true(t_now_ms() < deadline);
+		poll(NULL, 0, 5);
+	}
 }
 
 int
@@ -971,6 +1030,8 @@ main(void)
 		    test_message_handed_out_too_often_is_dead_lettered, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_unreadable_message_in_a_batch_holds_back_only_itself, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_operations_spread_over_every_connection, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flushed_scripts_are_loaded_again, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(
