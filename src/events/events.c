@@ -36,6 +36,10 @@
 
 struct events_relay {
 	nng_socket pub;
+	/* Every publish goes through this one aio: nng_sendmsg would allocate
+	 * an aio per event (and read the kernel's random source for it).
+	 * Publishes never overlap: see last below. */
+	nng_aio *send_aio;
 	store *st;
 	store_sub *sub;
 	/* Only the sub thread reads and writes these, also while a journal
@@ -70,7 +74,12 @@ publish(events_relay *r, const char *topic, const Pigeon__V1__Event *ev)
 	}
 	memcpy(nng_msg_body(m), topic, tl + 1);
 	pigeon__v1__event__pack(ev, (uint8_t *)nng_msg_body(m) + tl + 1);
-	if ((err = nng_sendmsg(r->pub, m, NNG_FLAG_NONBLOCK)) != 0) {
+	/* pub never waits for a subscriber: a full queue drops the message for
+	 * that subscriber, so this completes at once. */
+	nng_aio_set_msg(r->send_aio, m);
+	nng_send_aio(r->pub, r->send_aio);
+	nng_aio_wait(r->send_aio);
+	if ((err = nng_aio_result(r->send_aio)) != 0) {
 		nng_msg_free(m);
 		log_warn("events", "event dropped err=%s", nng_strerror(err));
 	}
@@ -292,8 +301,10 @@ events_start(events_relay **out, const events_opts *opts)
 		return PIGEON_RESOURCE_EXHAUSTED;
 	pthread_mutex_init(&r->mtx, NULL);
 	pthread_cond_init(&r->cond, NULL);
-	if ((rv = status_from_nng(nng_pub0_open(&r->pub))) != PIGEON_OK)
+	if ((rv = status_from_nng(nng_aio_alloc(&r->send_aio, NULL, NULL))) != PIGEON_OK)
 		goto fail_free;
+	if ((rv = status_from_nng(nng_pub0_open(&r->pub))) != PIGEON_OK)
+		goto fail_aio;
 	nng_socket_set_size(r->pub, NNG_OPT_RECVMAXSZ,
 	    opts->recv_max > 0 ? opts->recv_max : EVENTS_RECV_MAX_DEFAULT);
 	if ((rv = status_from_nng(nng_listen(r->pub, url, NULL, 0))) != PIGEON_OK) {
@@ -301,6 +312,8 @@ events_start(events_relay **out, const events_opts *opts)
 		goto fail_close;
 	}
 	so.url = opts->redis_url;
+	/* Only catch-up reads of the journal: one connection is plenty. */
+	so.connections = 1;
 	if ((rv = store_open(&r->st, &so)) != PIGEON_OK)
 		goto fail_close;
 	if ((rv = store_sub_open(&r->sub, opts->redis_url, channels, on_message, on_connect,
@@ -314,6 +327,8 @@ fail_store:
 	store_close(r->st);
 fail_close:
 	nng_close(r->pub);
+fail_aio:
+	nng_aio_free(r->send_aio);
 fail_free:
 	pthread_cond_destroy(&r->cond);
 	pthread_mutex_destroy(&r->mtx);
@@ -335,6 +350,7 @@ events_stop(events_relay *r)
 	store_sub_close(r->sub);
 	store_close(r->st);
 	nng_close(r->pub);
+	nng_aio_free(r->send_aio);
 	pthread_cond_destroy(&r->cond);
 	pthread_mutex_destroy(&r->mtx);
 	free(r);
