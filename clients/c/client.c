@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The RPC client: an nng req socket dialed in the background, one nng context
- * per call.  A request carries this client's random id and a counter, so the
+ * per call in flight; an asynchronous call's context and aio are kept for the
+ * next one when it completes (opening them costs nng a lock, an id and a read
+ * of the kernel's random source, and freeing them a wake of its reaper).  A request carries this client's random id and a counter, so the
  * server can answer a resent request with its first answer.  Calls that find
  * no connection to pigeond fail fast with UNAVAILABLE once the dialer has had
  * its chance; a call that times out reports UNAVAILABLE rather than
@@ -29,6 +31,9 @@
  * failing fast with UNAVAILABLE. */
 #define CLIENT_CONNECT_GRACE_MS 1000
 
+/* Asynchronous calls whose context and aio wait for reuse, at most. */
+#define CLIENT_IDLE_MAX 256
+
 /* A call in flight, linked into its client so that close can cancel it. */
 typedef struct call_link {
 	nng_aio *aio;
@@ -52,6 +57,9 @@ struct pigeon_client {
 	 * operation is pending. */
 	call_link *calls;
 	bool closing;
+	/* Finished asynchronous calls kept for reuse (acall.next_idle). */
+	struct acall *idle;
+	unsigned nidle;
 };
 
 static void
@@ -150,6 +158,36 @@ fail_free:
 	return rv;
 }
 
+/* One asynchronous call: send, then receive, then complete. */
+typedef struct acall {
+	call_link link;
+	pigeon_client *c;
+	const ProtobufCMethodDescriptor *md;
+	uint64_t request_id;
+	int64_t deadline;
+	nng_ctx ctx;
+	nng_aio *aio;
+	bool receiving;
+	pigeon_done done;
+	void *arg;
+	struct acall *next_idle;
+} acall;
+
+/* Frees the kept calls; nothing is in flight any more. */
+static void
+idle_free(pigeon_client *c)
+{
+	while (c->idle != NULL) {
+		acall *a = c->idle;
+
+		c->idle = a->next_idle;
+		nng_ctx_close(a->ctx);
+		nng_aio_free(a->aio);
+		free(a);
+	}
+	c->nidle = 0;
+}
+
 void
 pigeon_client_close(pigeon_client *c)
 {
@@ -162,6 +200,7 @@ pigeon_client_close(pigeon_client *c)
 	while (c->calls != NULL)
 		pthread_cond_wait(&c->drained, &c->mtx);
 	pthread_mutex_unlock(&c->mtx);
+	idle_free(c);
 	nng_close(c->sock);
 	pthread_cond_destroy(&c->connected);
 	pthread_cond_destroy(&c->drained);
@@ -203,10 +242,10 @@ call_link_add(pigeon_client *c, call_link *l, nng_aio *aio)
 	return ok;
 }
 
+/* Under c->mtx. */
 static void
-call_link_remove(pigeon_client *c, call_link *l)
+call_unlink(pigeon_client *c, call_link *l)
 {
-	pthread_mutex_lock(&c->mtx);
 	if (l->prev != NULL)
 		l->prev->next = l->next;
 	else
@@ -215,6 +254,13 @@ call_link_remove(pigeon_client *c, call_link *l)
 		l->next->prev = l->prev;
 	if (c->calls == NULL)
 		pthread_cond_broadcast(&c->drained);
+}
+
+static void
+call_link_remove(pigeon_client *c, call_link *l)
+{
+	pthread_mutex_lock(&c->mtx);
+	call_unlink(c, l);
 	pthread_mutex_unlock(&c->mtx);
 }
 
@@ -434,33 +480,84 @@ out_aio:
 	return rv;
 }
 
-/* One asynchronous call: send, then receive, then complete. */
-typedef struct acall {
-	call_link link;
-	pigeon_client *c;
-	const ProtobufCMethodDescriptor *md;
-	uint64_t request_id;
-	int64_t deadline;
-	nng_ctx ctx;
-	nng_aio *aio;
-	bool receiving;
-	pigeon_done done;
-	void *arg;
-} acall;
+static void acall_cb(void *arg);
 
+/* Runs the caller's callback, then keeps the call's context and aio for
+ * the next call or, past CLIENT_IDLE_MAX or while closing, lets them go.
+ * Leaving the calls in flight and joining the kept ones is one step under
+ * the lock: close, which waits for the first list to empty and then frees
+ * the second, sees the call in one or the other.  A kept call may be
+ * started again by another thread while this callback unwinds: nothing
+ * here touches it after the lock is let go. */
 static void
 acall_complete(acall *a, pigeon_status st, const char *message, ProtobufCMessage *reply)
 {
 	pigeon_client *c = a->c;
+	bool kept;
 
 	a->done(st, message, reply, a->arg);
 	pigeon_reply_free(reply);
-	nng_ctx_close(a->ctx);
-	call_link_remove(c, &a->link);
-	/* The aio is this callback's own: it may only be freed from
-	 * elsewhere, which nng_aio_reap arranges. */
-	nng_aio_reap(a->aio);
-	free(a);
+	pthread_mutex_lock(&c->mtx);
+	kept = !c->closing && c->nidle < CLIENT_IDLE_MAX;
+	if (kept) {
+		call_unlink(c, &a->link);
+		a->next_idle = c->idle;
+		c->idle = a;
+		c->nidle++;
+	}
+	pthread_mutex_unlock(&c->mtx);
+	if (!kept) {
+		nng_ctx_close(a->ctx);
+		call_link_remove(c, &a->link);
+		/* The aio is this callback's own: it may only be freed from
+		 * elsewhere, which nng_aio_reap arranges. */
+		nng_aio_reap(a->aio);
+		free(a);
+	}
+}
+
+/* A call with its context and aio: a kept one, or a new one. */
+static pigeon_status
+acall_get(pigeon_client *c, acall **out)
+{
+	acall *a;
+	int nerr;
+
+	pthread_mutex_lock(&c->mtx);
+	if ((a = c->idle) != NULL) {
+		c->idle = a->next_idle;
+		c->nidle--;
+	}
+	pthread_mutex_unlock(&c->mtx);
+	if (a != NULL) {
+		a->receiving = false;
+		*out = a;
+		return PIGEON_OK;
+	}
+	if ((a = calloc(1, sizeof(*a))) == NULL)
+		return PIGEON_RESOURCE_EXHAUSTED;
+	if ((nerr = nng_aio_alloc(&a->aio, acall_cb, a)) != 0) {
+		free(a);
+		return status_from_nng(nerr);
+	}
+	if ((nerr = nng_ctx_open(&a->ctx, c->sock)) != 0) {
+		nng_aio_free(a->aio);
+		free(a);
+		return nerr == NNG_ECLOSED ? PIGEON_CANCELLED : status_from_nng(nerr);
+	}
+	*out = a;
+	return PIGEON_OK;
+}
+
+/* Gives back a call that never started. */
+static void
+acall_put(pigeon_client *c, acall *a)
+{
+	pthread_mutex_lock(&c->mtx);
+	a->next_idle = c->idle;
+	c->idle = a;
+	c->nidle++;
+	pthread_mutex_unlock(&c->mtx);
 }
 
 static void
@@ -501,39 +598,33 @@ pigeon_status
 pigeon_call_async(pigeon_client *c, const char *method, const ProtobufCMessage *req,
     int32_t deadline_ms, pigeon_done done, void *arg)
 {
-	acall *a;
+	const ProtobufCMethodDescriptor *md;
+	uint64_t request_id;
+	acall *a = NULL;
 	nng_msg *msg;
 	int32_t timeout;
 	pigeon_status rv;
-	int nerr;
 
-	if ((a = calloc(1, sizeof(*a))) == NULL)
-		return PIGEON_RESOURCE_EXHAUSTED;
-	rv = call_prepare(c, method, req, deadline_ms, &a->md, &a->request_id, &msg, &timeout,
-	    false, NULL);
+	rv = call_prepare(
+	    c, method, req, deadline_ms, &md, &request_id, &msg, &timeout, false, NULL);
 	if (rv == PIGEON_UNAVAILABLE) {
 		/* Not a failure to start: the caller hears it through done. */
-		free(a);
 		done(rv, "pigeond is not reachable", NULL, arg);
 		return PIGEON_OK;
 	}
 	if (rv != PIGEON_OK)
-		goto fail_free;
+		return rv;
+	if ((rv = acall_get(c, &a)) != PIGEON_OK)
+		goto fail_msg;
 	a->c = c;
+	a->md = md;
+	a->request_id = request_id;
 	a->done = done;
 	a->arg = arg;
 	a->deadline = util_now_ms() + timeout;
-	if ((nerr = nng_aio_alloc(&a->aio, acall_cb, a)) != 0) {
-		rv = status_from_nng(nerr);
-		goto fail_msg;
-	}
-	if ((nerr = nng_ctx_open(&a->ctx, c->sock)) != 0) {
-		rv = nerr == NNG_ECLOSED ? PIGEON_CANCELLED : status_from_nng(nerr);
-		goto fail_aio;
-	}
 	if (!call_link_add(c, &a->link, a->aio)) {
 		rv = PIGEON_CANCELLED;
-		goto fail_ctx;
+		goto fail_put;
 	}
 	nng_aio_set_msg(a->aio, msg);
 	nng_aio_set_timeout(a->aio, timeout);
@@ -544,14 +635,10 @@ pigeon_call_async(pigeon_client *c, const char *method, const ProtobufCMessage *
 	}
 	return PIGEON_OK;
 
-fail_ctx:
-	nng_ctx_close(a->ctx);
-fail_aio:
-	nng_aio_free(a->aio);
+fail_put:
+	acall_put(c, a);
 fail_msg:
 	nng_msg_free(msg);
-fail_free:
-	free(a);
 	return rv;
 }
 
