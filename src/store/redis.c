@@ -18,7 +18,6 @@ extern const char store_lua_finish[];
 extern const char store_lua_deadletter[];
 extern const char store_lua_read_user_stats[];
 extern const char store_lua_read_inbox[];
-extern const char store_lua_read_journal[];
 extern const char store_lua_read_health[];
 
 static const char *const script_texts[STORE_SCRIPT_COUNT] = {
@@ -31,7 +30,6 @@ static const char *const script_texts[STORE_SCRIPT_COUNT] = {
 	[STORE_SCRIPT_DEADLETTER] = store_lua_deadletter,
 	[STORE_SCRIPT_USER_STATS] = store_lua_read_user_stats,
 	[STORE_SCRIPT_INBOX] = store_lua_read_inbox,
-	[STORE_SCRIPT_JOURNAL] = store_lua_read_journal,
 	[STORE_SCRIPT_HEALTH] = store_lua_read_health,
 };
 
