@@ -385,31 +385,44 @@ reply_user_stats(store_op *op, const redisReply *r)
 	return PIGEON_OK;
 }
 
+/* read_inbox's flat reply: six strings per message. */
 static pigeon_status
 reply_inbox(store_op *op, const redisReply *r)
 {
 	Pigeon__V1__ListInboundMessagesReply rep = PIGEON__V1__LIST_INBOUND_MESSAGES_REPLY__INIT;
 	Pigeon__V1__Message *msgs = NULL, **ptrs = NULL;
-	size_t n;
+	size_t n, total;
 	pigeon_status rv = PIGEON_INTERNAL;
 
-	if (!is_arr(r, 0))
+	if (!is_arr(r, 0) || r->elements % 6 != 0)
 		return PIGEON_INTERNAL;
-	n = r->elements > op->page ? op->page : r->elements;
+	total = r->elements / 6;
+	n = total > op->page ? op->page : total;
 	if (n > 0 && ((msgs = calloc(n, sizeof(*msgs))) == NULL ||
 			 (ptrs = calloc(n, sizeof(*ptrs))) == NULL)) {
 		rv = PIGEON_RESOURCE_EXHAUSTED;
 		goto done;
 	}
 	for (size_t i = 0; i < n; i++) {
-		if (!is_arr(r->element[i], 6) ||
-		    !message_from((const redisReply *const *)r->element[i]->element, &msgs[i]))
-			goto done;
-		ptrs[i] = &msgs[i];
+		redisReply *const *e = &r->element[6 * i];
+		Pigeon__V1__Message *m = &msgs[i];
+
+		for (size_t k = 0; k < 6; k++)
+			if (!is_str(e[k]))
+				goto done;
+		pigeon__v1__message__init(m);
+		m->id = strtoull(e[0]->str, NULL, 10);
+		m->sender = e[1]->str;
+		m->recipient = e[2]->str;
+		m->content = e[3]->str;
+		m->state = (Pigeon__V1__MessageState)name_index(
+		    state_names, sizeof(state_names) / sizeof(state_names[0]), e[4]->str);
+		m->created_ms = strtoll(e[5]->str, NULL, 10);
+		ptrs[i] = m;
 	}
 	rep.n_messages = n;
 	rep.messages = ptrs;
-	if (r->elements > op->page && n > 0)
+	if (total > op->page && n > 0)
 		rep.next_cursor = msgs[n - 1].id;
 	op->cb(op->arg, PIGEON_OK, NULL, &rep.base);
 	rv = PIGEON_OK;

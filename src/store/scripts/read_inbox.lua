@@ -1,17 +1,22 @@
 -- SPDX-License-Identifier: MIT
 -- read_inbox: ARGV username, cursor (last id seen, 0 for none), count.
--- Returns up to count messages {id, sender, recipient, content, state,
--- created_ms} with ids above the cursor, oldest first.
+-- Returns up to count messages with ids above the cursor, oldest first, as
+-- one flat array: id, sender, recipient, content, state, created_ms for
+-- each (all strings).
+--
+-- The inbox's scores are the ids, so the messages up to the cursor are the
+-- first ZCOUNT of them, and SORT_RO BY nosort pages the sorted set in its
+-- own order and reads each message's fields in the same command: three
+-- calls whatever the page size (a HMGET per message, each turned into a Lua
+-- table, cost Redis several times more).
 local P = 'pigeon:'
 local u, cursor, n = ARGV[1], ARGV[2], ARGV[3]
 if redis.call('HEXISTS', P .. 'users', u) == 0 then
 	return redis.error_reply("NOT_FOUND Couldn't find user with username " .. u)
 end
-local ids = redis.call('ZRANGEBYSCORE', P .. 'inbox:' .. u, '(' .. cursor, '+inf', 'LIMIT', 0, n)
-local out = {}
-for _, id in ipairs(ids) do
-	local m = redis.call('HMGET', P .. 'msg:' .. id,
-		'sender', 'recipient', 'content', 'state', 'created_ms')
-	out[#out + 1] = {tonumber(id), m[1], m[2], m[3], m[4], tonumber(m[5])}
-end
-return out
+local inbox = P .. 'inbox:' .. u
+local skip = redis.call('ZCOUNT', inbox, '-inf', cursor)
+local m = P .. 'msg:*->'
+return redis.call('SORT_RO', inbox, 'BY', 'nosort', 'LIMIT', skip, n, 'GET', '#',
+	'GET', m .. 'sender', 'GET', m .. 'recipient', 'GET', m .. 'content',
+	'GET', m .. 'state', 'GET', m .. 'created_ms')
