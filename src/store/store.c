@@ -671,56 +671,56 @@ op_complete(store_op *op)
 
 /* why may point into the context: it is copied before the context goes. */
 static void
-drop_connection(store_conn *st, const char *why)
+drop_connection(store_conn *cn, const char *why)
 {
-	snprintf(st->why, sizeof(st->why), "redis unavailable: %s", why);
-	if (st->c != NULL) {
+	snprintf(cn->why, sizeof(cn->why), "redis unavailable: %s", why);
+	if (cn->c != NULL) {
 		log_warn("store", "redis connection lost err=%s", why);
-		redisFree(st->c);
-		st->c = NULL;
+		redisFree(cn->c);
+		cn->c = NULL;
 	}
-	atomic_store(&st->connected, false);
+	atomic_store(&cn->connected, false);
 }
 
 static pigeon_status
-connect_redis(store_conn *st)
+connect_redis(store_conn *cn)
 {
 	char err[160];
 	redisReply *r;
 	pigeon_status rv;
 
-	if ((st->c = store_redis_connect(&st->st->url, IO_TIMEOUT_MS, err, sizeof(err))) == NULL)
+	if ((cn->c = store_redis_connect(&cn->st->url, IO_TIMEOUT_MS, err, sizeof(err))) == NULL)
 		goto fail;
-	if ((rv = store_redis_load_scripts(st->c, st->shas, err, sizeof(err))) != PIGEON_OK)
+	if ((rv = store_redis_load_scripts(cn->c, cn->shas, err, sizeof(err))) != PIGEON_OK)
 		goto fail;
-	if ((rv = store_redis_create_group(st->c, err, sizeof(err))) != PIGEON_OK)
+	if ((rv = store_redis_create_group(cn->c, err, sizeof(err))) != PIGEON_OK)
 		goto fail;
-	for (size_t i = 0; i < st->st->nusers; i++)
-		if (redisAppendCommand(st->c, "HSETNX pigeon:users %s %s", st->st->users[i].name,
-			st->st->users[i].role) != REDIS_OK)
+	for (size_t i = 0; i < cn->st->nusers; i++)
+		if (redisAppendCommand(cn->c, "HSETNX pigeon:users %s %s", cn->st->users[i].name,
+			cn->st->users[i].role) != REDIS_OK)
 			goto fail_ctx;
-	for (size_t i = 0; i < st->st->nusers; i++) {
-		if (redisGetReply(st->c, (void **)&r) != REDIS_OK)
+	for (size_t i = 0; i < cn->st->nusers; i++) {
+		if (redisGetReply(cn->c, (void **)&r) != REDIS_OK)
 			goto fail_ctx;
 		freeReplyObject(r);
 	}
-	log_info("store", "connected to redis users=%zu", st->st->nusers);
-	atomic_store(&st->connected, true);
+	log_info("store", "connected to redis users=%zu", cn->st->nusers);
+	atomic_store(&cn->connected, true);
 	return PIGEON_OK;
 
 fail_ctx:
-	snprintf(err, sizeof(err), "%s", st->c->errstr);
+	snprintf(err, sizeof(err), "%s", cn->c->errstr);
 fail:
-	drop_connection(st, err);
+	drop_connection(cn, err);
 	return PIGEON_UNAVAILABLE;
 }
 
 /* Appends the op's command to cmd. */
 static void
-op_format(store_conn *st, store_op *op, store_cmd *cmd)
+op_format(store_conn *cn, store_op *op, store_cmd *cmd)
 {
 	if (op->script >= 0)
-		store_cmd_evalsha(cmd, st->shas[op->script], (size_t)op->argc);
+		store_cmd_evalsha(cmd, cn->shas[op->script], (size_t)op->argc);
 	else
 		store_cmd_begin(cmd, (size_t)op->argc);
 	for (int i = 0; i < op->argc; i++)
@@ -736,39 +736,39 @@ op_format(store_conn *st, store_op *op, store_cmd *cmd)
  * one go, then reads their replies in order.  False when the connection
  * broke; ops without a reply then remain without one. */
 static bool
-pipeline(store_conn *st, store_op *list)
+pipeline(store_conn *cn, store_op *list)
 {
 	store_op *op;
 
-	store_cmd_reset(&st->cmd);
+	store_cmd_reset(&cn->cmd);
 	for (op = list; op != NULL; op = op->next) {
 		op->sent = false;
 		if (op->reply != NULL)
 			continue;
-		op_format(st, op, &st->cmd);
+		op_format(cn, op, &cn->cmd);
 		op->sent = true;
 	}
-	if (st->cmd.failed) {
+	if (cn->cmd.failed) {
 		/* Out of memory: none is sent, each fails on its own. */
 		for (op = list; op != NULL; op = op->next)
 			op->sent = false;
 		return true;
 	}
-	if (st->cmd.len > 0 &&
-	    redisAppendFormattedCommand(st->c, st->cmd.buf, st->cmd.len) != REDIS_OK) {
-		drop_connection(st, st->c->errstr);
+	if (cn->cmd.len > 0 &&
+	    redisAppendFormattedCommand(cn->c, cn->cmd.buf, cn->cmd.len) != REDIS_OK) {
+		drop_connection(cn, cn->c->errstr);
 		return false;
 	}
 	for (op = list; op != NULL; op = op->next) {
 		if (!op->sent)
 			continue;
-		if (redisGetReply(st->c, (void **)&op->reply) != REDIS_OK ||
+		if (redisGetReply(cn->c, (void **)&op->reply) != REDIS_OK ||
 		    (op->then_get != NULL &&
-			redisGetReply(st->c, (void **)&op->reply2) != REDIS_OK)) {
+			redisGetReply(cn->c, (void **)&op->reply2) != REDIS_OK)) {
 			if (op->reply != NULL)
 				freeReplyObject(op->reply);
 			op->reply = op->reply2 = NULL;
-			drop_connection(st, st->c->errstr);
+			drop_connection(cn, cn->c->errstr);
 			return false;
 		}
 	}
@@ -776,13 +776,13 @@ pipeline(store_conn *st, store_op *list)
 }
 
 static void
-run_batch(store_conn *st, store_op *list)
+run_batch(store_conn *cn, store_op *list)
 {
 	store_op *op, *next;
 	bool noscript = false;
 	char err[160];
 
-	if (pipeline(st, list)) {
+	if (pipeline(cn, list)) {
 		for (op = list; op != NULL; op = op->next) {
 			if (store_reply_is_noscript(op->reply)) {
 				freeReplyObject(op->reply);
@@ -794,18 +794,18 @@ run_batch(store_conn *st, store_op *list)
 		 * retry the ops that missed, once. */
 		if (noscript) {
 			log_warn("store", "scripts missing in redis, loading them again");
-			if (store_redis_load_scripts(st->c, st->shas, err, sizeof(err)) != PIGEON_OK)
-				drop_connection(st, err);
+			if (store_redis_load_scripts(cn->c, cn->shas, err, sizeof(err)) != PIGEON_OK)
+				drop_connection(cn, err);
 			else
-				pipeline(st, list);
+				pipeline(cn, list);
 		}
 	}
 	for (op = list; op != NULL; op = next) {
 		next = op->next;
 		if (op->reply != NULL)
 			op_complete(op);
-		else if (st->c == NULL)
-			op_fail(op, PIGEON_UNAVAILABLE, st->why);
+		else if (cn->c == NULL)
+			op_fail(op, PIGEON_UNAVAILABLE, cn->why);
 		else
 			op_fail(op, PIGEON_RESOURCE_EXHAUSTED, "out of memory");
 	}
@@ -829,56 +829,56 @@ abs_time_ms(int64_t ms)
 static void *
 io_main(void *p)
 {
-	store_conn *st = p;
+	store_conn *cn = p;
 	store_op *batch;
 	int64_t backoff = BACKOFF_MIN_MS, next_try = 0;
 
-	pthread_mutex_lock(&st->mu);
-	while (!st->stopping) {
-		if (st->c == NULL && util_mono_us() / 1000 >= next_try) {
-			pthread_mutex_unlock(&st->mu);
-			if (connect_redis(st) == PIGEON_OK) {
+	pthread_mutex_lock(&cn->mu);
+	while (!cn->stopping) {
+		if (cn->c == NULL && util_mono_us() / 1000 >= next_try) {
+			pthread_mutex_unlock(&cn->mu);
+			if (connect_redis(cn) == PIGEON_OK) {
 				backoff = BACKOFF_MIN_MS;
 			} else {
 				next_try = util_mono_us() / 1000 + backoff;
 				backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
 			}
-			pthread_mutex_lock(&st->mu);
+			pthread_mutex_lock(&cn->mu);
 			continue;
 		}
-		if (st->head == NULL) {
-			if (st->c == NULL) {
+		if (cn->head == NULL) {
+			if (cn->c == NULL) {
 				struct timespec ts =
 				    abs_time_ms(next_try - util_mono_us() / 1000);
 
-				pthread_cond_timedwait(&st->cv, &st->mu, &ts);
+				pthread_cond_timedwait(&cn->cv, &cn->mu, &ts);
 			} else {
-				pthread_cond_wait(&st->cv, &st->mu);
+				pthread_cond_wait(&cn->cv, &cn->mu);
 			}
 			continue;
 		}
-		batch = st->head;
-		st->head = st->tail = NULL;
-		pthread_mutex_unlock(&st->mu);
-		if (st->c == NULL) {
-			op_fail_list(batch, PIGEON_UNAVAILABLE, st->why);
+		batch = cn->head;
+		cn->head = cn->tail = NULL;
+		pthread_mutex_unlock(&cn->mu);
+		if (cn->c == NULL) {
+			op_fail_list(batch, PIGEON_UNAVAILABLE, cn->why);
 		} else {
-			run_batch(st, batch);
+			run_batch(cn, batch);
 			/* A connection that just broke is retried at once. */
-			if (st->c == NULL) {
+			if (cn->c == NULL) {
 				next_try = 0;
 				backoff = BACKOFF_MIN_MS;
 			}
 		}
-		pthread_mutex_lock(&st->mu);
+		pthread_mutex_lock(&cn->mu);
 	}
-	batch = st->head;
-	st->head = st->tail = NULL;
-	pthread_mutex_unlock(&st->mu);
+	batch = cn->head;
+	cn->head = cn->tail = NULL;
+	pthread_mutex_unlock(&cn->mu);
 	op_fail_list(batch, PIGEON_CANCELLED, "store closing");
-	if (st->c != NULL) {
-		redisFree(st->c);
-		st->c = NULL;
+	if (cn->c != NULL) {
+		redisFree(cn->c);
+		cn->c = NULL;
 	}
 	return NULL;
 }
