@@ -2,8 +2,10 @@
 /*
  * The worker pool: threads that take queued messages from Redis, run the spam
  * filter on them and deliver or block them.  Each thread owns one
- * store_queue connection and, per batch, makes one round trip for the claim
- * scripts and one for the finish scripts.  Messages a dead worker held are
+ * store_queue connection and, per batch, runs one claim script and one
+ * finish script for the whole batch, one round trip each.  With more than
+ * one thread, the spam filter's rate and flood windows count messages in the
+ * order the threads claim them.  Messages a dead worker held are
  * reclaimed after they sit idle; a message handed out too often is
  * dead-lettered.  The Redis side lives in src/store/queue.h, the verdicts in
  * src/spam/spam.h.
