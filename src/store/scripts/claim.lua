@@ -22,6 +22,23 @@
 local rate_w, flood_w = tonumber(ARGV[1]) * 1000, tonumber(ARGV[2]) * 1000
 local now = now_ms()
 local out, checked, expire = {}, {}, {}
+
+-- Adds member to window key k at the time now (with 'NX' kept at its first
+-- time), counts the members of the last w ms, trims older ones when asked,
+-- and has k expire w after the batch.
+local function window(k, nx, member, w, trim)
+	if nx then
+		redis.call('ZADD', k, 'NX', now, member)
+	else
+		redis.call('ZADD', k, now, member)
+	end
+	local n = redis.call('ZCOUNT', k, now - w, '+inf')
+	if trim then
+		redis.call('ZREMRANGEBYSCORE', k, '-inf', '(' .. (now - w))
+	end
+	expire[k] = w
+	return n
+end
 for i = 3, #ARGV - 1, 2 do
 	local id, fp = ARGV[i], ARGV[i + 1]
 	local key = P .. 'msg:' .. id
@@ -40,22 +57,10 @@ for i = 3, #ARGV - 1, 2 do
 	if state == 'being_spam_checked' then
 		local trim = tonumber(id) % 8 == 0
 		if rate_w > 0 then
-			local k = P .. 'spam:rate:' .. s
-			redis.call('ZADD', k, 'NX', now, id)
-			sent = redis.call('ZCOUNT', k, now - rate_w, '+inf')
-			if trim then
-				redis.call('ZREMRANGEBYSCORE', k, '-inf', '(' .. (now - rate_w))
-			end
-			expire[k] = rate_w
+			sent = window(P .. 'spam:rate:' .. s, true, id, rate_w, trim)
 		end
 		if flood_w > 0 then
-			local k = P .. 'spam:flood:' .. s .. ':' .. fp
-			redis.call('ZADD', k, now, r)
-			flood = redis.call('ZCOUNT', k, now - flood_w, '+inf')
-			if trim then
-				redis.call('ZREMRANGEBYSCORE', k, '-inf', '(' .. (now - flood_w))
-			end
-			expire[k] = flood_w
+			flood = window(P .. 'spam:flood:' .. s .. ':' .. fp, false, r, flood_w, trim)
 		end
 	end
 	out[#out + 1] = state
