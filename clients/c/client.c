@@ -3,10 +3,11 @@
  * The RPC client: an nng req socket dialed in the background, one nng context
  * per call in flight; an asynchronous call's context and aio are kept for the
  * next one when it completes (opening them costs nng a lock, an id and a read
- * of the kernel's random source, and freeing them a wake of its reaper).  A request carries this client's random id and a counter, so the
- * server can answer a resent request with its first answer.  Calls that find
- * no connection to pigeond fail fast with UNAVAILABLE once the dialer has had
- * its chance; a call that times out reports UNAVAILABLE rather than
+ * of the kernel's random source, and freeing them a wake of its reaper).  A
+ * request carries this client's random id and a counter, so the server can
+ * answer a resent request with its first answer.  Calls that find no
+ * connection to pigeond fail fast with UNAVAILABLE once the dialer has had its
+ * chance; a call that times out reports UNAVAILABLE rather than
  * DEADLINE_EXCEEDED if pigeond was not connected at any point.
  */
 #include <pthread.h>
@@ -549,15 +550,26 @@ acall_get(pigeon_client *c, acall **out)
 	return PIGEON_OK;
 }
 
-/* Gives back a call that never started. */
+/* Gives back a call that never started: kept, unless the client is
+ * closing (close may have freed the kept ones already). */
 static void
 acall_put(pigeon_client *c, acall *a)
 {
+	bool kept;
+
 	pthread_mutex_lock(&c->mtx);
-	a->next_idle = c->idle;
-	c->idle = a;
-	c->nidle++;
+	kept = !c->closing && c->nidle < CLIENT_IDLE_MAX;
+	if (kept) {
+		a->next_idle = c->idle;
+		c->idle = a;
+		c->nidle++;
+	}
 	pthread_mutex_unlock(&c->mtx);
+	if (!kept) {
+		nng_ctx_close(a->ctx);
+		nng_aio_free(a->aio);
+		free(a);
+	}
 }
 
 static void
