@@ -68,7 +68,7 @@ main(int argc, char **argv)
 		    &cf.spam_config},
 		{"workers", "PIGEON_WORKERS", OPT_UINT, "1", "worker threads", &cf.workers},
 		{"batch", "PIGEON_BATCH", OPT_UINT, "100",
-		    "messages a worker takes per round trip", &cf.batch},
+		    "messages a worker takes and checks per script call, 1 to 1000", &cf.batch},
 		{"reclaim-ms", "PIGEON_RECLAIM_MS", OPT_UINT, "30000",
 		    "idle time after which a message held by a dead worker is taken over",
 		    &cf.reclaim_ms},
@@ -113,6 +113,10 @@ main(int argc, char **argv)
 	}
 	if (!log_set_level_name(cf.log_level)) {
 		fprintf(stderr, "%s: unknown log level '%s'\n", argv[0], cf.log_level);
+		return 2;
+	}
+	if (cf.batch < 1 || cf.batch > WORKER_BATCH_MAX) {
+		fprintf(stderr, "%s: --batch must be from 1 to %d\n", argv[0], WORKER_BATCH_MAX);
 		return 2;
 	}
 	if (strcmp(cf.role, "all") != 0 && strcmp(cf.role, "rpc") != 0 &&

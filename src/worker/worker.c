@@ -250,7 +250,7 @@ worker_pool_start(worker_pool **out, const worker_opts *o)
 	if ((p = calloc(1, sizeof(*p))) == NULL)
 		return PIGEON_RESOURCE_EXHAUSTED;
 	p->nthreads = o->threads != 0 ? o->threads : 1;
-	p->batch = o->batch != 0 ? o->batch : 100;
+	p->batch = o->batch == 0 ? 100 : o->batch > WORKER_BATCH_MAX ? WORKER_BATCH_MAX : o->batch;
 	p->reclaim_ms = o->reclaim_idle_ms > 0 ? o->reclaim_idle_ms : 30000;
 	p->max_attempts = o->max_attempts != 0 ? o->max_attempts : 5;
 	if (pthread_mutex_init(&p->mu, NULL) != 0)

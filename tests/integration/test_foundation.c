@@ -16,6 +16,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -303,11 +304,48 @@ test_redis_down_gives_unavailable_then_recovers(void **state)
 	t_assert_still_serving();
 }
 
+/* Runs "$PIGEOND args" with env set (e.g. "PIGEON_BATCH=5000 "); returns
+ * its exit code, and its stderr in out. */
+static int
+run_pigeond(const char *env_prefix, const char *args, char *out, size_t cap)
+{
+	char cmd[1024];
+	FILE *f;
+	size_t n;
+	int status;
+
+	snprintf(cmd, sizeof(cmd), "%s'%s' %s 2>&1 >/dev/null", env_prefix, getenv("PIGEOND"),
+	    args);
+	assert_non_null(f = popen(cmd, "r"));
+	n = fread(out, 1, cap - 1, f);
+	out[n] = '\0';
+	status = pclose(f);
+	assert_true(WIFEXITED(status));
+	return WEXITSTATUS(status);
+}
+
+/* One claim script serves a whole batch and Redis serves nothing else
+ * meanwhile: a batch is 1 to 1000 messages, on the command line and in the
+ * environment alike. */
+static void
+test_batch_out_of_range_is_refused_at_start(void **state)
+{
+	char out[512];
+
+	assert_int_equal(run_pigeond("", "--batch 1001", out, sizeof(out)), 2);
+	assert_non_null(strstr(out, ": --batch must be from 1 to 1000\n"));
+	assert_int_equal(run_pigeond("", "--batch 0", out, sizeof(out)), 2);
+	assert_non_null(strstr(out, ": --batch must be from 1 to 1000\n"));
+	assert_int_equal(run_pigeond("PIGEON_BATCH=5000 ", "", out, sizeof(out)), 2);
+	assert_non_null(strstr(out, ": --batch must be from 1 to 1000\n"));
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_health_is_serving_with_version),
+		cmocka_unit_test(test_batch_out_of_range_is_refused_at_start),
 		cmocka_unit_test(test_health_counts_a_worker_idle_for_11_s),
 		cmocka_unit_test(test_garbage_bytes_get_invalid_argument),
 		cmocka_unit_test(test_truncated_envelope_gets_invalid_argument),
