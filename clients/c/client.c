@@ -80,6 +80,12 @@ set_error(pigeon_error *err, pigeon_status st, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Counts the pipes to pigeond.  nng 1.5 runs REM_POST exactly once for
+ * every pipe that saw ADD_PRE, but a pipe closed between ADD_PRE and
+ * ADD_POST (pigeond dying while the dialer connects) never sees ADD_POST:
+ * counting ADD_POST against REM_POST then undercounts for good, and the
+ * client fails every call fast with UNAVAILABLE while connected.  So the
+ * count goes up at ADD_PRE, which always pairs with REM_POST. */
 static void
 pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
@@ -87,8 +93,9 @@ pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
 
 	(void)p;
 	pthread_mutex_lock(&c->mtx);
-	if (ev == NNG_PIPE_EV_ADD_POST) {
+	if (ev == NNG_PIPE_EV_ADD_PRE) {
 		atomic_fetch_add(&c->pipes, 1);
+	} else if (ev == NNG_PIPE_EV_ADD_POST) {
 		pthread_cond_broadcast(&c->connected);
 	} else if (ev == NNG_PIPE_EV_REM_POST) {
 		atomic_fetch_sub(&c->pipes, 1);
@@ -139,6 +146,7 @@ pigeon_client_open_opts(pigeon_client **out, const pigeon_client_opts *opts)
 		nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME, opts->resend_ms);
 	nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 50);
 	nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 1000);
+	nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_PRE, pipe_event, c);
 	nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_POST, pipe_event, c);
 	nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST, pipe_event, c);
 	/* Non-blocking: the dialer keeps trying in the background. */
