@@ -491,6 +491,20 @@ out_aio:
 
 static void acall_cb(void *arg);
 
+/* Under c->mtx: adds a to the kept calls unless the client is closing (close
+ * may have freed them already) or keeps CLIENT_IDLE_MAX already.  Returns
+ * whether it did; if not, the caller lets a go. */
+static bool
+idle_push(pigeon_client *c, acall *a)
+{
+	if (c->closing || c->nidle >= CLIENT_IDLE_MAX)
+		return false;
+	a->next_idle = c->idle;
+	c->idle = a;
+	c->nidle++;
+	return true;
+}
+
 /* Runs the caller's callback, then keeps the call's context and aio for
  * the next call or, past CLIENT_IDLE_MAX or while closing, lets them go.
  * Leaving the calls in flight and joining the kept ones is one step under
@@ -507,13 +521,8 @@ acall_complete(acall *a, pigeon_status st, const char *message, ProtobufCMessage
 	a->done(st, message, reply, a->arg);
 	pigeon_reply_free(reply);
 	pthread_mutex_lock(&c->mtx);
-	kept = !c->closing && c->nidle < CLIENT_IDLE_MAX;
-	if (kept) {
+	if ((kept = idle_push(c, a)))
 		call_unlink(c, &a->link);
-		a->next_idle = c->idle;
-		c->idle = a;
-		c->nidle++;
-	}
 	pthread_mutex_unlock(&c->mtx);
 	if (!kept) {
 		nng_ctx_close(a->ctx);
@@ -558,20 +567,14 @@ acall_get(pigeon_client *c, acall **out)
 	return PIGEON_OK;
 }
 
-/* Gives back a call that never started: kept, unless the client is
- * closing (close may have freed the kept ones already). */
+/* Gives back a call that never started. */
 static void
 acall_put(pigeon_client *c, acall *a)
 {
 	bool kept;
 
 	pthread_mutex_lock(&c->mtx);
-	kept = !c->closing && c->nidle < CLIENT_IDLE_MAX;
-	if (kept) {
-		a->next_idle = c->idle;
-		c->idle = a;
-		c->nidle++;
-	}
+	kept = idle_push(c, a);
 	pthread_mutex_unlock(&c->mtx);
 	if (!kept) {
 		nng_ctx_close(a->ctx);
