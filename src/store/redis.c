@@ -248,22 +248,34 @@ cmd_reserve(store_cmd *c, size_t more)
 	return true;
 }
 
+/* Writes v in decimal into out (at least 20 bytes); returns its length. */
+static size_t
+u64_text(uint64_t v, char *out)
+{
+	char rev[20];
+	size_t n = 0;
+
+	do {
+		rev[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	for (size_t i = 0; i < n; i++)
+		out[i] = rev[n - 1 - i];
+	return n;
+}
+
 /* Appends prefix, v in decimal and CRLF: "*3\r\n", "$5\r\n". */
 static void
 cmd_header(store_cmd *c, char prefix, uint64_t v)
 {
-	char digits[20];
-	size_t n = 0;
+	char text[20];
+	size_t n = u64_text(v, text);
 
-	do {
-		digits[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v != 0);
 	if (!cmd_reserve(c, n + 3))
 		return;
 	c->buf[c->len++] = prefix;
-	while (n > 0)
-		c->buf[c->len++] = digits[--n];
+	memcpy(c->buf + c->len, text, n);
+	c->len += n;
 	c->buf[c->len++] = '\r';
 	c->buf[c->len++] = '\n';
 }
@@ -295,16 +307,9 @@ store_cmd_str(store_cmd *c, const char *s)
 void
 store_cmd_u64(store_cmd *c, uint64_t v)
 {
-	char digits[20], text[20];
-	size_t n = 0;
+	char text[20];
 
-	do {
-		digits[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v != 0);
-	for (size_t i = 0; i < n; i++)
-		text[i] = digits[n - 1 - i];
-	store_cmd_arg(c, text, n);
+	store_cmd_arg(c, text, u64_text(v, text));
 }
 
 void

@@ -278,21 +278,42 @@ u64_or_zero(long long v)
 	return v > 0 ? (uint64_t)v : 0;
 }
 
-/* A message from {id, sender, recipient, content, state, created_ms}. */
+/* The number in an integer reply, or in a string reply that holds only
+ * one (SORT's GET answers strings). */
+static bool
+num_from(const redisReply *r, long long *v)
+{
+	char *end;
+
+	if (is_int(r)) {
+		*v = r->integer;
+		return true;
+	}
+	if (!is_str(r) || r->len == 0)
+		return false;
+	errno = 0;
+	*v = strtoll(r->str, &end, 10);
+	return errno == 0 && *end == '\0';
+}
+
+/* A message from {id, sender, recipient, content, state, created_ms}; id
+ * and created_ms as integers or as decimal strings. */
 static bool
 message_from(const redisReply *const *e, Pigeon__V1__Message *m)
 {
-	if (!is_int(e[0]) || !is_str(e[1]) || !is_str(e[2]) || !is_str(e[3]) || !is_str(e[4]) ||
-	    !is_int(e[5]))
+	long long id, created;
+
+	if (!num_from(e[0], &id) || !is_str(e[1]) || !is_str(e[2]) || !is_str(e[3]) ||
+	    !is_str(e[4]) || !num_from(e[5], &created))
 		return false;
 	pigeon__v1__message__init(m);
-	m->id = u64_or_zero(e[0]->integer);
+	m->id = u64_or_zero(id);
 	m->sender = e[1]->str;
 	m->recipient = e[2]->str;
 	m->content = e[3]->str;
 	m->state = (Pigeon__V1__MessageState)name_index(
 	    state_names, sizeof(state_names) / sizeof(state_names[0]), e[4]->str);
-	m->created_ms = e[5]->integer;
+	m->created_ms = created;
 	return true;
 }
 
@@ -385,7 +406,8 @@ reply_user_stats(store_op *op, const redisReply *r)
 	return PIGEON_OK;
 }
 
-/* read_inbox's flat reply: six strings per message. */
+/* read_inbox's flat reply: six strings per message, as message_from reads
+ * them. */
 static pigeon_status
 reply_inbox(store_op *op, const redisReply *r)
 {
@@ -404,21 +426,9 @@ reply_inbox(store_op *op, const redisReply *r)
 		goto done;
 	}
 	for (size_t i = 0; i < n; i++) {
-		redisReply *const *e = &r->element[6 * i];
-		Pigeon__V1__Message *m = &msgs[i];
-
-		for (size_t k = 0; k < 6; k++)
-			if (!is_str(e[k]))
-				goto done;
-		pigeon__v1__message__init(m);
-		m->id = strtoull(e[0]->str, NULL, 10);
-		m->sender = e[1]->str;
-		m->recipient = e[2]->str;
-		m->content = e[3]->str;
-		m->state = (Pigeon__V1__MessageState)name_index(
-		    state_names, sizeof(state_names) / sizeof(state_names[0]), e[4]->str);
-		m->created_ms = strtoll(e[5]->str, NULL, 10);
-		ptrs[i] = m;
+		if (!message_from((const redisReply *const *)&r->element[6 * i], &msgs[i]))
+			goto done;
+		ptrs[i] = &msgs[i];
 	}
 	rep.n_messages = n;
 	rep.messages = ptrs;
