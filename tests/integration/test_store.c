@@ -692,16 +692,31 @@ test_dead_worker_messages_are_reclaimed_exactly_once(void **state)
 	t_free(h);
 }
 
+/* Runs a worker pool that takes over entries idle for 50 ms and
+ * dead-letters what was handed out once, until one message is in the
+ * dead-letter stream. */
+static void
+t_dead_letter_one(void)
+{
+	worker_opts wo = {.redis_url = redis.url, .reclaim_idle_ms = 50, .max_attempts = 1,
+	    .consumer_prefix = "t"};
+	worker_pool *wp;
+	int64_t deadline = t_now_ms() + DEADLINE_MS;
+
+	assert_int_equal(worker_pool_start(&wp, &wo), PIGEON_OK);
+	while (t_redis_int(raw, "XLEN pigeon:deadletter") != 1) {
+		assert_true(t_now_ms() < deadline);
+		poll(NULL, 0, 5);
+	}
+	worker_pool_stop(wp);
+}
+
 static void
 test_message_handed_out_too_often_is_dead_lettered(void **state)
 {
 	store *st = *state;
 	store_queue *dead;
 	store_queue_batch b = {0};
-	worker_opts wo = {.redis_url = redis.url, .reclaim_idle_ms = 50, .max_attempts = 1,
-	    .consumer_prefix = "t"};
-	worker_pool *wp;
-	int64_t deadline = t_now_ms() + DEADLINE_MS;
 
 	t_send(st, "Malory", "Ilya", "poison", NULL, NULL);
 	assert_int_equal(store_queue_open(&dead, redis.url, "dead", 0), PIGEON_OK);
@@ -710,12 +725,7 @@ test_message_handed_out_too_often_is_dead_lettered(void **state)
 	store_queue_batch_fini(&b);
 	store_queue_close(dead);
 
-	assert_int_equal(worker_pool_start(&wp, &wo), PIGEON_OK);
-	while (t_redis_int(raw, "XLEN pigeon:deadletter") != 1) {
-		assert_true(t_now_ms() < deadline);
-		poll(NULL, 0, 5);
-	}
-	worker_pool_stop(wp);
+	t_dead_letter_one();
 
 	Pigeon__V1__GetEventJournalReply *j = t_journal(st, 0, 0, 0);
 	assert_int_equal(j->n_events, 1);
@@ -742,10 +752,6 @@ test_unreadable_message_in_a_batch_holds_back_only_itself(void **state)
 	store *st = *state;
 	store_queue *q;
 	store_queue_batch b = {0};
-	worker_opts wo = {.redis_url = redis.url, .reclaim_idle_ms = 50, .max_attempts = 1,
-	    .consumer_prefix = "t"};
-	worker_pool *wp;
-	int64_t deadline = t_now_ms() + DEADLINE_MS;
 
 	assert_int_equal(t_send(st, "Alice", "Ilya", "one", NULL, NULL), 1);
 	assert_int_equal(t_send(st, "Alice", "Ilya", "two", NULL, NULL), 2);
@@ -779,12 +785,7 @@ test_unreadable_message_in_a_batch_holds_back_only_itself(void **state)
 	assert_int_equal(h->queue_pending, 1);
 	t_free(h);
 
-	assert_int_equal(worker_pool_start(&wp, &wo), PIGEON_OK);
-	while (t_redis_int(raw, "XLEN pigeon:deadletter") != 1) {
-		assert_true(t_now_ms() < deadline);
-		poll(NULL, 0, 5);
-	}
-	worker_pool_stop(wp);
+	t_dead_letter_one();
 	h = t_health(st);
 	assert_int_equal(h->queue_pending, 0);
 	assert_int_equal(h->dead_letters, 1);
@@ -953,24 +954,36 @@ test_open_rejects_bad_url_and_missing_users_file(void **state)
 	assert_null(st);
 }
 
-/* The clients Redis has now (CLIENT LIST has one line each). */
+/* The clients Redis has now (CLIENT LIST has one line each), or those of
+ * them whose last command contains `cmd` ("cmd=evalsha"). */
 static int
-redis_clients(void)
+redis_clients_with(const char *cmd)
 {
 	redisReply *r = redisCommand(raw, "CLIENT LIST");
 	int n = 0;
 
 	assert_non_null(r);
 	assert_int_equal(r->type, REDIS_REPLY_STRING);
-	for (size_t i = 0; i < r->len; i++)
-		n += r->str[i] == '\n';
+	for (char *line = r->str, *end; *line != '\0'; line = end + 1) {
+		if ((end = strchr(line, '\n')) == NULL)
+			break;
+		*end = '\0';
+		n += cmd == NULL || strstr(line, cmd) != NULL;
+	}
 	freeReplyObject(r);
 	return n;
 }
 
+static int
+redis_clients(void)
+{
+	return redis_clients_with(NULL);
+}
+
 /* Operations are spread over the connections in turn: a store opened with
- * three connects three clients, and 60 logins in flight at once, twelve of
- * each of five users, each get their own answer: five OK, 55 ALREADY_EXISTS. */
+ * three connects three clients, each of which then runs scripts, and 60
+ * logins in flight at once, twelve of each of five users, each get their
+ * own answer: five OK, 55 ALREADY_EXISTS. */
 static void
 test_operations_spread_over_every_connection(void **state)
 {
@@ -1002,6 +1015,9 @@ test_operations_spread_over_every_connection(void **state)
 	assert_int_equal(exists, 55);
 	assert_int_equal(t_redis_int(raw, "ZCARD pigeon:online"), 5);
 	assert_int_equal(t_redis_int(raw, "GET pigeon:journal:seq"), 5);
+	/* The login script was the last command of all three connections (the
+	 * fixture's store has run none, this connection CLIENT LIST). */
+	assert_int_equal(redis_clients_with(" cmd=evalsha "), 3);
 	store_close(st);
 	/* Redis drops the closed clients when it next reads their sockets. */
 	while (redis_clients() != before) {
