@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -237,11 +238,18 @@ static void
 op_submit(store *st, store_op *op)
 {
 	store_conn *cn;
+	unsigned first;
 
 	if (op == NULL)
 		return;
-	cn = &st->conns[atomic_fetch_add_explicit(&st->next, 1, memory_order_relaxed) %
-			st->nconns];
+	/* In turn, skipping connections that are down while another is up:
+	 * after an outage they come back one by one, and an operation queued
+	 * on one still waiting to reconnect would fail for nothing. */
+	first = atomic_fetch_add_explicit(&st->next, 1, memory_order_relaxed) % st->nconns;
+	cn = &st->conns[first];
+	for (unsigned i = 1; i < st->nconns && !atomic_load(&cn->connected); i++)
+		if (atomic_load(&st->conns[(first + i) % st->nconns].connected))
+			cn = &st->conns[(first + i) % st->nconns];
 	pthread_mutex_lock(&cn->mu);
 	if (cn->tail != NULL)
 		cn->tail->next = op;
@@ -836,12 +844,25 @@ abs_time_ms(int64_t ms)
 	return ts;
 }
 
+/* True when Redis closed the connection (restarted, or dropped an idle
+ * client) or it failed.  Between batches no reply is due and Redis sends
+ * nothing unasked on this connection, so anything readable is the end. */
+static bool
+closed_by_redis(const redisContext *c)
+{
+	struct pollfd p = {c->fd, POLLIN, 0};
+
+	return poll(&p, 1, 0) != 0;
+}
+
 static void *
 io_main(void *p)
 {
 	store_conn *cn = p;
 	store_op *batch;
 	int64_t backoff = BACKOFF_MIN_MS, next_try = 0;
+	/* The thread slept since its last batch: the connection sat idle. */
+	bool waited = false;
 
 	pthread_mutex_lock(&cn->mu);
 	while (!cn->stopping) {
@@ -864,12 +885,25 @@ io_main(void *p)
 				pthread_cond_timedwait(&cn->cv, &cn->mu, &ts);
 			} else {
 				pthread_cond_wait(&cn->cv, &cn->mu);
+				waited = true;
 			}
 			continue;
 		}
 		batch = cn->head;
 		cn->head = cn->tail = NULL;
 		pthread_mutex_unlock(&cn->mu);
+		/* Under load batches follow each other and a dead connection
+		 * shows in the batch in flight; one that sat idle is checked
+		 * before anything is sent on it: reconnecting first means the
+		 * batch need not fail. */
+		if (waited && cn->c != NULL && closed_by_redis(cn->c)) {
+			drop_connection(cn, "closed by redis while idle");
+			if (connect_redis(cn) != PIGEON_OK) {
+				next_try = util_mono_us() / 1000 + BACKOFF_MIN_MS;
+				backoff = BACKOFF_MIN_MS * 2;
+			}
+		}
+		waited = false;
 		if (cn->c == NULL) {
 			op_fail_list(batch, PIGEON_UNAVAILABLE, cn->why);
 		} else {

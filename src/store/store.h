@@ -4,13 +4,16 @@
  * (docs/redis-schema.md), the Lua scripts, connections and reconnects.
  *
  * A store holds a few pipelining connections (two by default), each driven
- * by its own I/O thread: operations are spread over them in turn and queued,
+ * by its own I/O thread: operations are spread over them in turn (passing
+ * over a connection that is down while another is up) and queued,
  * and a thread writes all its queued commands in one go and reads their
  * replies, so requests in flight share round trips, and one connection's
  * commands keep Redis busy while the other thread waits for replies or runs
- * callbacks.  Each mutating operation is one Lua script (EVALSHA).  While
- * Redis cannot be reached, operations complete at once with
- * PIGEON_UNAVAILABLE and each thread reconnects with backoff by itself.
+ * callbacks.  Each mutating operation is one Lua script (EVALSHA).  A
+ * connection that Redis closed while it was idle (a restart) reconnects
+ * before its next batch is sent.  While Redis cannot be reached, operations
+ * complete at once with PIGEON_UNAVAILABLE and each thread reconnects with
+ * backoff by itself.
  * Two operations submitted one after the other without waiting for the
  * first's callback may run in either order.
  *

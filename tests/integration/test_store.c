@@ -295,6 +295,8 @@ static int
 teardown(void **state)
 {
 	store_close(*state);
+	/* Back to Redis's default, should a test that lowered it have failed. */
+	freeReplyObject(redisCommand(raw, "CONFIG SET maxclients 10000"));
 	redisFree(raw);
 	raw = NULL;
 	return 0;
@@ -904,6 +906,76 @@ test_subscriber_gets_events_and_resubscribes(void **state)
 	raw = t_redis_connect(&redis);
 }
 
+/* Logs u in and out n times; every call must answer OK. */
+static void
+assert_login_logout_ok(store *st, const char *u, int n)
+{
+	char msg[256];
+
+	for (int i = 0; i < n; i++) {
+		assert_int_equal(t_login(st, u, msg), PIGEON_OK);
+		assert_int_equal(t_logout(st, u, msg), PIGEON_OK);
+	}
+}
+
+/* Redis restarts while the store's connections sit idle: each finds its
+ * socket closed at its next batch and reconnects before sending it, so no
+ * call fails. */
+static void
+test_idle_connections_survive_a_redis_restart(void **state)
+{
+	store *st = *state;
+
+	assert_login_logout_ok(st, "Alice", 2);
+	t_redis_stop(&redis, false);
+	t_redis_restart(&redis);
+	assert_login_logout_ok(st, "Alice", 4);
+	redisFree(raw);
+	raw = t_redis_connect(&redis);
+}
+
+/* The id of a Redis client other than raw. */
+static long long
+other_client_id(void)
+{
+	long long self = t_redis_int(raw, "CLIENT ID"), id = -1;
+	redisReply *r = redisCommand(raw, "CLIENT LIST");
+
+	assert_non_null(r);
+	for (const char *p = r->str; (p = strstr(p, "id=")) != NULL; p += 3) {
+		long long v = strtoll(p + 3, NULL, 10);
+
+		if ((p == r->str || p[-1] == '\n') && v != self) {
+			id = v;
+			break;
+		}
+	}
+	freeReplyObject(r);
+	assert_true(id > 0);
+	return id;
+}
+
+/* One connection cannot reconnect (Redis refuses clients past maxclients)
+ * while the other is up: once the first call has found it down, calls go
+ * to the connection that is up, and none fails. */
+static void
+test_calls_go_to_the_connection_that_is_up(void **state)
+{
+	store *st = *state;
+
+	assert_login_logout_ok(st, "Alice", 1);
+	assert_int_equal(t_redis_int(raw, "CLIENT KILL ID %lld", other_client_id()), 1);
+	freeReplyObject(redisCommand(raw, "CONFIG SET maxclients 2"));
+	/* The killed connection's next call fails with it; after that it is
+	 * known to be down. */
+	t_login(st, "Ilya", NULL);
+	t_logout(st, "Ilya", NULL);
+	t_login(st, "Ilya", NULL);
+	t_logout(st, "Ilya", NULL);
+	assert_false(store_connected(st));
+	assert_login_logout_ok(st, "Alice", 8);
+}
+
 static void
 test_reconnects_after_redis_restart(void **state)
 {
@@ -1052,6 +1124,10 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_subscriber_gets_events_and_resubscribes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_idle_connections_survive_a_redis_restart, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_calls_go_to_the_connection_that_is_up, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reconnects_after_redis_restart, setup, teardown),
 		cmocka_unit_test(test_open_rejects_bad_url_and_missing_users_file),
 	};
