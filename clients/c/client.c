@@ -31,6 +31,10 @@
 /* How long after open a call waits for the first connection instead of
  * failing fast with UNAVAILABLE. */
 #define CLIENT_CONNECT_GRACE_MS 1000
+/* The dialer's longest pause between attempts (NNG_OPT_RECONNMAXT), and how
+ * long a client goes without a pipe before it starts a new dialer. */
+#define CLIENT_RECONN_MAX_MS 1000
+#define CLIENT_REDIAL_MS (2 * CLIENT_RECONN_MAX_MS)
 
 /* Asynchronous calls whose context and aio wait for reuse, at most. */
 #define CLIENT_IDLE_MAX 256
@@ -48,6 +52,11 @@ struct pigeon_client {
 	uint64_t client_id;
 	atomic_uint_fast64_t next_request;
 	atomic_int pipes;
+	/* When the client last had no pipe left, or dialed: see redial. */
+	atomic_int_fast64_t down_since_ms;
+	/* Held by the one caller that replaces the dialer. */
+	pthread_mutex_t dial_mtx;
+	nng_dialer dialer;
 	int32_t deadline_ms;
 	int64_t opened_ms;
 	pthread_mutex_t mtx;
@@ -98,7 +107,8 @@ pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
 	} else if (ev == NNG_PIPE_EV_ADD_POST) {
 		pthread_cond_broadcast(&c->connected);
 	} else if (ev == NNG_PIPE_EV_REM_POST) {
-		atomic_fetch_sub(&c->pipes, 1);
+		if (atomic_fetch_sub(&c->pipes, 1) == 1)
+			atomic_store(&c->down_since_ms, util_now_ms());
 	}
 	pthread_mutex_unlock(&c->mtx);
 }
@@ -132,7 +142,9 @@ pigeon_client_open_opts(pigeon_client **out, const pigeon_client_opts *opts)
 		c->client_id = (uint64_t)util_mono_us() ^ ((uint64_t)(uintptr_t)c << 16);
 	atomic_init(&c->next_request, 1);
 	atomic_init(&c->pipes, 0);
+	atomic_init(&c->down_since_ms, c->opened_ms);
 	pthread_mutex_init(&c->mtx, NULL);
+	pthread_mutex_init(&c->dial_mtx, NULL);
 	pthread_cond_init(&c->drained, NULL);
 	pthread_cond_init(&c->connected, NULL);
 
@@ -145,12 +157,12 @@ pigeon_client_open_opts(pigeon_client **out, const pigeon_client_opts *opts)
 	if (opts->resend_ms > 0)
 		nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME, opts->resend_ms);
 	nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 50);
-	nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, 1000);
+	nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, CLIENT_RECONN_MAX_MS);
 	nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_PRE, pipe_event, c);
 	nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_POST, pipe_event, c);
 	nng_pipe_notify(c->sock, NNG_PIPE_EV_REM_POST, pipe_event, c);
 	/* Non-blocking: the dialer keeps trying in the background. */
-	if ((err = nng_dial(c->sock, url, NULL, NNG_FLAG_NONBLOCK)) != 0) {
+	if ((err = nng_dial(c->sock, url, &c->dialer, NNG_FLAG_NONBLOCK)) != 0) {
 		rv = err == NNG_ENOMEM ? PIGEON_RESOURCE_EXHAUSTED : PIGEON_INVALID_ARGUMENT;
 		goto fail_sock;
 	}
@@ -162,6 +174,7 @@ fail_sock:
 fail_free:
 	pthread_cond_destroy(&c->connected);
 	pthread_cond_destroy(&c->drained);
+	pthread_mutex_destroy(&c->dial_mtx);
 	pthread_mutex_destroy(&c->mtx);
 	free(c);
 	return rv;
@@ -213,6 +226,7 @@ pigeon_client_close(pigeon_client *c)
 	nng_close(c->sock);
 	pthread_cond_destroy(&c->connected);
 	pthread_cond_destroy(&c->drained);
+	pthread_mutex_destroy(&c->dial_mtx);
 	pthread_mutex_destroy(&c->mtx);
 	free(c);
 }
@@ -288,6 +302,31 @@ call_start(pigeon_client *c, void (*op)(nng_ctx, nng_aio *), nng_ctx ctx, nng_ai
 	return ok;
 }
 
+/* nng 1.5's dialer stops for good when an attempt ends in NNG_ECLOSED,
+ * which is what sending the SP header into a peer that died after accepting
+ * gives (EPIPE): a pigeond killed while its clients reconnect does that now
+ * and then, and the client would never connect again.  A dialer that works
+ * tries again within CLIENT_RECONN_MAX_MS, so a client without a pipe for
+ * CLIENT_REDIAL_MS starts a new dialer and closes the old one.  Called by
+ * calls that find no pipe; one caller at a time does it. */
+static void
+redial(pigeon_client *c, int64_t now)
+{
+	nng_dialer old;
+
+	if (now - atomic_load(&c->down_since_ms) < CLIENT_REDIAL_MS ||
+	    pthread_mutex_trylock(&c->dial_mtx) != 0)
+		return;
+	if (atomic_load(&c->pipes) == 0 &&
+	    now - atomic_load(&c->down_since_ms) >= CLIENT_REDIAL_MS) {
+		old = c->dialer;
+		if (nng_dial(c->sock, c->url, &c->dialer, NNG_FLAG_NONBLOCK) == 0)
+			nng_dialer_close(old);
+		atomic_store(&c->down_since_ms, now);
+	}
+	pthread_mutex_unlock(&c->dial_mtx);
+}
+
 /* True when a connection to pigeond is up.  A synchronous caller (may_wait)
  * waits for one during the connect grace after open, never past its own
  * deadline; afterwards, no connection means UNAVAILABLE at once. */
@@ -301,6 +340,7 @@ client_connected(pigeon_client *c, bool may_wait, int32_t timeout_ms)
 
 	if (atomic_load(&c->pipes) > 0)
 		return true;
+	redial(c, now);
 	if (now + timeout_ms < until)
 		until = now + timeout_ms;
 	if (!may_wait)
