@@ -9,6 +9,10 @@
  * jump until the next event, so after a quiet second following journal
  * traffic the thread asks once for anything newer.
  *
+ * nng 1.5's dialer can stop for good when pigeond dies during a handshake
+ * (see redial in client.c); the thread starts a new one when the
+ * subscription has had no pipe for SUB_REDIAL_MS.
+ *
  * Only the thread receives, and it closes the socket itself after its last
  * receive: nng 1.5 can hang in nng_close when another thread is in a receive
  * on the socket (upstream issues 1543 and 1813), so receives time out every
@@ -16,6 +20,7 @@
  */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,6 +37,10 @@
 /* How long a close waits at most for a receive to end. */
 #define SUB_POLL_MS 100
 #define SUB_PAGE 1000
+/* The dialer's longest pause between attempts, and how long the
+ * subscription goes without a pipe before it starts a new dialer. */
+#define SUB_RECONN_MAX_MS 1000
+#define SUB_REDIAL_MS (2 * SUB_RECONN_MAX_MS)
 
 struct pigeon_subscription {
 	nng_socket sock;
@@ -41,7 +50,13 @@ struct pigeon_subscription {
 	pigeon_client *gap_fill;
 	bool want_journal;
 	atomic_bool stopping;
+	/* Pipes from ADD_PRE (which nng always pairs with REM_POST), and when
+	 * the last one went or the dialer was started, ms. */
+	atomic_int pipes;
+	atomic_int_fast64_t down_since_ms;
 	/* The subscription thread's own. */
+	nng_dialer dialer;
+	char url[256];
 	uint64_t last;
 	bool journal_seen;
 };
@@ -119,6 +134,33 @@ on_message(pigeon_subscription *s, nng_msg *m)
 	pigeon__v1__event__free_unpacked(ev, &b.base);
 }
 
+static void
+pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	pigeon_subscription *s = arg;
+
+	(void)p;
+	if (ev == NNG_PIPE_EV_ADD_PRE)
+		atomic_fetch_add(&s->pipes, 1);
+	else if (ev == NNG_PIPE_EV_REM_POST && atomic_fetch_sub(&s->pipes, 1) == 1)
+		atomic_store(&s->down_since_ms, util_now_ms());
+}
+
+/* A new dialer when the old one has not produced a pipe for SUB_REDIAL_MS
+ * (a working one tries again within SUB_RECONN_MAX_MS). */
+static void
+redial(pigeon_subscription *s)
+{
+	int64_t now = util_now_ms();
+	nng_dialer old = s->dialer;
+
+	if (atomic_load(&s->pipes) > 0 || now - atomic_load(&s->down_since_ms) < SUB_REDIAL_MS)
+		return;
+	if (nng_dial(s->sock, s->url, &s->dialer, NNG_FLAG_NONBLOCK) == 0)
+		nng_dialer_close(old);
+	atomic_store(&s->down_since_ms, now);
+}
+
 static void *
 sub_main(void *arg)
 {
@@ -132,6 +174,7 @@ sub_main(void *arg)
 		int err = nng_recvmsg(s->sock, &m, 0);
 
 		if (err == NNG_ETIMEDOUT) {
+			redial(s);
 			if (s->gap_fill != NULL && s->journal_seen && s->last != 0 &&
 			    util_mono_us() - quiet_since >= SUB_IDLE_MS * 1000) {
 				s->journal_seen = false;
@@ -177,6 +220,9 @@ pigeon_subscribe(pigeon_subscription **out, const pigeon_subscribe_opts *opts,
 	s->gap_fill = opts->gap_fill;
 	s->last = opts->gap_fill != NULL ? opts->after : 0;
 	atomic_init(&s->stopping, false);
+	atomic_init(&s->pipes, 0);
+	atomic_init(&s->down_since_ms, util_now_ms());
+	snprintf(s->url, sizeof(s->url), "%s", url);
 	if ((rv = status_from_nng(nng_sub0_open(&s->sock))) != PIGEON_OK)
 		goto fail_free;
 	nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ,
@@ -187,7 +233,9 @@ pigeon_subscribe(pigeon_subscription **out, const pigeon_subscribe_opts *opts,
 		goto fail_sock;
 	nng_socket_set_ms(s->sock, NNG_OPT_RECVTIMEO, SUB_POLL_MS);
 	nng_socket_set_ms(s->sock, NNG_OPT_RECONNMINT, 50);
-	nng_socket_set_ms(s->sock, NNG_OPT_RECONNMAXT, 1000);
+	nng_socket_set_ms(s->sock, NNG_OPT_RECONNMAXT, SUB_RECONN_MAX_MS);
+	nng_pipe_notify(s->sock, NNG_PIPE_EV_ADD_PRE, pipe_event, s);
+	nng_pipe_notify(s->sock, NNG_PIPE_EV_REM_POST, pipe_event, s);
 	if (opts->topics == NULL) {
 		s->want_journal = true;
 		err = nng_socket_set(s->sock, NNG_OPT_SUB_SUBSCRIBE, "", 0);
@@ -202,7 +250,7 @@ pigeon_subscribe(pigeon_subscription **out, const pigeon_subscribe_opts *opts,
 	if ((rv = status_from_nng(err)) != PIGEON_OK)
 		goto fail_sock;
 	/* Non-blocking: the dialer keeps trying in the background. */
-	if ((err = nng_dial(s->sock, url, NULL, NNG_FLAG_NONBLOCK)) != 0) {
+	if ((err = nng_dial(s->sock, url, &s->dialer, NNG_FLAG_NONBLOCK)) != 0) {
 		rv = err == NNG_ENOMEM ? PIGEON_RESOURCE_EXHAUSTED : PIGEON_INVALID_ARGUMENT;
 		goto fail_sock;
 	}
