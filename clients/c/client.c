@@ -24,8 +24,10 @@
 
 #include <pigeon/pigeon.h>
 
+#include "clocks.h"
 #include "codec.h"
-#include "util.h"
+#include "errors.h"
+#include "wait.h"
 
 #define CLIENT_RECV_MAX_DEFAULT (4u * 1024 * 1024)
 /* How long after open a call waits for the first connection instead of
@@ -108,7 +110,7 @@ pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
 		pthread_cond_broadcast(&c->connected);
 	} else if (ev == NNG_PIPE_EV_REM_POST) {
 		if (atomic_fetch_sub(&c->pipes, 1) == 1)
-			atomic_store(&c->down_since_ms, util_now_ms());
+			atomic_store(&c->down_since_ms, clocks_wall_ms());
 	}
 	pthread_mutex_unlock(&c->mtx);
 }
@@ -137,20 +139,25 @@ pigeon_client_open_opts(pigeon_client **out, const pigeon_client_opts *opts)
 		return PIGEON_RESOURCE_EXHAUSTED;
 	snprintf(c->url, sizeof(c->url), "%s", url);
 	c->deadline_ms = opts->deadline_ms > 0 ? opts->deadline_ms : PIGEON_DEFAULT_DEADLINE_MS;
-	c->opened_ms = util_now_ms();
+	c->opened_ms = clocks_wall_ms();
 	if (getrandom(&c->client_id, sizeof(c->client_id), 0) != sizeof(c->client_id))
-		c->client_id = (uint64_t)util_mono_us() ^ ((uint64_t)(uintptr_t)c << 16);
+		c->client_id = (uint64_t)clocks_mono_us() ^ ((uint64_t)(uintptr_t)c << 16);
 	atomic_init(&c->next_request, 1);
 	atomic_init(&c->pipes, 0);
 	atomic_init(&c->down_since_ms, c->opened_ms);
-	pthread_mutex_init(&c->mtx, NULL);
-	pthread_mutex_init(&c->dial_mtx, NULL);
-	pthread_cond_init(&c->drained, NULL);
-	pthread_cond_init(&c->connected, NULL);
+	rv = PIGEON_RESOURCE_EXHAUSTED;
+	if (pthread_mutex_init(&c->mtx, NULL) != 0)
+		goto fail_free;
+	if (pthread_mutex_init(&c->dial_mtx, NULL) != 0)
+		goto fail_mtx;
+	if (pthread_cond_init(&c->drained, NULL) != 0)
+		goto fail_dial_mtx;
+	if (wait_cond_init(&c->connected) != 0)
+		goto fail_drained;
 
 	if ((err = nng_req0_open(&c->sock)) != 0) {
 		rv = status_from_nng(err);
-		goto fail_free;
+		goto fail_connected;
 	}
 	nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ,
 	    opts->recv_max > 0 ? opts->recv_max : CLIENT_RECV_MAX_DEFAULT);
@@ -171,11 +178,15 @@ pigeon_client_open_opts(pigeon_client **out, const pigeon_client_opts *opts)
 
 fail_sock:
 	nng_close(c->sock);
-fail_free:
+fail_connected:
 	pthread_cond_destroy(&c->connected);
+fail_drained:
 	pthread_cond_destroy(&c->drained);
+fail_dial_mtx:
 	pthread_mutex_destroy(&c->dial_mtx);
+fail_mtx:
 	pthread_mutex_destroy(&c->mtx);
+fail_free:
 	free(c);
 	return rv;
 }
@@ -334,8 +345,7 @@ static bool
 client_connected(pigeon_client *c, bool may_wait, int32_t timeout_ms)
 {
 	int64_t until = c->opened_ms + CLIENT_CONNECT_GRACE_MS;
-	int64_t now = util_now_ms();
-	struct timespec ts;
+	int64_t now = clocks_wall_ms(), end;
 	bool up;
 
 	if (atomic_load(&c->pipes) > 0)
@@ -345,17 +355,10 @@ client_connected(pigeon_client *c, bool may_wait, int32_t timeout_ms)
 		until = now + timeout_ms;
 	if (!may_wait)
 		return now < until;
+	end = clocks_mono_ms() + (until - now);
 	pthread_mutex_lock(&c->mtx);
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += (until - now) / 1000;
-	ts.tv_nsec += ((until - now) % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
-	while (atomic_load(&c->pipes) == 0 && util_now_ms() < until)
-		if (pthread_cond_timedwait(&c->connected, &c->mtx, &ts) != 0)
-			break;
+	while (atomic_load(&c->pipes) == 0 && wait_until(&c->connected, &c->mtx, end))
+		;
 	up = atomic_load(&c->pipes) > 0;
 	pthread_mutex_unlock(&c->mtx);
 	return up;
@@ -387,7 +390,7 @@ call_prepare(pigeon_client *c, const char *method, const ProtobufCMessage *req,
 		return PIGEON_UNAVAILABLE;
 	}
 	*request_id = atomic_fetch_add(&c->next_request, 1);
-	rv = rpc_request_pack(method, c->client_id, *request_id, util_now_ms() + timeout, req, &buf,
+	rv = rpc_request_pack(method, c->client_id, *request_id, clocks_wall_ms() + timeout, req, &buf,
 	    &len);
 	if (rv != PIGEON_OK) {
 		set_error(err, rv, "cannot pack the request");
@@ -475,7 +478,7 @@ pigeon_call(pigeon_client *c, const char *method, const ProtobufCMessage *req,
 	    c, method, req, deadline_ms, &md, &request_id, &msg, &timeout, true, err);
 	if (rv != PIGEON_OK)
 		return rv;
-	deadline = util_now_ms() + timeout;
+	deadline = clocks_wall_ms() + timeout;
 	if ((nerr = nng_aio_alloc(&aio, NULL, NULL)) != 0) {
 		nng_msg_free(msg);
 		return call_nng_failure(c, nerr, err);
@@ -503,7 +506,7 @@ pigeon_call(pigeon_client *c, const char *method, const ProtobufCMessage *req,
 		rv = call_nng_failure(c, nerr, err);
 		goto out_link;
 	}
-	timeout = (int32_t)(deadline - util_now_ms());
+	timeout = (int32_t)(deadline - clocks_wall_ms());
 	nng_aio_set_timeout(aio, timeout > 0 ? timeout : 1);
 	if (!call_start(c, nng_ctx_recv, ctx, aio)) {
 		rv = call_nng_failure(c, NNG_ECLOSED, err);
@@ -642,7 +645,7 @@ acall_cb(void *arg)
 	}
 	if (!a->receiving) {
 		a->receiving = true;
-		left = (int32_t)(a->deadline - util_now_ms());
+		left = (int32_t)(a->deadline - clocks_wall_ms());
 		nng_aio_set_timeout(a->aio, left > 0 ? left : 1);
 		if (!call_start(a->c, nng_ctx_recv, a->ctx, a->aio)) {
 			st = call_nng_failure(a->c, NNG_ECLOSED, &err);
@@ -684,7 +687,7 @@ pigeon_call_async(pigeon_client *c, const char *method, const ProtobufCMessage *
 	a->request_id = request_id;
 	a->done = done;
 	a->arg = arg;
-	a->deadline = util_now_ms() + timeout;
+	a->deadline = clocks_wall_ms() + timeout;
 	if (!call_link_add(c, &a->link, a->aio)) {
 		rv = PIGEON_CANCELLED;
 		goto fail_put;

@@ -29,7 +29,10 @@
 
 #include <pigeon/pigeon.h>
 
-#include "util.h"
+#include "clocks.h"
+#include "codec.h"
+#include "errors.h"
+#include "frame.h"
 
 #define SUB_RECV_MAX_DEFAULT (1024u * 1024)
 /* Quiet time after which journal traffic is checked for a lost tail. */
@@ -115,17 +118,12 @@ static void
 on_message(pigeon_subscription *s, nng_msg *m)
 {
 	const char *body = nng_msg_body(m);
-	size_t len = nng_msg_len(m);
-	const char *nul = memchr(body, '\0', len);
+	size_t len = nng_msg_len(m), topic_len;
 	Pigeon__V1__Event *ev;
 	pb_budget b;
 
-	if (nul == NULL)
-		return;
 	pb_budget_init(&b, pb_budget_for(len));
-	ev = pigeon__v1__event__unpack(
-	    &b.base, len - (size_t)(nul - body) - 1, (const uint8_t *)nul + 1);
-	if (ev == NULL)
+	if (frame_read(body, len, &b.base, &topic_len, &ev) != PIGEON_OK)
 		return;
 	if (s->gap_fill != NULL && ev->sequence != 0 && strcmp(body, PIGEON_TOPIC_JOURNAL) == 0)
 		on_journal(s, ev);
@@ -143,7 +141,7 @@ pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
 	if (ev == NNG_PIPE_EV_ADD_PRE)
 		atomic_fetch_add(&s->pipes, 1);
 	else if (ev == NNG_PIPE_EV_REM_POST && atomic_fetch_sub(&s->pipes, 1) == 1)
-		atomic_store(&s->down_since_ms, util_now_ms());
+		atomic_store(&s->down_since_ms, clocks_wall_ms());
 }
 
 /* A new dialer when the old one has not produced a pipe for SUB_REDIAL_MS
@@ -151,7 +149,7 @@ pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
 static void
 redial(pigeon_subscription *s)
 {
-	int64_t now = util_now_ms();
+	int64_t now = clocks_wall_ms();
 	nng_dialer old = s->dialer;
 
 	if (atomic_load(&s->pipes) > 0 || now - atomic_load(&s->down_since_ms) < SUB_REDIAL_MS)
@@ -165,7 +163,7 @@ static void *
 sub_main(void *arg)
 {
 	pigeon_subscription *s = arg;
-	int64_t quiet_since = util_mono_us();
+	int64_t quiet_since = clocks_mono_us();
 
 	if (s->gap_fill != NULL && s->want_journal && s->last != 0)
 		fill(s);
@@ -176,7 +174,7 @@ sub_main(void *arg)
 		if (err == NNG_ETIMEDOUT) {
 			redial(s);
 			if (s->gap_fill != NULL && s->journal_seen && s->last != 0 &&
-			    util_mono_us() - quiet_since >= SUB_IDLE_MS * 1000) {
+			    clocks_mono_us() - quiet_since >= SUB_IDLE_MS * 1000) {
 				s->journal_seen = false;
 				fill(s);
 			}
@@ -184,7 +182,7 @@ sub_main(void *arg)
 		}
 		if (err != 0)
 			continue;
-		quiet_since = util_mono_us();
+		quiet_since = clocks_mono_us();
 		if (!atomic_load(&s->stopping))
 			on_message(s, m);
 		nng_msg_free(m);
@@ -221,7 +219,7 @@ pigeon_subscribe(pigeon_subscription **out, const pigeon_subscribe_opts *opts,
 	s->last = opts->gap_fill != NULL ? opts->after : 0;
 	atomic_init(&s->stopping, false);
 	atomic_init(&s->pipes, 0);
-	atomic_init(&s->down_since_ms, util_now_ms());
+	atomic_init(&s->down_since_ms, clocks_wall_ms());
 	snprintf(s->url, sizeof(s->url), "%s", url);
 	if ((rv = status_from_nng(nng_sub0_open(&s->sock))) != PIGEON_OK)
 		goto fail_free;
@@ -277,4 +275,10 @@ pigeon_subscription_close(pigeon_subscription *s)
 	atomic_store(&s->stopping, true);
 	pthread_join(s->thread, NULL);
 	free(s);
+}
+
+pigeon_status
+pigeon_event_decode(const void *buf, size_t len, size_t *topic_len, Pigeon__V1__Event **ev)
+{
+	return frame_read(buf, len, NULL, topic_len, ev);
 }

@@ -26,7 +26,8 @@
 #include "log.h"
 #include "store.h"
 #include "sub.h"
-#include "util.h"
+#include "errors.h"
+#include "validate.h"
 
 #define EVENTS_RECV_MAX_DEFAULT (64u * 1024)
 #define CATCHUP_PAGE 1000
@@ -274,7 +275,7 @@ on_message(void *arg, const char *channel, const char *payload, size_t len)
 	} else if (strcmp(channel, "message_queue") == 0) {
 		publish(r, PIGEON_TOPIC_QUEUE, &ev);
 	} else if (strcmp(channel, "message_delivered") == 0) {
-		if (util_username_problem(ev.recipient, strlen(ev.recipient)) != NULL) {
+		if (validate_username(ev.recipient, strlen(ev.recipient)) != NULL) {
 			log_warn("events", "delivered event without a valid recipient dropped");
 			goto done;
 		}

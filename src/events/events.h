@@ -17,7 +17,7 @@
 
 #include <stddef.h>
 
-#include <pigeon/pigeon.h>
+#include <pigeon/wire.h>
 
 typedef struct events_relay events_relay;
 

@@ -12,8 +12,9 @@
 #include "json.h"
 #include "log.h"
 #include "openapi.h"
+#include "status.h"
 #include "uri.h"
-#include "util.h"
+#include "validate.h"
 
 #define CT_JSON "application/json"
 #define CT_TEXT "text/plain; charset=utf-8"
@@ -97,7 +98,7 @@ body_username(http_call *call, const char *key, const char *missing, const char 
 	case HTTP_FIELD_WRONG_TYPE:
 		return fail(ans, 422, "'%s' must be a string", key);
 	}
-	if ((problem = util_username_problem(*out, len)) != NULL)
+	if ((problem = validate_username(*out, len)) != NULL)
 		return fail(ans, 422, "Invalid '%s': %s", key, problem);
 	return true;
 }
@@ -136,7 +137,7 @@ query_username(const http_input *in, http_call *call, char **out, http_answer *a
 		return false;
 	if (v == NULL || len == 0)
 		return fail(ans, 422, "Missing 'username' in the query string");
-	if ((problem = util_username_problem(v, len)) != NULL)
+	if ((problem = validate_username(v, len)) != NULL)
 		return fail(ans, 422, "Invalid 'username': %s", problem);
 	*out = (char *)v;
 	return true;
@@ -238,7 +239,7 @@ prepare_message(const http_input *in, http_call *call, http_answer *ans)
 		}
 	}
 	for (int i = 0; i < 2; i++) {
-		const char *problem = util_username_problem(val[i], len[i]);
+		const char *problem = validate_username(val[i], len[i]);
 
 		if (problem != NULL)
 			return fail(ans, 422, "Invalid '%s': %s", fields[i], problem);
@@ -447,7 +448,7 @@ http_api_answer(const http_call *call, pigeon_status st, const char *message,
 		return;
 	}
 	if (st != PIGEON_OK) {
-		http_api_error(ans, pigeon_status_http(st),
+		http_api_error(ans, http_status_from(st),
 		    message != NULL && message[0] != '\0' ? message : pigeon_status_name(st));
 		return;
 	}

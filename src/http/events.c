@@ -14,9 +14,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "clocks.h"
 #include "json.h"
 #include "log.h"
-#include "util.h"
+#include "wait.h"
 
 /* The worker fetches another catch-up page for a stream only while less
  * than this is queued on it, so a catch-up goes at its reader's pace. */
@@ -389,55 +390,33 @@ work_find(http_events *e)
 	return NULL;
 }
 
-static void
-deadline_after(struct timespec *ts, int ms)
-{
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (long)(ms % 1000) * 1000000;
-	if (ts->tv_nsec >= 1000000000) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000;
-	}
-}
-
-static bool
-passed(const struct timespec *ts)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return now.tv_sec > ts->tv_sec || (now.tv_sec == ts->tv_sec && now.tv_nsec >= ts->tv_nsec);
-}
-
 static void *
 worker_main(void *arg)
 {
 	http_events *e = arg;
-	struct timespec tick, retry = {0};
+	/* Monotonic ms: the next keep-alive tick, and when a failed step may
+	 * be tried again. */
+	int64_t tick = clocks_mono_ms() + e->opts.keepalive_ms, retry = 0;
 
-	deadline_after(&tick, e->opts.keepalive_ms);
 	pthread_mutex_lock(&e->mu);
 	while (!e->stopping) {
+		int64_t now = clocks_mono_ms();
 		http_stream *s;
 		bool ok = true;
 
-		if (passed(&tick)) {
-			deadline_after(&tick, e->opts.keepalive_ms);
+		if (now >= tick) {
+			tick = now + e->opts.keepalive_ms;
 			ok = work_tick(e);
-		} else if (passed(&retry) && (s = work_find(e)) != NULL) {
+		} else if (now >= retry && (s = work_find(e)) != NULL) {
 			atomic_fetch_add(&s->refs, 1);
 			ok = s->pending ? work_position(e, s) : work_catchup(e, s);
 			stream_unref(s);
 		} else {
-			const struct timespec *until =
-			    !passed(&retry) && retry.tv_sec < tick.tv_sec ? &retry : &tick;
-
-			pthread_cond_timedwait(&e->wake, &e->mu, until);
+			wait_until(&e->wake, &e->mu, now < retry && retry < tick ? retry : tick);
 			continue;
 		}
 		if (!ok)
-			deadline_after(&retry, RETRY_MS);
+			retry = clocks_mono_ms() + RETRY_MS;
 	}
 	pthread_mutex_unlock(&e->mu);
 	return NULL;
@@ -449,7 +428,6 @@ http_events_start(http_events **out, const http_events_opts *opts, pigeon_client
 {
 	static const char *const topics[] = {PIGEON_TOPIC_JOURNAL, NULL};
 	pigeon_subscribe_opts so = {0};
-	pthread_condattr_t ca;
 	http_events *e;
 	pigeon_status rv;
 
@@ -463,14 +441,8 @@ http_events_start(http_events **out, const http_events_opts *opts, pigeon_client
 	rv = PIGEON_RESOURCE_EXHAUSTED;
 	if (pthread_mutex_init(&e->mu, NULL) != 0)
 		goto fail_free;
-	if (pthread_condattr_init(&ca) != 0)
+	if (wait_cond_init(&e->wake) != 0)
 		goto fail_mutex;
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	if (pthread_cond_init(&e->wake, &ca) != 0) {
-		pthread_condattr_destroy(&ca);
-		goto fail_mutex;
-	}
-	pthread_condattr_destroy(&ca);
 	so.url = opts->pub_url;
 	so.topics = topics;
 	so.gap_fill = client;

@@ -20,11 +20,12 @@
 #include <microhttpd.h>
 
 #include "api.h"
+#include "clocks.h"
 #include "events.h"
 #include "log.h"
 #include "routes.h"
 #include "uri.h"
-#include "util.h"
+#include "wait.h"
 
 /* How long http_server_stop lets answered requests finish before the daemon
  * closes every connection. */
@@ -151,7 +152,7 @@ on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 	atomic_init(&r->refs, 1);
 	r->srv = srv;
 	r->conn = conn;
-	r->start_us = util_mono_us();
+	r->start_us = clocks_mono_us();
 	r->label = HTTP_ROUTE_UNMATCHED;
 	http_metrics_request_begin(srv->metrics);
 	return r;
@@ -170,7 +171,7 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if (r == NULL)
 		return;
 	*con_cls = NULL;
-	us = util_mono_us() - r->start_us;
+	us = clocks_mono_us() - r->start_us;
 	http_uri_split(r->target, &path_len, &query);
 	if (path_len > 200)
 		path_len = 200;
@@ -538,7 +539,7 @@ http_server_start(
 		rv = PIGEON_RESOURCE_EXHAUSTED;
 		goto fail_free;
 	}
-	if (pthread_cond_init(&srv->idle, NULL) != 0) {
+	if (wait_cond_init(&srv->idle) != 0) {
 		rv = PIGEON_RESOURCE_EXHAUSTED;
 		goto fail_mutex;
 	}
@@ -625,23 +626,19 @@ http_server_stop(http_server *s)
 void
 http_server_free(http_server *s)
 {
-	struct timespec until;
-	bool rpcs_done = true;
+	int64_t until;
+	bool rpcs_done;
 
 	if (s == NULL)
 		return;
 	if (s->daemon != NULL)
 		http_server_stop(s);
 	/* Every RPC has a deadline, so each completion comes by then. */
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += s->opts.deadline_ms / 1000 + 2;
+	until = clocks_mono_ms() + s->opts.deadline_ms + 2000;
 	pthread_mutex_lock(&s->mu);
-	while (s->rpcs > 0) {
-		if (pthread_cond_timedwait(&s->idle, &s->mu, &until) == ETIMEDOUT) {
-			rpcs_done = false;
-			break;
-		}
-	}
+	while (s->rpcs > 0 && wait_until(&s->idle, &s->mu, until))
+		;
+	rpcs_done = s->rpcs == 0;
 	pthread_mutex_unlock(&s->mu);
 	if (!rpcs_done) {
 		/* A completion may still come and touch the server: leak it

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <pigeon/pigeon.h>
+#include <pigeon/wire.h>
 
 #include "dispatch.h"
 #include "events.h"

@@ -7,7 +7,8 @@
 
 #include "dispatch.h"
 #include "pigeon-config.h"
-#include "util.h"
+#include "clocks.h"
+#include "validate.h"
 
 #define PAGE_MAX 1000
 #define IDEMPOTENCY_KEY_MAX 128
@@ -35,7 +36,7 @@ check_username(void *call, const char *field, const char *name)
 		rpc_call_fail(call, PIGEON_INVALID_ARGUMENT, "missing %s", field);
 		return false;
 	}
-	if ((why = util_username_problem(name, strlen(name))) != NULL) {
+	if ((why = validate_username(name, strlen(name))) != NULL) {
 		rpc_call_fail(call, PIGEON_INVALID_ARGUMENT, "%s: %s", field, why);
 		return false;
 	}
@@ -67,7 +68,7 @@ content_problem(const char *content, size_t content_max, const char **why)
 		*why = "content is larger than the limit";
 		return PIGEON_RESOURCE_EXHAUSTED;
 	}
-	if (!util_utf8_valid(content, len)) {
+	if (!validate_utf8(content, len)) {
 		*why = "content is not valid UTF-8";
 		return PIGEON_INVALID_ARGUMENT;
 	}
@@ -194,7 +195,7 @@ health_done(void *arg, pigeon_status st, const char *errmsg, const ProtobufCMess
 		Pigeon__V1__HealthReply out = *(const Pigeon__V1__HealthReply *)reply;
 
 		out.version = (char *)PIGEON_VERSION;
-		out.uptime_ms = util_now_ms() - h->svc->started_ms;
+		out.uptime_ms = clocks_wall_ms() - h->svc->started_ms;
 		rpc_call_done(h->call, st, NULL, &out.base);
 	} else {
 		rpc_call_done(h->call, st, errmsg, NULL);
@@ -228,7 +229,7 @@ service_new(service **out, store *st, const service_opts *opts)
 	svc->base = handlers;
 	svc->st = st;
 	svc->content_max = opts != NULL && opts->content_max > 0 ? opts->content_max : 64 * 1024;
-	svc->started_ms = util_now_ms();
+	svc->started_ms = clocks_wall_ms();
 	*out = svc;
 	return PIGEON_OK;
 }

@@ -11,7 +11,8 @@
 
 #include <stddef.h>
 
-#include <pigeon/pigeon.h>
+#include <pigeon/wire.h>
+#include <protobuf-c/protobuf-c.h>
 
 #include "store.h"
 

@@ -62,10 +62,13 @@ dedup_new(dedup **out, size_t capacity)
 		goto fail_free;
 	if ((d->buckets = calloc(d->nbuckets, sizeof(*d->buckets))) == NULL)
 		goto fail_ring;
-	pthread_mutex_init(&d->mtx, NULL);
+	if (pthread_mutex_init(&d->mtx, NULL) != 0)
+		goto fail_buckets;
 	*out = d;
 	return PIGEON_OK;
 
+fail_buckets:
+	free(d->buckets);
 fail_ring:
 	free(d->ring);
 fail_free:

@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <pigeon/pigeon.h>
+#include <pigeon/wire.h>
 
 typedef struct dedup dedup;
 

@@ -11,7 +11,7 @@
 #include "codec.h"
 #include "dedup.h"
 #include "log.h"
-#include "util.h"
+#include "clocks.h"
 
 struct rpc_dispatcher {
 	ProtobufCService *svc;
@@ -217,7 +217,7 @@ rpc_dispatch(rpc_dispatcher *d, const void *buf, size_t len, rpc_reply_fn fn, vo
 			break;
 		}
 	}
-	if (env->deadline_ms != 0 && env->deadline_ms <= util_now_ms()) {
+	if (env->deadline_ms != 0 && env->deadline_ms <= clocks_wall_ms()) {
 		call_finish(c, PIGEON_DEADLINE_EXCEEDED, "deadline passed before the request was served",
 		    NULL);
 		return;

@@ -19,7 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <pigeon/pigeon.h>
+#include <pigeon/wire.h>
+#include <protobuf-c/protobuf-c.h>
 
 typedef struct rpc_dispatcher rpc_dispatcher;
 

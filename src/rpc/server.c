@@ -15,7 +15,7 @@
 #include <nng/protocol/reqrep0/rep.h>
 
 #include "log.h"
-#include "util.h"
+#include "errors.h"
 
 typedef struct rpc_ctx {
 	struct rpc_server *srv;
@@ -112,12 +112,13 @@ rpc_server_open(rpc_server **out, const rpc_server_opts *opts, rpc_dispatcher *d
 		return PIGEON_RESOURCE_EXHAUSTED;
 	s->d = d;
 	s->nctx = opts->contexts > 0 ? opts->contexts : 256;
-	pthread_mutex_init(&s->mtx, NULL);
-	pthread_cond_init(&s->idle, NULL);
-	if ((s->ctxs = calloc(s->nctx, sizeof(*s->ctxs))) == NULL) {
-		rv = PIGEON_RESOURCE_EXHAUSTED;
+	rv = PIGEON_RESOURCE_EXHAUSTED;
+	if (pthread_mutex_init(&s->mtx, NULL) != 0)
 		goto fail_free;
-	}
+	if (pthread_cond_init(&s->idle, NULL) != 0)
+		goto fail_mtx;
+	if ((s->ctxs = calloc(s->nctx, sizeof(*s->ctxs))) == NULL)
+		goto fail_idle;
 	if ((err = nng_rep0_open(&s->sock)) != 0) {
 		rv = status_from_nng(err);
 		goto fail_ctxs;
@@ -157,9 +158,11 @@ fail_sock:
 	nng_close(s->sock);
 fail_ctxs:
 	free(s->ctxs);
-fail_free:
+fail_idle:
 	pthread_cond_destroy(&s->idle);
+fail_mtx:
 	pthread_mutex_destroy(&s->mtx);
+fail_free:
 	free(s);
 	return rv;
 }

@@ -10,7 +10,7 @@
 
 #include <stddef.h>
 
-#include <pigeon/pigeon.h>
+#include <pigeon/wire.h>
 
 #include "dispatch.h"
 

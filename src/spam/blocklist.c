@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "text.h"
-#include "util.h"
+#include "validate.h"
 
 #define NO_TERM UINT32_MAX
 #define FNV_BASIS UINT64_C(14695981039346656037)
@@ -191,7 +191,7 @@ spam_blocklist_parse(spam_blocklist **out, const char *text, size_t len, char *e
 		if (s == end || *s == '#')
 			continue;
 		if (memchr(s, '\0', (size_t)(end - s)) != NULL ||
-		    !util_utf8_valid(s, (size_t)(end - s))) {
+		    !validate_utf8(s, (size_t)(end - s))) {
 			rv = line_error(errbuf, errlen, line, "not UTF-8 text");
 			goto fail_free;
 		}

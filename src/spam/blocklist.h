@@ -11,7 +11,7 @@
 
 #include <stddef.h>
 
-#include <pigeon/pigeon.h>
+#include <pigeon/wire.h>
 
 /* Limits of one term: words in it, and bytes on its line. */
 #define SPAM_TERM_WORDS_MAX 8

@@ -9,7 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util.h"
+#include "errors.h"
+#include "validate.h"
 
 typedef enum key_type {
 	KEY_BOOL,
@@ -206,7 +207,7 @@ apply(spam_config *cfg, const struct config_key *k, const char *v, size_t len, u
 		}
 		return PIGEON_OK;
 	case KEY_PATH:
-		if (memchr(v, '\0', len) != NULL || !util_utf8_valid(v, len))
+		if (memchr(v, '\0', len) != NULL || !validate_utf8(v, len))
 			return config_error(errbuf, errlen, line, "%s: not a UTF-8 path", k->name);
 		if ((path = malloc(len + 1)) == NULL)
 			return PIGEON_RESOURCE_EXHAUSTED;

@@ -9,7 +9,7 @@
 
 #include "log.h"
 #include "redis.h"
-#include "util.h"
+#include "clocks.h"
 
 /* Longer than the longest XREADGROUP BLOCK, so a blocked read never times
  * out on the socket. */
@@ -226,7 +226,7 @@ heartbeat(store_queue *q)
 	char now[24], old[24];
 	const char *zadd[] = {"ZADD", STORE_KEY_WORKERS, now, q->consumer};
 	const char *zrem[] = {"ZREMRANGEBYSCORE", STORE_KEY_WORKERS, "-inf", old};
-	int64_t t = util_now_ms();
+	int64_t t = clocks_wall_ms();
 	redisReply *r;
 
 	if (t - q->beat_ms < 1000)
@@ -536,7 +536,7 @@ consumer_beating(store_queue *q, const char *name)
 	if (r != NULL && r->type == REDIS_REPLY_NIL)
 		beating = false;
 	else if (r != NULL && r->type == REDIS_REPLY_STRING)
-		beating = strtoll(r->str, NULL, 10) >= util_now_ms() - STORE_CONSUMER_LIVE_MS;
+		beating = strtoll(r->str, NULL, 10) >= clocks_wall_ms() - STORE_CONSUMER_LIVE_MS;
 	freeReplyObject(r);
 	return beating;
 }

@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <pigeon/pigeon.h>
+#include <pigeon/wire.h>
 
 typedef struct store_queue store_queue;
 

@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util.h"
 
 extern const char store_lua_login[];
 extern const char store_lua_logout[];

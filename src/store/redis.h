@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 #include <hiredis/hiredis.h>
-#include <pigeon/pigeon.h>
+#include <pigeon/wire.h>
 
 #define STORE_DEFAULT_URL "redis://127.0.0.1:6379"
 

@@ -19,7 +19,10 @@
 
 #include "log.h"
 #include "redis.h"
-#include "util.h"
+#include "clocks.h"
+#include "wait.h"
+#include "errors.h"
+#include "validate.h"
 
 #define IO_TIMEOUT_MS 2000
 #define BACKOFF_MIN_MS 50
@@ -169,7 +172,7 @@ users_load(const char *path, store_user **out, size_t *nout)
 		k = sscanf(line, "%65s %15s %1s", name, role, extra);
 		if (k <= 0)
 			continue;
-		if (k != 2 || util_username_problem(name, strlen(name)) != NULL ||
+		if (k != 2 || validate_username(name, strlen(name)) != NULL ||
 		    (strcmp(role, "regular") != 0 && strcmp(role, "admin") != 0)) {
 			log_error("store", "bad users file line path=%s line=%u", path, lineno);
 			rv = PIGEON_INVALID_ARGUMENT;
@@ -866,12 +869,12 @@ io_main(void *p)
 
 	pthread_mutex_lock(&cn->mu);
 	while (!cn->stopping) {
-		if (cn->c == NULL && util_mono_us() / 1000 >= next_try) {
+		if (cn->c == NULL && clocks_mono_us() / 1000 >= next_try) {
 			pthread_mutex_unlock(&cn->mu);
 			if (connect_redis(cn) == PIGEON_OK) {
 				backoff = BACKOFF_MIN_MS;
 			} else {
-				next_try = util_mono_us() / 1000 + backoff;
+				next_try = clocks_mono_us() / 1000 + backoff;
 				backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
 			}
 			pthread_mutex_lock(&cn->mu);
@@ -880,7 +883,7 @@ io_main(void *p)
 		if (cn->head == NULL) {
 			if (cn->c == NULL) {
 				struct timespec ts =
-				    abs_time_ms(next_try - util_mono_us() / 1000);
+				    abs_time_ms(next_try - clocks_mono_us() / 1000);
 
 				pthread_cond_timedwait(&cn->cv, &cn->mu, &ts);
 			} else {
@@ -899,7 +902,7 @@ io_main(void *p)
 		if (waited && cn->c != NULL && closed_by_redis(cn->c)) {
 			drop_connection(cn, "closed by redis while idle");
 			if (connect_redis(cn) != PIGEON_OK) {
-				next_try = util_mono_us() / 1000 + BACKOFF_MIN_MS;
+				next_try = clocks_mono_us() / 1000 + BACKOFF_MIN_MS;
 				backoff = BACKOFF_MIN_MS * 2;
 			}
 		}
@@ -990,7 +993,7 @@ store_open(store **out, const store_opts *opts)
 		atomic_init(&cn->connected, false);
 		if (pthread_mutex_init(&cn->mu, NULL) != 0)
 			goto fail_conns;
-		if (util_cond_init_monotonic(&cn->cv) != 0) {
+		if (wait_cond_init(&cn->cv) != 0) {
 			pthread_mutex_destroy(&cn->mu);
 			goto fail_conns;
 		}
@@ -1171,6 +1174,6 @@ store_health(store *st, store_cb cb, void *arg)
 	const char *argv[] = {live, now};
 
 	snprintf(live, sizeof(live), "%d", STORE_CONSUMER_LIVE_MS);
-	snprintf(now, sizeof(now), "%" PRId64, util_now_ms());
+	snprintf(now, sizeof(now), "%" PRId64, clocks_wall_ms());
 	op_submit(st, op_new(OP_HEALTH, STORE_SCRIPT_HEALTH, 2, argv, NULL, cb, arg));
 }

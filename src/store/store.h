@@ -30,7 +30,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <pigeon/pigeon.h>
+#include <pigeon/wire.h>
+#include <pigeon/v1/pigeon.pb-c.h>
 
 typedef struct store store;
 

@@ -13,7 +13,7 @@
 
 #include "log.h"
 #include "redis.h"
-#include "util.h"
+#include "errors.h"
 
 #define SUB_MAX_CHANNELS 16
 #define SUB_TIMEOUT_MS 2000

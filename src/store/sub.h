@@ -13,7 +13,7 @@
 
 #include <stddef.h>
 
-#include <pigeon/pigeon.h>
+#include <pigeon/wire.h>
 
 typedef struct store_sub store_sub;
 

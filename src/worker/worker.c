@@ -11,10 +11,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backoff.h"
+#include "clocks.h"
 #include "log.h"
 #include "queue.h"
 #include "spam.h"
-#include "util.h"
+#include "wait.h"
 
 #define BLOCK_MS 1000
 #define BACKOFF_MIN_MS 50
@@ -73,18 +75,11 @@ stopping(worker_pool *p)
 static void
 pause_ms(worker_pool *p, int64_t ms)
 {
-	struct timespec ts;
+	int64_t end = clocks_mono_ms() + ms;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
 	pthread_mutex_lock(&p->mu);
-	if (!p->stopping)
-		pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+	while (!p->stopping && wait_until(&p->cv, &p->mu, end))
+		;
 	pthread_mutex_unlock(&p->mu);
 }
 
@@ -141,7 +136,7 @@ process(worker_thread *w)
 	for (size_t i = 0; i < b->n; i++) {
 		store_queue_entry *x = &b->entries[i];
 		spam_message m = {x->sender, x->recipient, x->content, x->content_len,
-		    util_now_ms()};
+		    clocks_wall_ms()};
 		spam_history h = {x->sent_in_window, x->flood_recipients};
 		spam_verdict v;
 
@@ -168,13 +163,16 @@ worker_main(void *arg)
 {
 	worker_thread *w = arg;
 	worker_pool *p = w->pool;
-	int64_t backoff = BACKOFF_MIN_MS, next_reclaim = 0;
+	int64_t next_reclaim = 0;
+	backoff retry;
 	/* Look for stranded entries twice per idle period. */
 	int64_t reclaim_every = p->reclaim_ms / 2 < 10 ? 10 : p->reclaim_ms / 2;
 
+	backoff_init(&retry, BACKOFF_MIN_MS, BACKOFF_MAX_MS);
 	while (!stopping(p)) {
-		int64_t now = util_mono_us() / 1000;
+		int64_t now = clocks_mono_ms();
 		int block = BLOCK_MS;
+		int64_t delay;
 		size_t dead = 0;
 		pigeon_status rv = PIGEON_OK;
 
@@ -197,14 +195,13 @@ worker_main(void *arg)
 		    (rv = store_queue_trim(w->queue)) == PIGEON_OK)
 			w->untrimmed = 0;
 		if (rv == PIGEON_OK) {
-			backoff = BACKOFF_MIN_MS;
+			backoff_reset(&retry);
 			continue;
 		}
 		/* What was taken stays pending in the group and is reclaimed. */
-		log_warn("worker", "batch failed status=%d retry_ms=%lld", (int)rv,
-		    (long long)backoff);
-		pause_ms(p, backoff);
-		backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+		delay = backoff_next(&retry);
+		log_warn("worker", "batch failed status=%d retry_ms=%lld", (int)rv, (long long)delay);
+		pause_ms(p, delay);
 	}
 	store_queue_batch_fini(&w->batch);
 	return NULL;
@@ -255,7 +252,7 @@ worker_pool_start(worker_pool **out, const worker_opts *o)
 	p->max_attempts = o->max_attempts != 0 ? o->max_attempts : 5;
 	if (pthread_mutex_init(&p->mu, NULL) != 0)
 		goto fail_free;
-	if (util_cond_init_monotonic(&p->cv) != 0)
+	if (wait_cond_init(&p->cv) != 0)
 		goto fail_mu;
 	if (pthread_mutex_init(&p->filter_mu, NULL) != 0)
 		goto fail_cv;

@@ -15,7 +15,7 @@
 
 #include <stdint.h>
 
-#include <pigeon/pigeon.h>
+#include <pigeon/wire.h>
 
 typedef struct worker_pool worker_pool;
 

@@ -21,7 +21,7 @@
 #include "log.h"
 #include "opts.h"
 #include "store.h"
-#include "util.h"
+#include "clocks.h"
 #include "worker.h"
 
 static const char *const senders[] = {"Alice", "Malory", "Dizzzmas", "Ilya", "flain1"};
@@ -121,7 +121,7 @@ main(int argc, char **argv)
 		return 1;
 	while (!store_connected(st))
 		poll(NULL, 0, 5);
-	t0 = util_mono_us();
+	t0 = clocks_mono_us();
 	for (uint64_t i = 0; i < n; i++) {
 		Pigeon__V1__SendMessageRequest req = PIGEON__V1__SEND_MESSAGE_REQUEST__INIT;
 
@@ -133,7 +133,7 @@ main(int argc, char **argv)
 	}
 	while (atomic_load(&sent_ok) + atomic_load(&sent_failed) < n)
 		poll(NULL, 0, 5);
-	t1 = util_mono_us();
+	t1 = clocks_mono_us();
 	printf("queued %lu (failed %lu) in %.3f s: %.0f msg/s\n", atomic_load(&sent_ok),
 	    atomic_load(&sent_failed), (t1 - t0) / 1e6, n / ((t1 - t0) / 1e6));
 	store_close(st);
@@ -143,12 +143,12 @@ main(int argc, char **argv)
 	wo.threads = (unsigned)workers;
 	wo.batch = (unsigned)batch;
 	wo.spam_config = spam;
-	t0 = util_mono_us();
+	t0 = clocks_mono_us();
 	if (worker_pool_start(&wp, &wo) != PIGEON_OK)
 		return 1;
 	while ((done = final_count(c)) >= 0 && (uint64_t)done < atomic_load(&sent_ok))
 		poll(NULL, 0, 2);
-	t1 = util_mono_us();
+	t1 = clocks_mono_us();
 	worker_pool_stop(wp);
 	printf("drained %lld with %u worker(s), batch %u, in %.3f s: %.0f msg/s\n", done,
 	    wo.threads, wo.batch, (t1 - t0) / 1e6, done / ((t1 - t0) / 1e6));

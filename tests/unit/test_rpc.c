@@ -19,7 +19,9 @@
 #include "codec.h"
 #include "dedup.h"
 #include "dispatch.h"
-#include "util.h"
+#include "clocks.h"
+#include "errors.h"
+#include "validate.h"
 
 /* A service whose Login answers with the username and counts its calls;
  * Logout keeps its call pending until the test finishes it; every other
@@ -221,7 +223,7 @@ test_dispatch_calls_handler_and_returns_reply(void **state)
 	uint8_t *buf;
 	size_t len;
 
-	t_login_request("Login", "flain1", 1, 5, util_now_ms() + 5000, &buf, &len);
+	t_login_request("Login", "flain1", 1, 5, clocks_wall_ms() + 5000, &buf, &len);
 	rpc_dispatch(*state, buf, len, t_reply, &r);
 	assert_int_equal(r.count, 1);
 	assert_int_equal(r.status, PIGEON_OK);
@@ -291,7 +293,7 @@ test_expired_deadline_is_refused_without_work(void **state)
 	uint8_t *buf;
 	size_t len;
 
-	t_login_request("Login", "flain1", 1, 9, util_now_ms() - 1, &buf, &len);
+	t_login_request("Login", "flain1", 1, 9, clocks_wall_ms() - 1, &buf, &len);
 	rpc_dispatch(*state, buf, len, t_reply, &r);
 	assert_int_equal(r.count, 1);
 	assert_int_equal(r.status, PIGEON_DEADLINE_EXCEEDED);
@@ -447,33 +449,33 @@ test_dedup_full_of_requests_in_flight_is_untracked(void **state)
 static void
 test_username_rules(void **state)
 {
-	assert_null(util_username_problem("flain1", 6));
-	assert_null(util_username_problem("Ilyá", strlen("Ilyá")));
-	assert_string_equal(util_username_problem("", 0), "username is empty");
-	assert_string_equal(util_username_problem("a b", 3),
+	assert_null(validate_username("flain1", 6));
+	assert_null(validate_username("Ilyá", strlen("Ilyá")));
+	assert_string_equal(validate_username("", 0), "username is empty");
+	assert_string_equal(validate_username("a b", 3),
 	    "username contains a space or control character");
-	assert_string_equal(util_username_problem("a\tb", 3),
+	assert_string_equal(validate_username("a\tb", 3),
 	    "username contains a space or control character");
-	assert_string_equal(util_username_problem("\xc3\x28", 2), "username is not valid UTF-8");
-	assert_string_equal(util_username_problem("a\xc2\x85", 3),
+	assert_string_equal(validate_username("\xc3\x28", 2), "username is not valid UTF-8");
+	assert_string_equal(validate_username("a\xc2\x85", 3),
 	    "username contains a control character");
 	char long_name[66];
 	memset(long_name, 'x', 65);
 	long_name[65] = '\0';
-	assert_string_equal(util_username_problem(long_name, 65),
+	assert_string_equal(validate_username(long_name, 65),
 	    "username is longer than 64 bytes");
-	assert_null(util_username_problem(long_name, 64));
+	assert_null(validate_username(long_name, 64));
 }
 
 static void
 test_utf8_rejects_overlong_surrogate_and_truncated(void **state)
 {
-	assert_true(util_utf8_valid("h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x90\xa6", 15));
-	assert_false(util_utf8_valid("\xc0\xaf", 2));         /* overlong '/' */
-	assert_false(util_utf8_valid("\xed\xa0\x80", 3));     /* surrogate */
-	assert_false(util_utf8_valid("\xf4\x90\x80\x80", 4)); /* past U+10FFFF */
-	assert_false(util_utf8_valid("\xe2\x82", 2));         /* truncated */
-	assert_false(util_utf8_valid("\x80", 1));             /* lone continuation */
+	assert_true(validate_utf8("h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x90\xa6", 15));
+	assert_false(validate_utf8("\xc0\xaf", 2));         /* overlong '/' */
+	assert_false(validate_utf8("\xed\xa0\x80", 3));     /* surrogate */
+	assert_false(validate_utf8("\xf4\x90\x80\x80", 4)); /* past U+10FFFF */
+	assert_false(validate_utf8("\xe2\x82", 2));         /* truncated */
+	assert_false(validate_utf8("\x80", 1));             /* lone continuation */
 }
 
 static void

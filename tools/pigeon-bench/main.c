@@ -37,7 +37,8 @@
 #include "spam.h"
 #include "spam_bench.h"
 #include "opts.h"
-#include "util.h"
+#include "clocks.h"
+#include "errors.h"
 
 #define BENCH_DEADLINE_MS 5000
 #define BENCH_USER_MAX 32
@@ -142,7 +143,7 @@ typedef struct run_result {
 static int64_t
 mono_us(void)
 {
-	return util_mono_us();
+	return clocks_mono_us();
 }
 
 static const char *
@@ -243,7 +244,7 @@ request_msg(bench *b, bench_op op, uint64_t k, nng_msg **out)
 	env.method = (char *)op_names[op].method;
 	env.client_id = b->client_id;
 	env.request_id = atomic_fetch_add(&b->next_request, 1);
-	env.deadline_ms = util_now_ms() + BENCH_DEADLINE_MS;
+	env.deadline_ms = clocks_wall_ms() + BENCH_DEADLINE_MS;
 	env.payload.data = payload;
 	env.payload.len = protobuf_c_message_pack(&r.base, payload);
 	len = pigeon__v1__request_envelope__get_packed_size(&env);

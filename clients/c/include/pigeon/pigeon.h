@@ -8,7 +8,8 @@
  * protoc-c generated messages of <pigeon/v1/pigeon.pb-c.h>.  A subscription
  * receives the events of pigeond's nng pub socket, decoded.
  *
- * Every fallible function returns a pigeon_status (gRPC numbering) and writes
+ * Every fallible function returns a pigeon_status (gRPC numbering; the codes
+ * and pigeon_status_name are in <pigeon/wire.h>, included here) and writes
  * its out-parameters only on success.  The library never prints.
  *
  * Thread-safety: a pigeon_client may be used from any number of threads at
@@ -23,6 +24,7 @@
 #include <stdint.h>
 
 #include <protobuf-c/protobuf-c.h>
+#include <pigeon/wire.h>
 #include <pigeon/v1/event.pb-c.h>
 #include <pigeon/v1/pigeon.pb-c.h>
 
@@ -30,46 +32,10 @@
 extern "C" {
 #endif
 
-/* Where pigeond listens by default. */
-#define PIGEON_DEFAULT_RPC_URL "tcp://127.0.0.1:5555"
-#define PIGEON_DEFAULT_PUB_URL "tcp://127.0.0.1:5556"
+/* Where pigeond listens by default: PIGEON_DEFAULT_RPC_URL and
+ * PIGEON_DEFAULT_PUB_URL, in <pigeon/wire.h>. */
 /* The deadline a call gets when its caller gives none, in milliseconds. */
 #define PIGEON_DEFAULT_DEADLINE_MS 5000
-
-/* Status codes: the same numbers as gRPC and as pigeon.v1.Status. */
-typedef enum pigeon_status {
-	PIGEON_OK = 0,
-	PIGEON_CANCELLED = 1,
-	PIGEON_UNKNOWN = 2,
-	PIGEON_INVALID_ARGUMENT = 3,
-	PIGEON_DEADLINE_EXCEEDED = 4,
-	PIGEON_NOT_FOUND = 5,
-	PIGEON_ALREADY_EXISTS = 6,
-	PIGEON_PERMISSION_DENIED = 7,
-	PIGEON_RESOURCE_EXHAUSTED = 8,
-	PIGEON_FAILED_PRECONDITION = 9,
-	PIGEON_ABORTED = 10,
-	PIGEON_OUT_OF_RANGE = 11,
-	PIGEON_UNIMPLEMENTED = 12,
-	PIGEON_INTERNAL = 13,
-	PIGEON_UNAVAILABLE = 14,
-	PIGEON_DATA_LOSS = 15,
-	PIGEON_UNAUTHENTICATED = 16,
-} pigeon_status;
-
-#define PIGEON_STATUS_COUNT 17
-
-/* The code's name as in gRPC ("OK", "NOT_FOUND", ...), or "UNKNOWN" for a
- * number outside 0..16.  Never NULL. */
-const char *pigeon_status_name(pigeon_status st);
-
-/* The code for a name as printed by pigeon_status_name.  Returns false (and
- * leaves *out alone) for a name that is not one of them. */
-bool pigeon_status_from_name(const char *name, pigeon_status *out);
-
-/* The HTTP status the HTTP bridge answers for this code (OK 200, NOT_FOUND
- * 404, INVALID_ARGUMENT 422, UNAVAILABLE 503, ...); 500 for an unknown code. */
-int pigeon_status_http(pigeon_status st);
 
 /* What went wrong with a call: the code and the server's message for humans. */
 typedef struct pigeon_error {
@@ -178,11 +144,8 @@ PIGEON_RPCS(PIGEON_DECLARE_RPC)
  * bytes, one NUL byte and a packed pigeon.v1.Event (docs/events.md).
  */
 
-/* Topics. */
-#define PIGEON_TOPIC_JOURNAL "event_journal"
-#define PIGEON_TOPIC_QUEUE "message_queue"
-/* Followed by a username: "inbox/Ilya". */
-#define PIGEON_TOPIC_INBOX_PREFIX "inbox/"
+/* The topics (PIGEON_TOPIC_JOURNAL, PIGEON_TOPIC_QUEUE,
+ * PIGEON_TOPIC_INBOX_PREFIX) are in <pigeon/wire.h>. */
 
 typedef struct pigeon_subscription pigeon_subscription;
 

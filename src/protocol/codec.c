@@ -116,3 +116,40 @@ rpc_reply_decode(const void *buf, size_t len, Pigeon__V1__ReplyEnvelope **env)
 	*env = e;
 	return PIGEON_OK;
 }
+
+static void *
+pb_budget_alloc(void *data, size_t size)
+{
+	pb_budget *b = data;
+
+	if (size > b->budget - b->used)
+		return NULL;
+	b->used += size;
+	return malloc(size);
+}
+
+static void
+pb_budget_free(void *data, void *ptr)
+{
+	(void)data;
+	free(ptr);
+}
+
+void
+pb_budget_init(pb_budget *b, size_t budget)
+{
+	b->base.alloc = pb_budget_alloc;
+	b->base.free = pb_budget_free;
+	b->base.allocator_data = b;
+	b->budget = budget;
+	b->used = 0;
+}
+
+size_t
+pb_budget_for(size_t len)
+{
+	/* A decoded message needs its struct plus at most a few times its
+	 * wire size in strings, byte fields and arrays; anything asking for
+	 * more is crafted to blow up. */
+	return 64 * 1024 + 4 * len;
+}

@@ -4,16 +4,32 @@
  * and replies, and decoding untrusted bytes with a byte-budgeted allocator.
  * No sockets here; used by the server and by libpigeon.
  */
-#ifndef PIGEON_RPC_CODEC_H
-#define PIGEON_RPC_CODEC_H
+#ifndef PIGEON_PROTOCOL_CODEC_H
+#define PIGEON_PROTOCOL_CODEC_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include <pigeon/pigeon.h>
+#include <protobuf-c/protobuf-c.h>
+
+#include <pigeon/wire.h>
 #include <pigeon/v1/envelope.pb-c.h>
 
-#include "util.h"
+/* A protobuf-c allocator that refuses to hand out more than `budget` bytes in
+ * total, so that decoding untrusted bytes cannot be made to allocate much
+ * more than the input's size.  Initialise, pass &b->base to
+ * *__unpack, free the message with the same allocator. */
+typedef struct pb_budget {
+	ProtobufCAllocator base;
+	size_t budget;
+	size_t used;
+} pb_budget;
+
+void pb_budget_init(pb_budget *b, size_t budget);
+
+/* The budget used for decoding `len` untrusted bytes: a fixed overhead plus
+ * a multiple of the input. */
+size_t pb_budget_for(size_t len);
 
 /* A decoded request envelope and the allocator its memory came from. */
 typedef struct rpc_request {
