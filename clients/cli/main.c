@@ -65,21 +65,20 @@ print_json(json_t *v)
 	return 0;
 }
 
+/* A value's name as Pigeon prints it, "unspecified" for one the client's
+ * copy of the protocol does not know (a newer server). */
+static const char *
+enum_name(const ProtobufCEnumDescriptor *desc, int v)
+{
+	const char *n = pigeon_enum_name(desc, v);
+
+	return n != NULL ? n : "unspecified";
+}
+
 static const char *
 state_name(Pigeon__V1__MessageState st)
 {
-	switch (st) {
-	case PIGEON__V1__MESSAGE_STATE__MESSAGE_STATE_ENQUEUED:
-		return "enqueued";
-	case PIGEON__V1__MESSAGE_STATE__MESSAGE_STATE_BEING_SPAM_CHECKED:
-		return "being_spam_checked";
-	case PIGEON__V1__MESSAGE_STATE__MESSAGE_STATE_DELIVERED:
-		return "delivered";
-	case PIGEON__V1__MESSAGE_STATE__MESSAGE_STATE_MARKED_AS_SPAM:
-		return "marked_as_spam";
-	default:
-		return "unspecified";
-	}
+	return enum_name(&pigeon__v1__message_state__descriptor, (int)st);
 }
 
 static json_t *
@@ -383,24 +382,24 @@ cmd_register(cli *c, char **argv)
 	Pigeon__V1__RegisterUserReply *rep;
 	pigeon_error err;
 	pigeon_status st;
+	int role = PIGEON__V1__ROLE__ROLE_REGULAR;
 
 	req.username = argv[0];
-	if (c->role == NULL || strcmp(c->role, "regular") == 0) {
-		req.role = PIGEON__V1__ROLE__ROLE_REGULAR;
-	} else if (strcmp(c->role, "admin") == 0) {
-		req.role = PIGEON__V1__ROLE__ROLE_ADMIN;
-	} else {
+	if (c->role != NULL &&
+	    (!pigeon_enum_from_name(&pigeon__v1__role__descriptor, c->role, &role) ||
+		role == PIGEON__V1__ROLE__ROLE_UNSPECIFIED)) {
 		fprintf(stderr, "pigeon: --role is regular or admin\n");
 		return 2;
 	}
+	req.role = (Pigeon__V1__Role)role;
 	if ((st = pigeon_register_user(c->client, &req, &rep, &err)) != PIGEON_OK)
 		return fail(st, &err);
 	if (c->json)
 		print_json(json_pack("{s:s,s:s}", "username", rep->username, "role",
-		    rep->role == PIGEON__V1__ROLE__ROLE_ADMIN ? "admin" : "regular"));
+		    enum_name(&pigeon__v1__role__descriptor, (int)rep->role)));
 	else
 		printf("Registered %s (%s).\n", rep->username,
-		    rep->role == PIGEON__V1__ROLE__ROLE_ADMIN ? "admin" : "regular");
+		    enum_name(&pigeon__v1__role__descriptor, (int)rep->role));
 	pigeon_reply_free(rep);
 	return 0;
 }
@@ -408,10 +407,9 @@ cmd_register(cli *c, char **argv)
 static const char *
 event_type_name(Pigeon__V1__EventType t)
 {
-	static const char *const names[] = {"UNSPECIFIED", "LOGIN", "LOGOUT", "SPAM",
-		"DEAD_LETTER", "WOULD_BE_SPAM", "QUEUED", "DELIVERED"};
+	const char *n = pigeon_enum_name(&pigeon__v1__event_type__descriptor, (int)t);
 
-	return (size_t)t < sizeof(names) / sizeof(names[0]) ? names[t] : "UNSPECIFIED";
+	return n != NULL ? n : "UNSPECIFIED";
 }
 
 /* The event as one JSON object, with the fields it has. */

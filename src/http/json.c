@@ -233,7 +233,7 @@ http_json_journal(const Pigeon__V1__GetEventJournalReply *r, size_t *len)
 char *
 http_json_registered(const Pigeon__V1__RegisterUserReply *r, size_t *len)
 {
-	const char *role = r->role == PIGEON__V1__ROLE__ROLE_ADMIN ? "admin" : "regular";
+	const char *role = pigeon_enum_name(&pigeon__v1__role__descriptor, (int)r->role);
 
 	return dump(json_pack("{s:s, s:s}", "username", r->username, "role", role), len);
 }

@@ -209,3 +209,19 @@ pigeon_status_from_name(const char *name, pigeon_status *out)
 	}
 	return false;
 }
+
+const char *
+pigeon_enum_name(const ProtobufCEnumDescriptor *desc, int value)
+{
+	if (desc == &pigeon__v1__message_state__descriptor)
+		return lower_name(&lower_states, value);
+	if (desc == &pigeon__v1__role__descriptor)
+		return lower_name(&lower_roles, value);
+	return names_short(desc, value);
+}
+
+bool
+pigeon_enum_from_name(const ProtobufCEnumDescriptor *desc, const char *name, int *out)
+{
+	return short_parse(desc, name, out);
+}

@@ -194,6 +194,29 @@ test_short_names_of_any_enum(void **state)
 	assert_null(names_short(&pigeon__v1__serving_status__descriptor, 3));
 }
 
+/* The public names are the same table as the internal ones. */
+static void
+test_public_enum_names_are_the_same_table(void **state)
+{
+	const ProtobufCEnumDescriptor *descs[] = {&pigeon__v1__event_type__descriptor,
+		&pigeon__v1__message_state__descriptor, &pigeon__v1__role__descriptor};
+	const char *(*internal[])(int) = {event_name, state_name, role_name};
+	int back;
+
+	for (size_t d = 0; d < 3; d++) {
+		for (unsigned v = 0; v < descs[d]->n_values; v++) {
+			assert_ptr_equal(pigeon_enum_name(descs[d], (int)v), internal[d]((int)v));
+			back = -1;
+			assert_true(pigeon_enum_from_name(descs[d], internal[d]((int)v), &back));
+			assert_int_equal(back, (int)v);
+		}
+		assert_null(pigeon_enum_name(descs[d], (int)descs[d]->n_values));
+	}
+	assert_string_equal(
+	    pigeon_enum_name(&pigeon__v1__serving_status__descriptor, 1), "SERVING");
+	assert_false(pigeon_enum_from_name(&pigeon__v1__role__descriptor, "root", &back));
+}
+
 int
 main(void)
 {
@@ -204,6 +227,7 @@ main(void)
 		cmocka_unit_test(test_message_state_names_are_the_stored_words),
 		cmocka_unit_test(test_role_names_are_the_stored_words),
 		cmocka_unit_test(test_short_names_of_any_enum),
+		cmocka_unit_test(test_public_enum_names_are_the_same_table),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -48,6 +48,23 @@ const char *pigeon_status_name(pigeon_status st);
  * leaves *out alone) for a name that is not one of them.  Thread-safe. */
 bool pigeon_status_from_name(const char *name, pigeon_status *out);
 
+struct ProtobufCEnumDescriptor;
+
+/* The name of value `value` of the protocol enum `desc` (a
+ * pigeon__v1__*__descriptor) as Pigeon prints and stores it: without the
+ * enum's prefix, event types in upper case ("LOGIN", as the journal lines
+ * print them), message states and roles in lower case ("delivered", "admin",
+ * as the JSON answers show them), other enums as in the .proto
+ * ("NOT_SERVING").  NULL for a value the enum does not have.  The string is
+ * static.  Thread-safe. */
+const char *pigeon_enum_name(const struct ProtobufCEnumDescriptor *desc, int value);
+
+/* The value of the enum `desc` whose name, as pigeon_enum_name prints it, is
+ * `name` (compared in any case).  Returns false, *out untouched, for any
+ * other name.  Thread-safe. */
+bool pigeon_enum_from_name(const struct ProtobufCEnumDescriptor *desc, const char *name,
+    int *out);
+
 /* Where pigeond listens by default: requests (req/rep) and events (pub). */
 #define PIGEON_DEFAULT_RPC_URL "tcp://127.0.0.1:5555"
 #define PIGEON_DEFAULT_PUB_URL "tcp://127.0.0.1:5556"
