@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Each route's request building and answer translation; see api.h.  The
- * 422 messages are the original app's where it had one (http-compat.md). */
+ * 422 messages are the original app's where it had one (docs/http.md). */
 #include "api.h"
 
 #include <errno.h>

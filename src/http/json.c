@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Request parsing and reply translation; see json.h.  Objects are built in
  * the order the original app printed their keys (it sorted them), and dumped
- * with ", " and ": " separators as http-compat.md shows them. */
+ * with ", " and ": " separators as docs/http.md shows them. */
 #include "json.h"
 
 #include <stdbool.h>

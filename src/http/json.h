@@ -2,7 +2,7 @@
 /*
  * JSON for the HTTP bridge, with jansson: parsing request bodies (duplicate
  * keys, \u0000 and deep nesting rejected), turning pigeond's replies into the
- * JSON the original app answered (http-compat.md), and error bodies.  Pure:
+ * JSON the original app answered (docs/http.md), and error bodies.  Pure:
  * no sockets, no state; safe from any thread.
  *
  * Every function returning text returns a malloc'd, NUL-terminated body

@@ -4,7 +4,7 @@
  * client.  The original README's curl commands run verbatim (their
  * localhost:5000 is pointed at the test's port by a .curlrc connect-to, so
  * not a character of them changes) and every answer is checked against
- * http-compat.md byte for byte.  Then the bridge's own rows: errors as JSON,
+ * docs/http.md byte for byte.  Then the bridge's own rows: errors as JSON,
  * paging, the spam path, the limits, /healthz and /metrics, the access log,
  * pigeond too slow (504) and gone (503), and last every answer above
  * validated against /openapi.json.

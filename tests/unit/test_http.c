@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The HTTP bridge's pure parts: routing, request-target and query parsing,
  * JSON parsing of request bodies, each route's request building, and the
- * translation of every reply into the exact JSON of http-compat.md. */
+ * translation of every reply into the exact JSON of docs/http.md. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -241,7 +241,7 @@ test_field_types(void **state)
 	json_decref(j);
 }
 
-/* Translation of replies: the exact text of http-compat.md */
+/* Translation of replies: the exact text of docs/http.md */
 
 /* len is read after body is made: a pointer, as argument order is unspecified. */
 static void
