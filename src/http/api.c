@@ -16,6 +16,9 @@
 #include "uri.h"
 #include "validate.h"
 
+_Static_assert(HTTP_BODY_MAX_DEFAULT == HTTP_BODY_MAX_FOR(PIGEON_CONTENT_MAX_DEFAULT),
+    "HTTP_BODY_MAX_DEFAULT must be HTTP_BODY_MAX_FOR(PIGEON_CONTENT_MAX_DEFAULT)");
+
 #define CT_JSON "application/json"
 #define CT_TEXT "text/plain; charset=utf-8"
 #define CT_METRICS "text/plain; version=0.0.4; charset=utf-8"
@@ -224,6 +227,7 @@ prepare_message(const http_input *in, http_call *call, http_answer *ans)
 	static const char *const fields[] = {"sender", "recipient", "content"};
 	const char *val[3];
 	size_t len[3];
+	size_t content_max = in->content_max > 0 ? in->content_max : PIGEON_CONTENT_MAX_DEFAULT;
 	Pigeon__V1__SendMessageRequest *req = &call->req.send;
 
 	if (!parse_body(in, call, ans))
@@ -244,6 +248,10 @@ prepare_message(const http_input *in, http_call *call, http_answer *ans)
 		if (problem != NULL)
 			return fail(ans, 422, "Invalid '%s': %s", fields[i], problem);
 	}
+	/* Here, not only in pigeond: the same answer as a body over the cap,
+	 * 413, and no RPC for a message that cannot be sent. */
+	if (len[2] > content_max)
+		return fail(ans, 413, PIGEON_CONTENT_TOO_LARGE " of %zu bytes", content_max);
 	pigeon__v1__send_message_request__init(req);
 	req->sender = (char *)val[0];
 	req->recipient = (char *)val[1];
@@ -448,7 +456,15 @@ http_api_answer(const http_call *call, pigeon_status st, const char *message,
 		return;
 	}
 	if (st != PIGEON_OK) {
-		http_api_error(ans, http_status_from(st),
+		int code = http_status_from(st);
+
+		/* pigeond's content limit is below ours: the same 413 as ours.
+		 * Its other RESOURCE_EXHAUSTED (Redis out of memory) stay 429. */
+		if (call->route == HTTP_ROUTE_MESSAGE && st == PIGEON_RESOURCE_EXHAUSTED &&
+		    message != NULL &&
+		    strncmp(message, PIGEON_CONTENT_TOO_LARGE, strlen(PIGEON_CONTENT_TOO_LARGE)) == 0)
+			code = 413;
+		http_api_error(ans, code,
 		    message != NULL && message[0] != '\0' ? message : pigeon_status_name(st));
 		return;
 	}

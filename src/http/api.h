@@ -32,6 +32,9 @@ typedef struct http_input {
 	size_t body_len;
 	/* The Idempotency-Key header, or NULL. */
 	const char *idempotency_key;
+	/* Largest message content forwarded, bytes; larger: 413.  0:
+	 * PIGEON_CONTENT_MAX_DEFAULT. */
+	size_t content_max;
 } http_input;
 
 /* An HTTP answer. */
@@ -72,6 +75,19 @@ typedef struct http_call {
 
 /* Largest Idempotency-Key accepted, bytes. */
 #define HTTP_IDEMPOTENCY_KEY_MAX 128
+
+/* A body cap that admits every POST /message whose content is at most
+ * content_max bytes, however the client escapes it.  JSON makes a byte at
+ * most 6 bytes long: a control character is \u0001; 2 bytes of UTF-8 become
+ * \u00e9 and 4 a surrogate pair, 3x; and "a" may be written \u0061.  4096
+ * is for the rest of the body: both usernames escaped the same way
+ * (2 x 6 x 64 = 768), the keys, quotes and punctuation, and 3 KB of white
+ * space.  Each connection may buffer this much. */
+#define HTTP_BODY_MAX_FOR(content_max) (6 * (size_t)(content_max) + 4096)
+
+/* HTTP_BODY_MAX_FOR(PIGEON_CONTENT_MAX_DEFAULT), written out for --help;
+ * api.c asserts that the two agree. */
+#define HTTP_BODY_MAX_DEFAULT 397312
 
 /* Decides how to serve in.  Returns true with *call filled when an RPC must
  * be made (then the caller calls, answers with http_api_answer, and releases

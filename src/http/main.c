@@ -15,10 +15,15 @@
 
 #include <pigeon/pigeon.h>
 
+#include "api.h"
 #include "log.h"
 #include "metrics.h"
 #include "pigeon-config.h"
 #include "server.h"
+#include "validate.h"
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
 typedef struct options {
 	const char *listen;
@@ -34,6 +39,7 @@ typedef struct options {
 	const char *pub_url;
 	long events_max;
 	long events_keepalive;
+	long content_max;
 } options;
 
 /* Each option's long name, environment variable, and help. */
@@ -46,7 +52,9 @@ static const struct option_doc {
 	{"listen", "PIGEON_HTTP_LISTEN", "HOST:PORT", "address to serve HTTP on (127.0.0.1:5000)"},
 	{"rpc-url", "PIGEON_RPC_URL", "URL", "pigeond's RPC address (" PIGEON_DEFAULT_RPC_URL ")"},
 	{"deadline-ms", "PIGEON_HTTP_DEADLINE_MS", "MS", "deadline of each RPC to pigeond (5000)"},
-	{"body-max", "PIGEON_HTTP_BODY_MAX", "BYTES", "largest request body; larger: 413 (65536)"},
+	{"body-max", "PIGEON_HTTP_BODY_MAX", "BYTES",
+	    "largest request body; larger: 413; default: 6 x content-max + 4096 ("
+	    STR(HTTP_BODY_MAX_DEFAULT) ")"},
 	{"threads", "PIGEON_HTTP_THREADS", "N", "HTTP threads; 0: one per core (0)"},
 	{"conn-limit", "PIGEON_HTTP_CONN_LIMIT", "N", "connections at once (1024)"},
 	{"per-ip-limit", "PIGEON_HTTP_PER_IP_LIMIT", "N", "connections at once from one IP address (256)"},
@@ -59,6 +67,9 @@ static const struct option_doc {
 	{"events-max", "PIGEON_HTTP_EVENTS_MAX", "N", "/events streams open at once; more: 503 (64)"},
 	{"events-keepalive", "PIGEON_HTTP_EVENTS_KEEPALIVE", "SECONDS",
 	    "period of the /events keep-alive comment (15)"},
+	{"content-max", "PIGEON_CONTENT_MAX", "BYTES",
+	    "largest message content; larger: 413; keep it equal to pigeond's ("
+	    STR(PIGEON_CONTENT_MAX_DEFAULT) ")"},
 };
 #define N_DOCS (sizeof(docs) / sizeof(docs[0]))
 
@@ -133,6 +144,9 @@ set_option(options *o, size_t i, const char *v)
 		return parse_long(name, v, 1, 100000, &o->events_max);
 	case 12:
 		return parse_long(name, v, 1, 3600, &o->events_keepalive);
+	case 13:
+		/* So that the body cap it implies stays within --body-max's. */
+		return parse_long(name, v, 1, 10L * 1024 * 1024, &o->content_max);
 	}
 	return false;
 }
@@ -187,7 +201,8 @@ main(int argc, char **argv)
 		.rpc_url = PIGEON_DEFAULT_RPC_URL,
 		.log_level = "info",
 		.deadline_ms = PIGEON_DEFAULT_DEADLINE_MS,
-		.body_max = 64 * 1024,
+		/* 0 until parsed: HTTP_BODY_MAX_FOR(content_max) unless given. */
+		.body_max = 0,
 		.threads = 0,
 		.conn_limit = 1024,
 		.per_ip_limit = 256,
@@ -196,6 +211,7 @@ main(int argc, char **argv)
 		.pub_url = PIGEON_DEFAULT_PUB_URL,
 		.events_max = 64,
 		.events_keepalive = 15,
+		.content_max = PIGEON_CONTENT_MAX_DEFAULT,
 	};
 	bool done = false;
 	int rc, sig;
@@ -209,6 +225,13 @@ main(int argc, char **argv)
 
 	if ((rc = parse_options(argc, argv, &o, &done)) != 0 || done)
 		return rc;
+	if (o.body_max == 0)
+		o.body_max = (long)HTTP_BODY_MAX_FOR(o.content_max);
+	else if ((size_t)o.body_max < HTTP_BODY_MAX_FOR(o.content_max))
+		log_warn("http",
+		    "body-max is below 6 x content-max + 4096: some messages under the content "
+		    "limit will get 413 body_max=%ld content_max=%ld",
+		    o.body_max, o.content_max);
 
 	/* Block the stop signals in every thread (all are started after this)
 	 * so that only sigwait below receives them. */
@@ -234,6 +257,7 @@ main(int argc, char **argv)
 		.listen = o.listen,
 		.deadline_ms = (int32_t)o.deadline_ms,
 		.body_max = (size_t)o.body_max,
+		.content_max = (size_t)o.content_max,
 		.threads = (unsigned)o.threads,
 		.conn_limit = (unsigned)o.conn_limit,
 		.per_ip_limit = (unsigned)o.per_ip_limit,

@@ -413,6 +413,7 @@ on_complete_request(http_server *srv, http_req *r)
 		return open_stream(srv, r);
 	r->in.body = r->body;
 	r->in.body_len = r->body_len;
+	r->in.content_max = srv->opts.content_max;
 	r->in.idempotency_key = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Idempotency-Key");
 	if (!http_api_prepare(&r->in, &r->call, &r->ans)) {
 		r->have_answer = true;

@@ -34,6 +34,9 @@ typedef struct http_server_opts {
 	int32_t deadline_ms;
 	/* Largest request body, bytes; larger ones get 413 unread. */
 	size_t body_max;
+	/* Largest message content forwarded, bytes; larger: 413.  0:
+	 * PIGEON_CONTENT_MAX_DEFAULT. */
+	size_t content_max;
 	/* Polling threads; 0: one per core. */
 	unsigned threads;
 	/* Connections at once, in total and from one IP address. */

@@ -54,25 +54,26 @@ check_page(void *call, const char *field, uint32_t n)
 	return true;
 }
 
-/* Why content is not acceptable (with the status to answer), or OK. */
-static pigeon_status
-content_problem(const char *content, size_t content_max, const char **why)
+/* Fails the call and returns false when content is not acceptable. */
+static bool
+check_content(void *call, const char *content, size_t content_max)
 {
 	size_t len = content != NULL ? strlen(content) : 0;
 
 	if (len == 0) {
-		*why = "missing content";
-		return PIGEON_INVALID_ARGUMENT;
+		rpc_call_fail(call, PIGEON_INVALID_ARGUMENT, "missing content");
+		return false;
 	}
 	if (len > content_max) {
-		*why = "content is larger than the limit";
-		return PIGEON_RESOURCE_EXHAUSTED;
+		rpc_call_fail(call, PIGEON_RESOURCE_EXHAUSTED, PIGEON_CONTENT_TOO_LARGE " of %zu bytes",
+		    content_max);
+		return false;
 	}
 	if (!validate_utf8(content, len)) {
-		*why = "content is not valid UTF-8";
-		return PIGEON_INVALID_ARGUMENT;
+		rpc_call_fail(call, PIGEON_INVALID_ARGUMENT, "content is not valid UTF-8");
+		return false;
 	}
-	return PIGEON_OK;
+	return true;
 }
 
 static void
@@ -96,16 +97,11 @@ svc_send_message(Pigeon__V1__Pigeon_Service *base, const Pigeon__V1__SendMessage
     Pigeon__V1__SendMessageReply_Closure closure, void *call)
 {
 	service *svc = svc_of(base);
-	const char *why;
-	pigeon_status st;
 
 	if (!check_username(call, "sender", in->sender) ||
-	    !check_username(call, "recipient", in->recipient))
+	    !check_username(call, "recipient", in->recipient) ||
+	    !check_content(call, in->content, svc->content_max))
 		return;
-	if ((st = content_problem(in->content, svc->content_max, &why)) != PIGEON_OK) {
-		rpc_call_fail(call, st, "%s", why);
-		return;
-	}
 	if (in->idempotency_key != NULL && strlen(in->idempotency_key) > IDEMPOTENCY_KEY_MAX) {
 		rpc_call_fail(call, PIGEON_INVALID_ARGUMENT,
 		    "idempotency_key is longer than %d bytes", IDEMPOTENCY_KEY_MAX);
@@ -228,7 +224,8 @@ service_new(service **out, store *st, const service_opts *opts)
 		return PIGEON_RESOURCE_EXHAUSTED;
 	svc->base = handlers;
 	svc->st = st;
-	svc->content_max = opts != NULL && opts->content_max > 0 ? opts->content_max : 64 * 1024;
+	svc->content_max = opts != NULL && opts->content_max > 0 ? opts->content_max
+								 : PIGEON_CONTENT_MAX_DEFAULT;
 	svc->started_ms = clocks_wall_ms();
 	*out = svc;
 	return PIGEON_OK;

@@ -309,7 +309,7 @@ test_a_100mb_content_length_is_413_at_once(void **state)
 	assert_int_equal(t_status(out), 413);
 	assert_true(t_now_ms() - t0 < 1000);
 	assert_non_null(strstr(out, "\r\n\r\n{\"code\": 413, \"status\": \"Request Entity Too Large\", "
-				    "\"message\": \"Request body is larger than the limit of 65536 "
+				    "\"message\": \"Request body is larger than the limit of 397312 "
 				    "bytes\"}\n"));
 }
 

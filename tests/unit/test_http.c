@@ -18,6 +18,7 @@
 #include "openapi.h"
 #include "routes.h"
 #include "uri.h"
+#include "validate.h"
 
 /* Routing */
 
@@ -480,6 +481,112 @@ test_message_requires_every_field(void **state)
 	http_call_fini(&call);
 }
 
+/* A message body: sender and recipient of n_user bytes, each written as
+ * user_esc, and content of n_content bytes, each written as content_esc
+ * (an escape, or "a").  Freed by the caller. */
+static char *
+t_message_body(size_t n_user, const char *user_esc, size_t n_content, const char *content_esc)
+{
+	static const char *const open[] = {
+	    "{\"sender\": \"", "\", \"recipient\": \"", "\", \"content\": \""};
+	size_t cap = 2 * n_user * strlen(user_esc) + n_content * strlen(content_esc) + 64;
+	char *body = malloc(cap), *p = body;
+
+	assert_non_null(body);
+	for (int field = 0; field < 3; field++) {
+		size_t n = field < 2 ? n_user : n_content;
+		const char *esc = field < 2 ? user_esc : content_esc;
+
+		p += sprintf(p, "%s", open[field]);
+		for (size_t i = 0; i < n; i++)
+			p += sprintf(p, "%s", esc);
+	}
+	p += sprintf(p, "\"}");
+	assert_true((size_t)(p - body) < cap);
+	return body;
+}
+
+/* The worst a client can do to a message at the limits, every byte a
+ * 6-byte escape (usernames of 64 bytes, content of 64 KiB), still fits the
+ * default body cap, which is the derivation's value. */
+static void
+test_most_escaped_message_at_the_limits_fits_the_default_body_cap(void **state)
+{
+	char *body = t_message_body(64, "\\u0061", PIGEON_CONTENT_MAX_DEFAULT, "\\u0001");
+	http_input in = {.route = http_route_get(HTTP_ROUTE_MESSAGE), .body = body};
+	http_call call;
+	http_answer ans;
+
+	assert_int_equal(HTTP_BODY_MAX_DEFAULT, 397312);
+	assert_int_equal(HTTP_BODY_MAX_FOR(PIGEON_CONTENT_MAX_DEFAULT), HTTP_BODY_MAX_DEFAULT);
+	in.body_len = strlen(body);
+	assert_int_equal(in.body_len, 2 * 64 * 6 + 65536 * 6 + 46);
+	assert_true(in.body_len <= HTTP_BODY_MAX_DEFAULT);
+	assert_true(http_api_prepare(&in, &call, &ans));
+	assert_int_equal(strlen(call.req.send.sender), 64);
+	assert_int_equal(strspn(call.req.send.sender, "a"), 64);
+	assert_int_equal(strlen(call.req.send.content), PIGEON_CONTENT_MAX_DEFAULT);
+	assert_int_equal(strspn(call.req.send.content, "\x01"), PIGEON_CONTENT_MAX_DEFAULT);
+	http_call_fini(&call);
+	free(body);
+}
+
+/* Content of exactly the limit goes to pigeond; a byte more is 413 with the
+ * limit in the message, here as from pigeond.  0 in the input is the
+ * default limit. */
+static void
+test_message_content_over_the_limit_is_413(void **state)
+{
+	char *body = t_message_body(5, "a", PIGEON_CONTENT_MAX_DEFAULT, "a");
+	http_input in = {.route = http_route_get(HTTP_ROUTE_MESSAGE), .body = body};
+	http_call call;
+	http_answer ans;
+
+	in.body_len = strlen(body);
+	assert_true(http_api_prepare(&in, &call, &ans));
+	assert_int_equal(strlen(call.req.send.content), PIGEON_CONTENT_MAX_DEFAULT);
+	http_call_fini(&call);
+	free(body);
+
+	body = t_message_body(5, "a", PIGEON_CONTENT_MAX_DEFAULT + 1, "a");
+	in.body = body;
+	in.body_len = strlen(body);
+	assert_false(http_api_prepare(&in, &call, &ans));
+	assert_string_equal(ans.body, "{\"code\": 413, \"status\": \"Request Entity Too Large\", "
+				      "\"message\": \"content is larger than the limit of 65536 bytes\"}\n");
+	http_answer_fini(&ans);
+	http_call_fini(&call);
+
+	in.content_max = 10;
+	assert_false(http_api_prepare(&in, &call, &ans));
+	assert_error(&ans, 413, "content is larger than the limit of 10 bytes");
+	http_answer_fini(&ans);
+	http_call_fini(&call);
+	free(body);
+}
+
+/* pigeond's content limit below the bridge's: its RESOURCE_EXHAUSTED is the
+ * same 413.  Any other RESOURCE_EXHAUSTED of a send (Redis out of memory)
+ * stays 429, to be retried. */
+static void
+test_pigeond_content_limit_is_413_and_other_exhaustion_429(void **state)
+{
+	http_call call = {.route = HTTP_ROUTE_MESSAGE, .method = "SendMessage"};
+	http_answer ans;
+
+	http_api_answer(&call, PIGEON_RESOURCE_EXHAUSTED,
+	    "content is larger than the limit of 1000 bytes", NULL, NULL, &ans);
+	assert_error(&ans, 413, "content is larger than the limit of 1000 bytes");
+	http_answer_fini(&ans);
+	http_api_answer(&call, PIGEON_RESOURCE_EXHAUSTED,
+	    "OOM command not allowed when used memory > 'maxmemory'.", NULL, NULL, &ans);
+	assert_int_equal(ans.status, 429);
+	http_answer_fini(&ans);
+	http_api_answer(&call, PIGEON_RESOURCE_EXHAUSTED, NULL, NULL, NULL, &ans);
+	assert_error(&ans, 429, "RESOURCE_EXHAUSTED");
+	http_answer_fini(&ans);
+}
+
 static void
 test_query_routes_need_username_and_take_paging(void **state)
 {
@@ -690,6 +797,9 @@ main(void)
 		cmocka_unit_test(test_login_without_username_is_422),
 		cmocka_unit_test(test_login_with_bad_json_is_400),
 		cmocka_unit_test(test_message_requires_every_field),
+		cmocka_unit_test(test_most_escaped_message_at_the_limits_fits_the_default_body_cap),
+		cmocka_unit_test(test_message_content_over_the_limit_is_413),
+		cmocka_unit_test(test_pigeond_content_limit_is_413_and_other_exhaustion_429),
 		cmocka_unit_test(test_query_routes_need_username_and_take_paging),
 		cmocka_unit_test(test_unmatched_and_wrong_method_answer_json),
 		cmocka_unit_test(test_rpc_errors_use_the_status_table_and_pigeond_message),

@@ -11,6 +11,8 @@ PIGEON_PACKAGES=(
   redis-server
   # test and measure
   curl nng-utils python3 valgrind wrk gnuplot-nox clang libclang-rt-14-dev
+  # systemd-analyze, for the install suite's check of the units
+  systemd
 )
 
 pigeon_missing_packages() {
