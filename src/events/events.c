@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,7 @@
 #include <nng/protocol/pubsub0/pub.h>
 
 #include "log.h"
+#include "prom.h"
 #include "store.h"
 #include "sub.h"
 #include "errors.h"
@@ -55,6 +57,10 @@ struct events_relay {
 	pigeon_status read_status;
 	uint64_t read_next;
 	bool stopping;
+
+	/* Counted for events_render; relaxed atomics. */
+	atomic_uint_fast64_t relayed;
+	atomic_uint_fast64_t gaps_filled;
 };
 
 static const char *const event_type_names[] = {
@@ -83,7 +89,9 @@ publish(events_relay *r, const char *topic, const Pigeon__V1__Event *ev)
 	if ((err = nng_aio_result(r->send_aio)) != 0) {
 		nng_msg_free(m);
 		log_warn("events", "event dropped err=%s", nng_strerror(err));
+		return;
 	}
+	prom_add(&r->relayed, 1);
 }
 
 /* Runs on the store's thread while the sub thread waits in journal_read. */
@@ -107,6 +115,7 @@ journal_done(void *arg, pigeon_status st, const char *errmsg, const ProtobufCMes
 				if (rep->events[i]->sequence <= r->last)
 					continue;
 				publish(r, PIGEON_TOPIC_JOURNAL, rep->events[i]);
+				prom_add(&r->gaps_filled, 1);
 				r->last = rep->events[i]->sequence;
 			}
 			r->read_next = rep->next_cursor;
@@ -355,4 +364,17 @@ events_stop(events_relay *r)
 	pthread_cond_destroy(&r->cond);
 	pthread_mutex_destroy(&r->mtx);
 	free(r);
+}
+
+void
+events_render(events_relay *r, prom_text *t)
+{
+	prom_family(t, "pigeon_events_relayed_total", "counter",
+	    "Events published on the pub socket.");
+	prom_printf(t, "pigeon_events_relayed_total %llu\n",
+	    (unsigned long long)prom_load(&r->relayed));
+	prom_family(t, "pigeon_events_gaps_filled_total", "counter",
+	    "Journal events published from the journal because pub/sub had lost them.");
+	prom_printf(t, "pigeon_events_gaps_filled_total %llu\n",
+	    (unsigned long long)prom_load(&r->gaps_filled));
 }

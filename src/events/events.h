@@ -19,6 +19,8 @@
 
 #include <pigeon/wire.h>
 
+#include "prom.h"
+
 typedef struct events_relay events_relay;
 
 typedef struct events_opts {
@@ -38,5 +40,9 @@ pigeon_status events_start(events_relay **out, const events_opts *opts);
 
 /* Stops relaying and closes the socket and connections.  Accepts NULL. */
 void events_stop(events_relay *ev);
+
+/* Renders the relay's metrics into t: events published, and journal events
+ * published from the journal to fill a gap.  Safe from any thread. */
+void events_render(events_relay *r, prom_text *t);
 
 #endif

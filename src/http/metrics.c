@@ -2,6 +2,8 @@
 /* Request and RPC counters and their Prometheus rendering; see metrics.h. */
 #include "metrics.h"
 
+#include "prom.h"
+
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -13,19 +15,9 @@
 #define STATUS_MAX 599
 #define STATUS_SLOTS (STATUS_MAX - STATUS_MIN + 1)
 
-/* Upper bounds of the latency buckets, microseconds; +Inf is implied. */
-static const int64_t bucket_us[] = {
-	250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000,
-	2500000, 5000000, 10000000,
-};
-#define BUCKETS (sizeof(bucket_us) / sizeof(bucket_us[0]))
-
 struct http_metrics {
 	atomic_uint_fast64_t requests[HTTP_ROUTE_LABELS][STATUS_SLOTS];
-	/* Cumulative counts are made at render time; each slot counts the
-	 * requests that fell in that bucket only.  The last slot is +Inf. */
-	atomic_uint_fast64_t latency[HTTP_ROUTE_LABELS][BUCKETS + 1];
-	atomic_uint_fast64_t latency_sum_us[HTTP_ROUTE_LABELS];
+	prom_hist latency[HTTP_ROUTE_LABELS];
 	atomic_uint_fast64_t rpc_failures[PIGEON_STATUS_COUNT];
 	atomic_long in_flight;
 	atomic_long streams;
@@ -58,18 +50,11 @@ http_metrics_request_begin(http_metrics *m)
 void
 http_metrics_request_end(http_metrics *m, http_route_id route, int status, int64_t us)
 {
-	size_t b = 0;
-
 	atomic_fetch_sub_explicit(&m->in_flight, 1, memory_order_relaxed);
 	if ((unsigned)route >= HTTP_ROUTE_LABELS || status < STATUS_MIN || status > STATUS_MAX)
 		return;
-	if (us < 0)
-		us = 0;
-	while (b < BUCKETS && us > bucket_us[b])
-		b++;
-	atomic_fetch_add_explicit(&m->requests[route][status - STATUS_MIN], 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&m->latency[route][b], 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&m->latency_sum_us[route], (uint64_t)us, memory_order_relaxed);
+	prom_add(&m->requests[route][status - STATUS_MIN], 1);
+	prom_hist_observe(&m->latency[route], us);
 }
 
 long
@@ -97,62 +82,17 @@ http_metrics_rpc_failure(http_metrics *m, pigeon_status st)
 		atomic_fetch_add_explicit(&m->rpc_failures[st], 1, memory_order_relaxed);
 }
 
-/* A growing text buffer; `failed` sticks after the first allocation failure. */
-typedef struct text {
-	char *buf;
-	size_t len, cap;
-	bool failed;
-} text;
-
-static void __attribute__((format(printf, 2, 3)))
-text_printf(text *t, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (t->failed)
-		return;
-	for (;;) {
-		va_start(ap, fmt);
-		n = vsnprintf(t->buf + t->len, t->cap - t->len, fmt, ap);
-		va_end(ap);
-		if (n < 0) {
-			t->failed = true;
-			return;
-		}
-		if ((size_t)n < t->cap - t->len) {
-			t->len += (size_t)n;
-			return;
-		}
-		size_t cap = t->cap * 2 + (size_t)n;
-		char *nb = realloc(t->buf, cap);
-
-		if (nb == NULL) {
-			t->failed = true;
-			return;
-		}
-		t->buf = nb;
-		t->cap = cap;
-	}
-}
-
-static uint64_t
-load(const atomic_uint_fast64_t *a)
-{
-	return atomic_load_explicit(a, memory_order_relaxed);
-}
-
 static void
-render_requests(const http_metrics *m, text *t)
+render_requests(const http_metrics *m, prom_text *t)
 {
-	text_printf(t, "# HELP pigeon_http_requests_total HTTP requests answered, by route "
+	prom_printf(t, "# HELP pigeon_http_requests_total HTTP requests answered, by route "
 		       "and status.\n# TYPE pigeon_http_requests_total counter\n");
 	for (int r = 0; r < HTTP_ROUTE_LABELS; r++) {
 		for (int s = 0; s < STATUS_SLOTS; s++) {
-			uint64_t n = load(&m->requests[r][s]);
+			uint64_t n = prom_load(&m->requests[r][s]);
 
 			if (n > 0)
-				text_printf(t,
+				prom_printf(t,
 				    "pigeon_http_requests_total{route=\"%s\",status=\"%d\"} %llu\n",
 				    http_route_label((http_route_id)r), s + STATUS_MIN,
 				    (unsigned long long)n);
@@ -161,46 +101,29 @@ render_requests(const http_metrics *m, text *t)
 }
 
 static void
-render_latency(const http_metrics *m, text *t)
+render_latency(const http_metrics *m, prom_text *t)
 {
-	text_printf(t, "# HELP pigeon_http_request_duration_seconds Time from request line "
-		       "to the end of the answer, by route.\n"
-		       "# TYPE pigeon_http_request_duration_seconds histogram\n");
-	for (int r = 0; r < HTTP_ROUTE_LABELS; r++) {
-		const char *label = http_route_label((http_route_id)r);
-		uint64_t counts[BUCKETS + 1], total = 0;
+	char labels[64];
 
-		for (size_t b = 0; b <= BUCKETS; b++)
-			total += counts[b] = load(&m->latency[r][b]);
-		if (total == 0)
-			continue;
-		uint64_t cum = 0;
-		for (size_t b = 0; b < BUCKETS; b++) {
-			cum += counts[b];
-			text_printf(t,
-			    "pigeon_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} "
-			    "%llu\n",
-			    label, (double)bucket_us[b] / 1e6, (unsigned long long)cum);
-		}
-		text_printf(t,
-		    "pigeon_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n"
-		    "pigeon_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n"
-		    "pigeon_http_request_duration_seconds_count{route=\"%s\"} %llu\n",
-		    label, (unsigned long long)total, label,
-		    (double)load(&m->latency_sum_us[r]) / 1e6, label, (unsigned long long)total);
+	prom_family(t, "pigeon_http_request_duration_seconds", "histogram",
+	    "Time from request line to the end of the answer, by route.");
+	for (int r = 0; r < HTTP_ROUTE_LABELS; r++) {
+		snprintf(labels, sizeof(labels), "route=\"%s\"", http_route_label((http_route_id)r));
+		prom_hist_render(t, "pigeon_http_request_duration_seconds", labels, &m->latency[r],
+		    false);
 	}
 }
 
 static void
-render_rpc(const http_metrics *m, text *t)
+render_rpc(const http_metrics *m, prom_text *t)
 {
-	text_printf(t, "# HELP pigeon_http_rpc_failures_total RPCs to pigeond that failed, by "
+	prom_printf(t, "# HELP pigeon_http_rpc_failures_total RPCs to pigeond that failed, by "
 		       "status.\n# TYPE pigeon_http_rpc_failures_total counter\n");
 	for (int s = 1; s < PIGEON_STATUS_COUNT; s++)
-		text_printf(t, "pigeon_http_rpc_failures_total{status=\"%s\"} %llu\n",
+		prom_printf(t, "pigeon_http_rpc_failures_total{status=\"%s\"} %llu\n",
 		    pigeon_status_name((pigeon_status)s),
-		    (unsigned long long)load(&m->rpc_failures[s]));
-	text_printf(t,
+		    (unsigned long long)prom_load(&m->rpc_failures[s]));
+	prom_printf(t,
 	    "# HELP pigeon_http_requests_in_flight HTTP requests being served now.\n"
 	    "# TYPE pigeon_http_requests_in_flight gauge\n"
 	    "pigeon_http_requests_in_flight %ld\n"
@@ -212,12 +135,12 @@ render_rpc(const http_metrics *m, text *t)
 }
 
 static void
-render_health(const Pigeon__V1__HealthReply *h, text *t)
+render_health(const Pigeon__V1__HealthReply *h, prom_text *t)
 {
 	bool serving =
 	    h != NULL && h->status == PIGEON__V1__SERVING_STATUS__SERVING_STATUS_SERVING;
 
-	text_printf(t,
+	prom_printf(t,
 	    "# HELP pigeon_pigeond_up Whether pigeond answered Health.\n"
 	    "# TYPE pigeon_pigeond_up gauge\npigeon_pigeond_up %d\n"
 	    "# HELP pigeon_pigeond_serving Whether pigeond reports that it serves (Redis "
@@ -225,7 +148,7 @@ render_health(const Pigeon__V1__HealthReply *h, text *t)
 	    h != NULL, serving);
 	if (h == NULL)
 		return;
-	text_printf(t,
+	prom_printf(t,
 	    "# HELP pigeon_queue_depth Messages waiting in the queue.\n"
 	    "# TYPE pigeon_queue_depth gauge\npigeon_queue_depth %llu\n"
 	    "# HELP pigeon_queue_pending Messages held by a worker and not yet finished.\n"
@@ -241,19 +164,13 @@ render_health(const Pigeon__V1__HealthReply *h, text *t)
 char *
 http_metrics_render(const http_metrics *m, const Pigeon__V1__HealthReply *health, size_t *len)
 {
-	text t = {0};
+	prom_text t;
 
-	if ((t.buf = malloc(t.cap = 4096)) == NULL)
+	if (!prom_text_init(&t))
 		return NULL;
-	t.buf[0] = '\0';
 	render_requests(m, &t);
 	render_latency(m, &t);
 	render_rpc(m, &t);
 	render_health(health, &t);
-	if (t.failed) {
-		free(t.buf);
-		return NULL;
-	}
-	*len = t.len;
-	return t.buf;
+	return prom_text_take(&t, len);
 }

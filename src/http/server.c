@@ -2,9 +2,7 @@
 /* The libmicrohttpd daemon and the life of a request; see server.h. */
 #include "server.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netdb.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdarg.h>
@@ -24,6 +22,7 @@
 #include "events.h"
 #include "log.h"
 #include "routes.h"
+#include "serve.h"
 #include "uri.h"
 #include "wait.h"
 
@@ -476,35 +475,6 @@ on_mhd_log(void *cls, const char *fmt, va_list ap)
 	log_warn("http", "libmicrohttpd: %s", line);
 }
 
-/* Parses "host:port" or "[v6]:port" (numeric) into *ss. */
-static pigeon_status
-parse_listen(const char *listen, struct sockaddr_storage *ss)
-{
-	char host[INET6_ADDRSTRLEN + 2];
-	const char *colon, *h = listen;
-	size_t hlen;
-	struct addrinfo hints = {0}, *ai;
-
-	if ((colon = strrchr(listen, ':')) == NULL)
-		return PIGEON_INVALID_ARGUMENT;
-	hlen = (size_t)(colon - listen);
-	if (hlen >= 2 && listen[0] == '[' && listen[hlen - 1] == ']') {
-		h++;
-		hlen -= 2;
-	}
-	if (hlen == 0 || hlen >= sizeof(host) || colon[1] == '\0')
-		return PIGEON_INVALID_ARGUMENT;
-	memcpy(host, h, hlen);
-	host[hlen] = '\0';
-	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
-	hints.ai_socktype = SOCK_STREAM;
-	if (getaddrinfo(host, colon + 1, &hints, &ai) != 0)
-		return PIGEON_INVALID_ARGUMENT;
-	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
-	freeaddrinfo(ai);
-	return PIGEON_OK;
-}
-
 static unsigned
 cores(void)
 {
@@ -525,9 +495,9 @@ http_server_start(
 	http_events_opts eopts;
 	pigeon_status rv;
 
-	if ((rv = parse_listen(opts->listen, &ss)) != PIGEON_OK) {
+	if (!serve_parse_listen(opts->listen, &ss)) {
 		log_error("http", "bad listen address listen=%s", opts->listen);
-		return rv;
+		return PIGEON_INVALID_ARGUMENT;
 	}
 	if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;

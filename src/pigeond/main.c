@@ -15,6 +15,7 @@
 #include "dispatch.h"
 #include "events.h"
 #include "log.h"
+#include "metrics.h"
 #include "opts.h"
 #include "server.h"
 #include "service.h"
@@ -29,6 +30,7 @@ typedef struct config {
 	const char *users_file;
 	const char *spam_config;
 	const char *log_level;
+	const char *metrics_listen;
 	uint64_t workers;
 	uint64_t batch;
 	uint64_t reclaim_ms;
@@ -46,6 +48,33 @@ static bool
 role_has(const config *cf, const char *role)
 {
 	return strcmp(cf->role, "all") == 0 || strcmp(cf->role, role) == 0;
+}
+
+/* Serves /metrics for the parts this process runs.  Without the rpc role's
+ * store, the queue's figures come through a store of one connection opened
+ * here (*own_st). */
+static pigeon_status
+open_metrics(const config *cf, store *st, rpc_dispatcher *disp, worker_pool *wp,
+    events_relay *ev, store **own_st, pigeond_metrics **out)
+{
+	pigeond_parts parts = {disp, wp, st, ev};
+	pigeon_status rv;
+
+	if (st == NULL) {
+		store_opts so = {.url = cf->redis_url, .journal_max = cf->journal_max,
+			.connections = 1};
+
+		if ((rv = store_open(own_st, &so)) != PIGEON_OK) {
+			log_error("pigeond", "cannot open the store for metrics status=%s",
+			    pigeon_status_name(rv));
+			return rv;
+		}
+		parts.st = *own_st;
+	}
+	if ((rv = pigeond_metrics_open(out, cf->metrics_listen, &parts)) != PIGEON_OK)
+		return rv;
+	log_info("pigeond", "serving metrics url=http://%s/metrics", cf->metrics_listen);
+	return PIGEON_OK;
 }
 
 int
@@ -84,6 +113,9 @@ main(int argc, char **argv)
 		    "journal entries kept", &cf.journal_max},
 		{"log-level", "PIGEON_LOG_LEVEL", OPT_STRING, "info", "error, warn, info or debug",
 		    &cf.log_level},
+		{"metrics-listen", "PIGEON_METRICS_LISTEN", OPT_STRING, NULL,
+		    "serve Prometheus metrics at http://ADDR:PORT/metrics; off without",
+		    &cf.metrics_listen},
 		{NULL, NULL, 0, NULL, NULL, NULL},
 	};
 	store_opts so = {0};
@@ -98,6 +130,8 @@ main(int argc, char **argv)
 	rpc_server *srv = NULL;
 	worker_pool *wp = NULL;
 	events_relay *ev = NULL;
+	store *metrics_st = NULL;
+	pigeond_metrics *metrics = NULL;
 	sigset_t sigs;
 	pigeon_status rv;
 	int first_arg, code = 1, sig;
@@ -187,6 +221,10 @@ main(int argc, char **argv)
 		}
 	}
 
+	if (cf.metrics_listen != NULL && (rv = open_metrics(&cf, st, disp, wp, ev, &metrics_st,
+					      &metrics)) != PIGEON_OK)
+		goto out;
+
 	for (;;) {
 		if (sigwait(&sigs, &sig) != 0)
 			continue;
@@ -205,6 +243,8 @@ main(int argc, char **argv)
 out:
 	/* Stop taking requests first; those in flight finish on the store,
 	 * which closes after them. */
+	pigeond_metrics_close(metrics);
+	store_close(metrics_st);
 	rpc_server_close(srv);
 	events_stop(ev);
 	worker_pool_stop(wp);

@@ -22,6 +22,8 @@
 #include <pigeon/wire.h>
 #include <protobuf-c/protobuf-c.h>
 
+#include "prom.h"
+
 typedef struct rpc_dispatcher rpc_dispatcher;
 
 #define RPC_REQUEST_MAX_DEFAULT (256 * 1024)
@@ -49,6 +51,11 @@ void rpc_dispatcher_free(rpc_dispatcher *d);
 /* Handles one request; calls fn exactly once with the reply, now or later
  * and possibly on another thread.  Borrows buf only during the call. */
 void rpc_dispatch(rpc_dispatcher *d, const void *buf, size_t len, rpc_reply_fn fn, void *arg);
+
+/* Renders the dispatcher's metrics into t (docs/operations.md lists them):
+ * requests by method and code, their duration, requests in flight, resends
+ * answered from the de-duplication table.  Safe from any thread. */
+void rpc_dispatcher_render(const rpc_dispatcher *d, prom_text *t);
 
 /* Finishes the request whose handler got `closure_data` with an error status
  * (not OK) and a message for humans. */

@@ -392,17 +392,20 @@ spam_check(const spam_filter *f, const spam_message *m, const spam_history *h, s
 	assert(m->content != NULL || m->content_len == 0);
 	out->spam = false;
 	out->score = 0.0;
+	out->rules = 0;
 	out->reasons[0] = '\0';
 
 	if (cfg->rate_enabled && h != NULL && h->sent_in_window > cfg->rate_max) {
 		out->spam = true;
 		out->score += cfg->rate_weight;
+		out->rules |= 1u << SPAM_RULE_RATE;
 		reason_add(out, &used, "rate(%" PRIu32 ">%" PRIu32 "/%" PRIu32 "s)",
 		           h->sent_in_window, cfg->rate_max, cfg->rate_window);
 	}
 	if (cfg->flood_enabled && h != NULL && h->flood_recipients > cfg->flood_max_recipients) {
 		out->spam = true;
 		out->score += cfg->flood_weight;
+		out->rules |= 1u << SPAM_RULE_FLOOD;
 		reason_add(out, &used, "flood(%" PRIu32 ">%" PRIu32 "/%" PRIu32 "s)",
 		           h->flood_recipients, cfg->flood_max_recipients, cfg->flood_window);
 	}
@@ -410,6 +413,7 @@ spam_check(const spam_filter *f, const spam_message *m, const spam_history *h, s
 	    (term = spam_blocklist_find(f->blocklist, content, len)) != NULL) {
 		out->spam = true;
 		out->score += cfg->blocklist_weight;
+		out->rules |= 1u << SPAM_RULE_BLOCKLIST;
 		reason_add(out, &used, "blocklist(%s)", term);
 	}
 	if (cfg->shape_enabled) {
@@ -418,6 +422,7 @@ spam_check(const spam_filter *f, const spam_message *m, const spam_history *h, s
 		if (s.score >= cfg->shape_threshold) {
 			out->spam = true;
 			out->score += s.score;
+			out->rules |= 1u << SPAM_RULE_SHAPE;
 			reason_add(out, &used, "shape(score %.2f>=%.2f:%s%s%s%s%s)", s.score,
 			           cfg->shape_threshold, s.links > 0 ? " links" : "",
 			           s.links > 0 && s.caps > 0 ? "," : "", s.caps > 0 ? " caps" : "",
@@ -425,4 +430,17 @@ spam_check(const spam_filter *f, const spam_message *m, const spam_history *h, s
 			           s.repeats > 0 ? " repeats" : "");
 		}
 	}
+}
+
+const char *
+spam_rule_name(spam_rule r)
+{
+	static const char *const names[SPAM_RULE_COUNT] = {
+		[SPAM_RULE_RATE] = "rate",
+		[SPAM_RULE_FLOOD] = "flood",
+		[SPAM_RULE_BLOCKLIST] = "blocklist",
+		[SPAM_RULE_SHAPE] = "shape",
+	};
+
+	return (unsigned)r < SPAM_RULE_COUNT ? names[r] : "unknown";
 }

@@ -59,9 +59,24 @@ typedef struct spam_history {
 	uint32_t flood_recipients;
 } spam_history;
 
+/* The rules, for counting which fired (spam_verdict.rules is a bit set of
+ * 1u << rule). */
+typedef enum spam_rule {
+	SPAM_RULE_RATE,
+	SPAM_RULE_FLOOD,
+	SPAM_RULE_BLOCKLIST,
+	SPAM_RULE_SHAPE,
+	SPAM_RULE_COUNT
+} spam_rule;
+
+/* "rate", "flood", "blocklist", "shape": the names the reasons use. */
+const char *spam_rule_name(spam_rule r);
+
 typedef struct spam_verdict {
 	bool spam;
 	double score;
+	/* The rules that fired: bit 1u << spam_rule for each. */
+	unsigned rules;
 	/* Names of the rules that fired with their figures, e.g.
 	 * "blocklist(buy now)", "rate(31>30/60s)"; empty when none. */
 	char reasons[256];

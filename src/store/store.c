@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "prom.h"
 #include "redis.h"
 #include "clocks.h"
 #include "wait.h"
@@ -90,6 +91,8 @@ typedef struct store_conn {
 	/* The commands of the batch being written. */
 	store_cmd cmd;
 	char why[200];
+	/* A connection was up before: the next one is a reconnect. */
+	bool was_connected;
 } store_conn;
 
 struct store {
@@ -97,6 +100,10 @@ struct store {
 	unsigned nconns;
 	/* Round robin over conns. */
 	atomic_uint next;
+
+	/* Counted for store_render; relaxed atomics. */
+	atomic_uint_fast64_t round_trips;
+	atomic_uint_fast64_t reconnects;
 
 	store_url url;
 	char jmax[24];
@@ -403,9 +410,9 @@ reply_user_stats(store_op *op, const redisReply *r)
 {
 	Pigeon__V1__UserStats us = PIGEON__V1__USER_STATS__INIT;
 
-	if (!is_arr(r, 4))
+	if (!is_arr(r, 5))
 		return PIGEON_INTERNAL;
-	for (size_t i = 0; i < 4; i++)
+	for (size_t i = 0; i < 5; i++)
 		if (!is_int(r->element[i]))
 			return PIGEON_INTERNAL;
 	us.username = op->argv[0];
@@ -579,9 +586,9 @@ reply_health(store_op *op, const redisReply *r)
 {
 	Pigeon__V1__HealthReply rep = PIGEON__V1__HEALTH_REPLY__INIT;
 
-	if (!is_arr(r, 4))
+	if (!is_arr(r, 5))
 		return PIGEON_INTERNAL;
-	for (size_t i = 0; i < 4; i++)
+	for (size_t i = 0; i < 5; i++)
 		if (!is_int(r->element[i]))
 			return PIGEON_INTERNAL;
 	rep.status = PIGEON__V1__SERVING_STATUS__SERVING_STATUS_SERVING;
@@ -589,6 +596,7 @@ reply_health(store_op *op, const redisReply *r)
 	rep.queue_pending = u64_or_zero(r->element[1]->integer);
 	rep.dead_letters = u64_or_zero(r->element[2]->integer);
 	rep.workers = (uint32_t)u64_or_zero(r->element[3]->integer);
+	rep.oldest_pending_ms = (int64_t)u64_or_zero(r->element[4]->integer);
 	op->cb(op->arg, PIGEON_OK, NULL, &rep.base);
 	return PIGEON_OK;
 }
@@ -726,6 +734,9 @@ connect_redis(store_conn *cn)
 		freeReplyObject(r);
 	}
 	log_info("store", "connected to redis users=%zu", cn->st->nusers);
+	if (cn->was_connected)
+		prom_add(&cn->st->reconnects, 1);
+	cn->was_connected = true;
 	atomic_store(&cn->connected, true);
 	return PIGEON_OK;
 
@@ -780,6 +791,8 @@ pipeline(store_conn *cn, store_op *list)
 		drop_connection(cn, cn->c->errstr);
 		return false;
 	}
+	if (cn->cmd.len > 0)
+		prom_add(&cn->st->round_trips, 1);
 	for (op = list; op != NULL; op = op->next) {
 		if (!op->sent)
 			continue;
@@ -1176,4 +1189,18 @@ store_health(store *st, store_cb cb, void *arg)
 	snprintf(live, sizeof(live), "%d", STORE_CONSUMER_LIVE_MS);
 	snprintf(now, sizeof(now), "%" PRId64, clocks_wall_ms());
 	op_submit(st, op_new(OP_HEALTH, STORE_SCRIPT_HEALTH, 2, argv, NULL, cb, arg));
+}
+
+void
+store_render(store *st, prom_text *t)
+{
+	prom_family(t, "pigeon_redis_round_trips_total", "counter",
+	    "Pipelined writes of commands to Redis by the store's connections (one may "
+	    "carry many commands).");
+	prom_printf(t, "pigeon_redis_round_trips_total %llu\n",
+	    (unsigned long long)prom_load(&st->round_trips));
+	prom_family(t, "pigeon_redis_reconnects_total", "counter",
+	    "Connections of the store to Redis made again after one was lost.");
+	prom_printf(t, "pigeon_redis_reconnects_total %llu\n",
+	    (unsigned long long)prom_load(&st->reconnects));
 }

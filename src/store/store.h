@@ -33,6 +33,8 @@
 #include <pigeon/wire.h>
 #include <pigeon/v1/pigeon.pb-c.h>
 
+#include "prom.h"
+
 typedef struct store store;
 
 typedef struct store_opts {
@@ -90,5 +92,9 @@ void store_register_user(
  * filled; uptime and version are the caller's.  Answers OK with
  * NOT_SERVING while Redis is down. */
 void store_health(store *st, store_cb cb, void *arg);
+
+/* Renders the store's metrics into t: round trips to Redis and reconnects.
+ * Safe from any thread. */
+void store_render(store *st, prom_text *t);
 
 #endif

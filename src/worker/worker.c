@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include "clocks.h"
 #include "log.h"
 #include "queue.h"
+#include "prom.h"
 #include "spam.h"
 #include "wait.h"
 
@@ -24,6 +26,26 @@
 /* Finished entries stay in the stream (acknowledged) until a trim: every
  * this many batches, and whenever the queue runs dry. */
 #define TRIM_EVERY 16
+
+/* What became of the messages a worker took: the label values of
+ * pigeon_worker_messages_total. */
+typedef enum verdict_kind {
+	VERDICT_DELIVERED,
+	VERDICT_SPAM,
+	VERDICT_WOULD_BE_SPAM,
+	VERDICT_DEAD_LETTER,
+	/* Taken but already finished by another worker: nothing done. */
+	VERDICT_SKIPPED,
+	VERDICT_COUNT
+} verdict_kind;
+
+static const char *const verdict_names[VERDICT_COUNT] = {
+	[VERDICT_DELIVERED] = "delivered",
+	[VERDICT_SPAM] = "spam",
+	[VERDICT_WOULD_BE_SPAM] = "would_be_spam",
+	[VERDICT_DEAD_LETTER] = "dead_letter",
+	[VERDICT_SKIPPED] = "skipped",
+};
 
 typedef struct filter_ref {
 	spam_filter *f;
@@ -58,7 +80,14 @@ struct worker_pool {
 	 * lets go.  Guarded by filter_mu, which is held only to swap or count. */
 	pthread_mutex_t filter_mu;
 	filter_ref *filter;
+
+	/* Counted for worker_pool_render; relaxed atomics. */
+	atomic_uint_fast64_t verdicts[VERDICT_COUNT];
+	atomic_uint_fast64_t rules[SPAM_RULE_COUNT];
+	prom_size_hist batch_sizes;
 };
+
+static const uint64_t batch_bounds[] = {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000};
 
 static bool
 stopping(worker_pool *p)
@@ -122,6 +151,7 @@ process(worker_thread *w)
 
 	if (b->n == 0)
 		return PIGEON_OK;
+	prom_size_hist_observe(&p->batch_sizes, b->n);
 	ref = filter_acquire(p);
 	f = ref->f;
 	dry = spam_dry_run(f);
@@ -142,9 +172,18 @@ process(worker_thread *w)
 
 		x->verdict = STORE_VERDICT_DELIVER;
 		x->reason[0] = '\0';
-		if (!x->claimed)
+		if (!x->claimed) {
+			prom_add(&p->verdicts[VERDICT_SKIPPED], 1);
 			continue;
+		}
 		spam_check(f, &m, &h, &v);
+		for (int r = 0; r < SPAM_RULE_COUNT; r++)
+			if (v.rules & (1u << r))
+				prom_add(&p->rules[r], 1);
+		prom_add(&p->verdicts[!v.spam ? VERDICT_DELIVERED
+				: dry  ? VERDICT_WOULD_BE_SPAM
+					: VERDICT_SPAM],
+		    1);
 		if (v.spam) {
 			x->verdict = dry ? STORE_VERDICT_WOULD_BE_SPAM : STORE_VERDICT_SPAM;
 			snprintf(x->reason, sizeof(x->reason), "%s", v.reasons);
@@ -180,6 +219,7 @@ worker_main(void *arg)
 		if (now >= next_reclaim) {
 			rv = store_queue_reclaim(w->queue, p->reclaim_ms, p->max_attempts,
 			    p->batch, &w->batch, &dead);
+			prom_add(&p->verdicts[VERDICT_DEAD_LETTER], dead);
 			if (rv == PIGEON_OK)
 				next_reclaim = now + reclaim_every;
 		}
@@ -246,6 +286,8 @@ worker_pool_start(worker_pool **out, const worker_opts *o)
 
 	if ((p = calloc(1, sizeof(*p))) == NULL)
 		return PIGEON_RESOURCE_EXHAUSTED;
+	p->batch_sizes.bounds = batch_bounds;
+	p->batch_sizes.nbounds = sizeof(batch_bounds) / sizeof(batch_bounds[0]);
 	p->nthreads = o->threads != 0 ? o->threads : 1;
 	p->batch = o->batch == 0 ? 100 : o->batch > WORKER_BATCH_MAX ? WORKER_BATCH_MAX : o->batch;
 	p->reclaim_ms = o->reclaim_idle_ms > 0 ? o->reclaim_idle_ms : 30000;
@@ -341,4 +383,23 @@ worker_pool_reload(worker_pool *p)
 	}
 	log_info("worker", "spam config reloaded");
 	return PIGEON_OK;
+}
+
+void
+worker_pool_render(worker_pool *p, prom_text *t)
+{
+	prom_family(t, "pigeon_worker_messages_total", "counter",
+	    "Messages the workers judged, by verdict (dead_letter: given up after too "
+	    "many attempts; skipped: already finished by another worker).");
+	for (int v = 0; v < VERDICT_COUNT; v++)
+		prom_printf(t, "pigeon_worker_messages_total{verdict=\"%s\"} %llu\n",
+		    verdict_names[v], (unsigned long long)prom_load(&p->verdicts[v]));
+	prom_family(t, "pigeon_worker_spam_rule_total", "counter",
+	    "Messages each spam rule fired on (a message may fire several).");
+	for (int r = 0; r < SPAM_RULE_COUNT; r++)
+		prom_printf(t, "pigeon_worker_spam_rule_total{rule=\"%s\"} %llu\n",
+		    spam_rule_name((spam_rule)r), (unsigned long long)prom_load(&p->rules[r]));
+	prom_family(t, "pigeon_worker_batch_size", "histogram",
+	    "Messages per batch a worker took (one claim and one finish script each).");
+	prom_size_hist_render(t, "pigeon_worker_batch_size", &p->batch_sizes);
 }

@@ -17,6 +17,8 @@
 
 #include <pigeon/wire.h>
 
+#include "prom.h"
+
 typedef struct worker_pool worker_pool;
 
 #define WORKER_BATCH_MAX 1000
@@ -56,5 +58,9 @@ void worker_pool_stop(worker_pool *p);
  * failure the old filter stays and the code of spam_filter_load is
  * returned.  Thread-safe (called from the SIGHUP handling thread). */
 pigeon_status worker_pool_reload(worker_pool *p);
+
+/* Renders the pool's metrics into t: messages by verdict and by spam rule,
+ * batch sizes.  Safe from any thread while the pool runs. */
+void worker_pool_render(worker_pool *p, prom_text *t);
 
 #endif
