@@ -168,9 +168,10 @@ class Run:
         self.seen_pids = set()
 
     def start(self):
-        rpc, pub, http = free_ports(3)
+        rpc, pub, http, metrics = free_ports(4)
         self.rpc_url = 'tcp://127.0.0.1:%d' % rpc
         self.listen = '127.0.0.1:%d' % http
+        self.metrics = '127.0.0.1:%d' % metrics
         env = dict(os.environ)
         env.pop('PIGEON_REDIS_URL', None)
         env.update({
@@ -179,6 +180,7 @@ class Run:
             'PIGEON_RPC_URL': self.rpc_url,
             'PIGEON_PUB_URL': 'tcp://127.0.0.1:%d' % pub,
             'PIGEON_HTTP_LISTEN': self.listen,
+            'PIGEON_METRICS_LISTEN': self.metrics,
             'PIGEON_SPAM_CONFIG': self.spam,
             'PIGEON_LOG_LEVEL': 'warn',
             # A message held by a killed pigeond's worker is taken over
@@ -210,12 +212,17 @@ class Run:
         if name == 'redis-server':
             return redis_ping(os.path.join(self.var, 'redis.sock'))
         if name == 'pigeond':
+            # Its RPC socket and the metrics that tools/run turns on.
             try:
-                return subprocess.run(
-                    [self.cli, '--url', self.rpc_url, '--deadline-ms', '1000', 'health'],
-                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                    timeout=10).returncode == 0
-            except subprocess.TimeoutExpired:
+                if subprocess.run(
+                        [self.cli, '--url', self.rpc_url, '--deadline-ms', '1000', 'health'],
+                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                        timeout=10).returncode != 0:
+                    return False
+                with urllib.request.urlopen('http://%s/metrics' % self.metrics,
+                                            timeout=2) as r:
+                    return r.status == 200 and b'pigeon_rpc_requests_total{' in r.read()
+            except (subprocess.TimeoutExpired, OSError, urllib.error.URLError):
                 return False
         try:
             with urllib.request.urlopen('http://%s/healthz' % self.listen, timeout=2) as r:
