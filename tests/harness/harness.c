@@ -348,23 +348,27 @@ t_redis_fini(t_redis *r)
 	t_rm_rf(r->dir);
 }
 
-typedef struct health_probe {
-	pigeon_client *c;
-} health_probe;
+pigeon_status
+t_pigeond_health(pigeon_client *c, bool *serving)
+{
+	Pigeon__V1__HealthRequest req = PIGEON__V1__HEALTH_REQUEST__INIT;
+	Pigeon__V1__HealthReply *rep;
+	pigeon_status st;
+
+	if ((st = pigeon_health(c, &req, &rep, NULL)) != PIGEON_OK)
+		return st;
+	if (serving != NULL)
+		*serving = rep->status == PIGEON__V1__SERVING_STATUS__SERVING_STATUS_SERVING;
+	pigeon_reply_free(rep);
+	return st;
+}
 
 static bool
 pigeond_serving(void *arg)
 {
-	health_probe *h = arg;
-	Pigeon__V1__HealthRequest req = PIGEON__V1__HEALTH_REQUEST__INIT;
-	Pigeon__V1__HealthReply *rep;
-	bool ok;
+	bool serving;
 
-	if (pigeon_health(h->c, &req, &rep, NULL) != PIGEON_OK)
-		return false;
-	ok = rep->status == PIGEON__V1__SERVING_STATUS__SERVING_STATUS_SERVING;
-	pigeon_reply_free(rep);
-	return ok;
+	return t_pigeond_health(arg, &serving) == PIGEON_OK && serving;
 }
 
 /* pigeond on rpc_url (NULL: ipc:// in its dir) and pub_url (NULL: the same),
@@ -378,7 +382,7 @@ pigeond_spawn(t_pigeond *p, const t_redis *r, const char *rpc_url, const char *p
 	char *argv[64], wrap[512], *save = NULL;
 	const char *wrapper;
 	int n = 0, wait_ms = 10000;
-	health_probe h;
+	pigeon_client *c;
 	pigeon_client_opts co = {0};
 
 	if (bin == NULL) {
@@ -428,17 +432,17 @@ pigeond_spawn(t_pigeond *p, const t_redis *r, const char *rpc_url, const char *p
 
 	co.url = p->rpc_url;
 	co.deadline_ms = 500;
-	if (pigeon_client_open_opts(&h.c, &co) != PIGEON_OK) {
+	if (pigeon_client_open_opts(&c, &co) != PIGEON_OK) {
 		fprintf(stderr, "harness: cannot open a client of %s\n", p->rpc_url);
 		exit(1);
 	}
-	if (!t_wait_for(pigeond_serving, &h, wait_ms)) {
+	if (!t_wait_for(pigeond_serving, c, wait_ms)) {
 		fprintf(stderr, "harness: pigeond did not serve within %d s; its log:\n",
 		    wait_ms / 1000);
 		t_print_file(log);
 		exit(1);
 	}
-	pigeon_client_close(h.c);
+	pigeon_client_close(c);
 }
 
 void
@@ -459,6 +463,35 @@ t_print_file(const char *path)
 	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
 		fwrite(buf, 1, n, stderr);
 	fclose(f);
+}
+
+char *
+t_file_text(const char *path)
+{
+	enum { MAX = 1 << 20 };
+	char *buf = malloc(MAX);
+	size_t n = 0;
+	FILE *f;
+
+	if (buf == NULL)
+		t_die("malloc");
+	if ((f = fopen(path, "r")) != NULL) {
+		n = fread(buf, 1, MAX - 1, f);
+		fclose(f);
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+bool
+t_file_holds(void *arg)
+{
+	t_file_has *h = arg;
+	char *text = t_file_text(h->path);
+	bool yes = strstr(text, h->text) != NULL;
+
+	free(text);
+	return yes;
 }
 
 int

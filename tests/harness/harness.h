@@ -25,6 +25,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <pigeon/pigeon.h>
+
 #define T_SKIP 77
 
 typedef struct t_redis {
@@ -71,6 +73,17 @@ void t_tempdir(char *out, size_t len, const char *tag);
 void t_rm_rf(const char *dir);
 /* Copies a file (a process's log) to stderr, to show why a test failed. */
 void t_print_file(const char *path);
+/* The text of a file (its first MiB), malloc'd and NUL-terminated; "" when
+ * it is missing.  Exits the test without memory. */
+char *t_file_text(const char *path);
+
+/* A t_wait_for condition: the file at path (a log, a stream a process
+ * writes) holds text. */
+typedef struct t_file_has {
+	const char *path;
+	const char *text;
+} t_file_has;
+bool t_file_holds(void *arg);
 
 /* Starts redis-server (appendonly when aof) and waits for PING up to 10 s.
  * Exits with T_SKIP when redis-server is not installed; retries another port
@@ -121,6 +134,10 @@ void t_pigeond_start(t_pigeond *p, const t_redis *r, const char *rpc_url,
 /* SIGTERM, then the exit code: 0 for a clean stop (no leak or sanitizer
  * report); otherwise its log is printed to stderr. */
 int t_pigeond_stop(t_pigeond *p);
+
+/* One Health call through c: its code, and on OK in *serving (when not
+ * NULL) whether pigeond said SERVING. */
+pigeon_status t_pigeond_health(pigeon_client *c, bool *serving);
 
 /* Path of a file in the source tree (PIGEON_SOURCE_DIR/rel). */
 const char *t_source_path(const char *rel, char *buf, size_t len);
@@ -176,7 +193,7 @@ typedef struct t_env {
 	/* The tcp:// pub address of pub_tcp, else "". */
 	char pub_url[300];
 	/* With opts.client; closed by t_env_stop. */
-	struct pigeon_client *client;
+	pigeon_client *client;
 	/* With opts.http: pigeon-http, its port; its log is http.log. */
 	t_proc http;
 	int http_port;

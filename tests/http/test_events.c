@@ -91,46 +91,13 @@ t_stream_start(t_stream *s, const char *suffix, const char *header)
 	t_proc_start(&s->proc, argv, s->file);
 }
 
-/* The stream's file so far (malloc'd). */
-static char *
-t_slurp(const char *path)
-{
-	char *buf;
-	size_t n = 0;
-	FILE *f;
-
-	assert_non_null(buf = malloc(1 << 20));
-	if ((f = fopen(path, "r")) != NULL) {
-		n = fread(buf, 1, (1 << 20) - 1, f);
-		fclose(f);
-	}
-	buf[n] = '\0';
-	return buf;
-}
-
-typedef struct file_has {
-	const char *path;
-	const char *needle;
-} file_has;
-
-static bool
-t_file_has(void *arg)
-{
-	file_has *h = arg;
-	char *text = t_slurp(h->path);
-	bool yes = strstr(text, h->needle) != NULL;
-
-	free(text);
-	return yes;
-}
-
 static void
 t_wait_stream_has(const t_stream *s, const char *needle)
 {
-	file_has h = {s->file, needle};
+	t_file_has h = {s->file, needle};
 
-	if (!t_wait_for(t_file_has, &h, 10000)) {
-		char *text = t_slurp(s->file);
+	if (!t_wait_for(t_file_holds, &h, 10000)) {
+		char *text = t_file_text(s->file);
 
 		fail_msg("stream %s never had \"%s\"; it has:\n%s", s->file, needle, text);
 	}
@@ -141,7 +108,7 @@ t_wait_stream_has(const t_stream *s, const char *needle)
 static void
 t_frames(const char *path, char *out, size_t cap)
 {
-	char *text = t_slurp(path), *save = NULL;
+	char *text = t_file_text(path), *save = NULL;
 	size_t n = 0;
 
 	out[0] = '\0';
@@ -246,7 +213,7 @@ test_a_login_after_connecting_is_streamed(void **state)
 	t_frames(s.file, frames, sizeof(frames));
 	t_strip_time(frames);
 	assert_string_equal(frames, LOGIN_FLAIN1);
-	text = t_slurp(s.file);
+	text = t_file_text(s.file);
 	assert_non_null(strstr(text, "id: 1\nevent: LOGIN\ndata: {\"sequence\": 1, "));
 	free(text);
 	t_wait_stream_has(&s, ": keep-alive\n\n");

@@ -88,19 +88,6 @@ t_line_with(const char *text, const char *needle)
 	return at;
 }
 
-typedef struct t_file_has {
-	const char *path;
-	const char *text;
-} t_file_has;
-
-static bool
-t_file_contains(void *arg)
-{
-	t_file_has *h = arg;
-
-	return strstr(t_read_file(h->path), h->text) != NULL;
-}
-
 typedef struct t_probe {
 	pigeon_client *c;
 	const char *user;
@@ -135,7 +122,7 @@ t_probe_file(const char *path, const char *user, const char *text)
 {
 	t_file_has h = {path, text};
 
-	return t_probe_until(env.client, user, t_file_contains, &h);
+	return t_probe_until(env.client, user, t_file_holds, &h);
 }
 
 /* What a libpigeon subscriber's callback recorded. */
@@ -288,7 +275,7 @@ test_nngcat_receives_a_login_on_the_journal_topic_within_one_second(void **state
 	seq = t_login(env.client, "flain1");
 	h.path = log;
 	h.text = "LOGIN: flain1";
-	assert_true(t_wait_for(t_file_contains, &h, 1000));
+	assert_true(t_wait_for(t_file_holds, &h, 1000));
 	took = t_now_ms() - t0;
 	t_logout(env.client, "flain1");
 	fprintf(stderr, "# nngcat saw LOGIN #%llu after %lld ms\n", (unsigned long long)seq,
@@ -508,7 +495,7 @@ test_relay_republishes_what_it_missed_while_redis_subscription_was_down(void **s
 	snprintf(expect, sizeof(expect),
 	    "info events: republished from the journal after=%llu last=%llu",
 	    (unsigned long long)(base + 1), (unsigned long long)last);
-	assert_true(t_wait_for(t_file_contains, &h, 5000));
+	assert_true(t_wait_for(t_file_holds, &h, 5000));
 	last = t_login(env.client, "Dizzzmas");
 	assert_int_equal(last, base + 12);
 	t_logout(env.client, "Dizzzmas");
@@ -623,7 +610,7 @@ test_gap_filling_subscriber_sees_every_journal_event_once_in_order(void **state)
 	snprintf(expect, sizeof(expect), "info events: relaying last=");
 	ready.path = relay.log;
 	ready.text = expect;
-	assert_true(t_wait_for(t_file_contains, &ready, 5000));
+	assert_true(t_wait_for(t_file_holds, &ready, 5000));
 	t_churn(c, "flain1", 50);
 	t_rec_pause(&rec, false);
 	last = t_churn(c, "flain1", 20);
@@ -694,7 +681,7 @@ test_cli_watch_prints_a_login(void **state)
 	snprintf(line, sizeof(line), "\"sequence\":%llu,", (unsigned long long)seq);
 	h.path = jlog;
 	h.text = line;
-	assert_true(t_wait_for(t_file_contains, &h, 2000));
+	assert_true(t_wait_for(t_file_holds, &h, 2000));
 	assert_non_null(o = t_json_line_with(t_read_file(jlog), line));
 	assert_int_equal(json_object_size(o), 6);
 	assert_string_equal(json_string_value(json_object_get(o, "topic")), "event_journal");
@@ -710,7 +697,7 @@ test_cli_watch_prints_a_login(void **state)
 	strftime(when, sizeof(when), "%H:%M:%S", &tm);
 	snprintf(line, sizeof(line), "#%llu %s LOGIN flain1\n", (unsigned long long)seq, when);
 	h.path = tlog;
-	assert_true(t_wait_for(t_file_contains, &h, 2000));
+	assert_true(t_wait_for(t_file_holds, &h, 2000));
 	t_logout(env.client, "flain1");
 	assert_int_equal(t_proc_stop(&jw, SIGTERM), 0);
 	assert_int_equal(t_proc_stop(&tw, SIGTERM), 0);

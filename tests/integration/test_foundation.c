@@ -413,12 +413,8 @@ static bool
 health_answers(void *arg)
 {
 	health_call *h = arg;
-	Pigeon__V1__HealthRequest req = PIGEON__V1__HEALTH_REQUEST__INIT;
-	Pigeon__V1__HealthReply *rep;
 
-	if ((h->st = pigeon_health(h->c, &req, &rep, NULL)) == PIGEON_OK)
-		pigeon_reply_free(rep);
-	return h->st == PIGEON_OK;
+	return (h->st = t_pigeond_health(h->c, NULL)) == PIGEON_OK;
 }
 
 /* A peer of another protocol (here one answering as a pub socket) is

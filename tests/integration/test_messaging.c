@@ -777,25 +777,6 @@ test_flood_and_rate_are_marked_with_their_reasons(void **state)
 	free(buf);
 }
 
-typedef struct log_has {
-	const char *path;
-	const char *text;
-	int times;
-} log_has;
-
-static bool
-log_contains(void *p)
-{
-	log_has *l = p;
-	static char buf[1 << 16];
-	int n = 0;
-
-	read_all(l->path, buf, sizeof(buf));
-	for (const char *s = buf; (s = strstr(s, l->text)) != NULL; s++)
-		n++;
-	return n >= l->times;
-}
-
 static void
 test_dry_run_delivers_and_journals_would_be_spam_and_sighup_reloads(void **state)
 {
@@ -803,7 +784,7 @@ test_dry_run_delivers_and_journals_would_be_spam_and_sighup_reloads(void **state
 	const char *conf = spam_conf(f, "spam.conf", "dry_run = true\n");
 	const char *extra[] = {"--spam-config", conf, NULL};
 	char buf[1024];
-	log_has reloaded = {f->env.pigeond.proc.log, "spam config reloaded", 1};
+	t_file_has reloaded = {f->env.pigeond.proc.log, "spam config reloaded"};
 	FILE *fp;
 
 	fixture_start(f, extra);
@@ -825,7 +806,7 @@ test_dry_run_delivers_and_journals_would_be_spam_and_sighup_reloads(void **state
 	fclose(fp);
 	reloaded.path = f->env.pigeond.proc.log;
 	assert_int_equal(kill(f->env.pigeond.proc.pid, SIGHUP), 0);
-	assert_true(t_wait_for(log_contains, &reloaded, DEADLINE_MS));
+	assert_true(t_wait_for(t_file_holds, &reloaded, DEADLINE_MS));
 	assert_int_equal(t_send(f->c, "Malory", "Alice", "Buy now: cheap watches"), 2);
 	wait_final(f, readme_users, 5, 2);
 	assert_stats(f->c, "Malory", 0, 0, 1, 1);
@@ -839,7 +820,7 @@ test_dry_run_delivers_and_journals_would_be_spam_and_sighup_reloads(void **state
 	fclose(fp);
 	reloaded.text = "spam config not reloaded";
 	assert_int_equal(kill(f->env.pigeond.proc.pid, SIGHUP), 0);
-	assert_true(t_wait_for(log_contains, &reloaded, DEADLINE_MS));
+	assert_true(t_wait_for(t_file_holds, &reloaded, DEADLINE_MS));
 	assert_int_equal(t_send(f->c, "Malory", "Alice", "Buy now: cheap watches"), 3);
 	wait_final(f, readme_users, 5, 3);
 	assert_stats(f->c, "Malory", 0, 0, 1, 2);
