@@ -7,25 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-int64_t
-load_now_ms(void)
-{
-	struct timespec ts;
+#include "harness.h"
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-void
-load_sleep_ms(int64_t ms)
-{
-	struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000};
-
-	if (ms > 0)
-		nanosleep(&ts, NULL);
-}
+/* The pause between two tries of a failed call. */
+#define LOAD_RETRY_MS 20
 
 void
 load_spam_config(const char *path, const char *source_blocklist)
@@ -96,11 +82,43 @@ client_open(const load_opts *o)
 	return c;
 }
 
+typedef struct load_call_arg {
+	pigeon_client *c;
+	const char *method;
+	const ProtobufCMessage *req;
+	ProtobufCMessage **reply;
+	/* A code that counts as done besides OK (no reply then), or OK. */
+	pigeon_status also;
+	pigeon_status st;
+} load_call_arg;
+
+static bool
+load_call_done(void *arg)
+{
+	load_call_arg *a = arg;
+
+	a->st = pigeon_call(a->c, a->method, a->req, a->reply, 0, NULL);
+	return a->st == PIGEON_OK || a->st == a->also;
+}
+
+/* Makes the call (as pigeon_call, reply a pointer to the typed reply
+ * pointer) until it answers OK or `also`, up to timeout_ms; returns the
+ * last code. */
+static pigeon_status
+load_call(pigeon_client *c, const char *method, const ProtobufCMessage *req, void *reply,
+    pigeon_status also, int timeout_ms)
+{
+	load_call_arg a = {c, method, req, reply, also, PIGEON_UNKNOWN};
+
+	t_wait_every(load_call_done, &a, LOAD_RETRY_MS, timeout_ms);
+	return a.st;
+}
+
 bool
 load_register(const load_opts *o)
 {
 	pigeon_client *c = client_open(o);
-	int64_t end = load_now_ms() + 30000;
+	int64_t end = t_now_ms() + 30000;
 	bool ok = true;
 
 	for (unsigned k = 0; k < o->senders + o->recipients && ok; k++) {
@@ -114,18 +132,11 @@ load_register(const load_opts *o)
 		else
 			snprintf(name, sizeof(name), "%sr%u", o->tag, k - o->senders);
 		req.username = name;
-		for (;;) {
-			st = pigeon_register_user(c, &req, &rep, NULL);
-			if (st == PIGEON_OK)
-				pigeon_reply_free(rep);
-			if (st == PIGEON_OK || st == PIGEON_ALREADY_EXISTS)
-				break;
-			if (load_now_ms() > end) {
-				ok = false;
-				break;
-			}
-			load_sleep_ms(20);
-		}
+		st = load_call(c, "RegisterUser", &req.base, &rep, PIGEON_ALREADY_EXISTS,
+		    (int)(end - t_now_ms()));
+		if (st == PIGEON_OK)
+			pigeon_reply_free(rep);
+		ok = st == PIGEON_OK || st == PIGEON_ALREADY_EXISTS;
 	}
 	pigeon_client_close(c);
 	return ok;
@@ -139,6 +150,55 @@ typedef struct load_thread {
 	load_result res;
 	pthread_t thread;
 } load_thread;
+
+/* One message on its way: each try is one SendMessage. */
+typedef struct load_send {
+	load_thread *t;
+	pigeon_client *c;
+	const Pigeon__V1__SendMessageRequest *req;
+	load_msg *m;
+	int32_t deadline;
+	pigeon_status st;
+} load_send;
+
+/* Tries once; true once the message is acknowledged, or has failed with no
+ * idempotency key to try it again with. */
+static bool
+load_send_once(void *arg)
+{
+	load_send *a = arg;
+	load_thread *t = a->t;
+	const load_opts *o = t->o;
+	load_msg *m = a->m;
+	Pigeon__V1__SendMessageReply *rep;
+	pigeon_error err;
+	int64_t t0 = t_now_ms(), took;
+
+	a->st = pigeon_send_message(a->c, a->req, &rep, &err);
+	took = t_now_ms() - t0;
+	if (took > t->res.max_call_ms)
+		t->res.max_call_ms = took;
+	if (took - a->deadline > t->res.max_over_deadline_ms)
+		t->res.max_over_deadline_ms = took - a->deadline;
+	m->attempts++;
+	t->res.attempts++;
+	if (a->st == PIGEON_OK) {
+		m->id = rep->message != NULL ? rep->message->id : 0;
+		m->acked = m->id != 0;
+		m->duplicate = rep->duplicate;
+		t->res.acked += m->acked;
+		if (o->acked_now != NULL)
+			__atomic_fetch_add(o->acked_now, 1, __ATOMIC_RELAXED);
+		t->res.duplicates_answered += rep->duplicate;
+		pigeon_reply_free(rep);
+		return true;
+	}
+	m->last_error = a->st;
+	if (o->failed_now != NULL)
+		__atomic_fetch_add(o->failed_now, 1, __ATOMIC_RELAXED);
+	t->res.by_status[(unsigned)a->st < PIGEON_STATUS_COUNT ? a->st : PIGEON_UNKNOWN]++;
+	return !o->idempotent;
+}
 
 static void *
 load_main(void *arg)
@@ -154,13 +214,12 @@ load_main(void *arg)
 		Pigeon__V1__SendMessageRequest req = PIGEON__V1__SEND_MESSAGE_REQUEST__INIT;
 		char s[64], r[64], key[96];
 		char *content = content_of(o, i);
-		load_msg *m = &t->msgs[i];
-		int64_t first;
+		load_send a = {t, c, &req, &t->msgs[i], deadline, PIGEON_UNKNOWN};
 
 		if (o->rate > 0) {
 			int64_t due = t->start_ms + (int64_t)((double)k * o->threads * 1000 / o->rate);
 
-			load_sleep_ms(due - load_now_ms());
+			t_sleep_ms(due - t_now_ms());
 		}
 		if (o->gate != NULL)
 			o->gate(i, o->gate_arg);
@@ -171,41 +230,10 @@ load_main(void *arg)
 		req.recipient = r;
 		req.content = content;
 		req.idempotency_key = o->idempotent ? key : "";
-		first = load_now_ms();
-		for (;;) {
-			Pigeon__V1__SendMessageReply *rep;
-			pigeon_error err;
-			int64_t t0 = load_now_ms(), took;
-			pigeon_status st = pigeon_send_message(c, &req, &rep, &err);
-
-			took = load_now_ms() - t0;
-			if (took > t->res.max_call_ms)
-				t->res.max_call_ms = took;
-			if (took - deadline > t->res.max_over_deadline_ms)
-				t->res.max_over_deadline_ms = took - deadline;
-			m->attempts++;
-			t->res.attempts++;
-			if (st == PIGEON_OK) {
-				m->id = rep->message != NULL ? rep->message->id : 0;
-				m->acked = m->id != 0;
-				m->duplicate = rep->duplicate;
-				t->res.acked += m->acked;
-				if (o->acked_now != NULL)
-					__atomic_fetch_add(o->acked_now, 1, __ATOMIC_RELAXED);
-				t->res.duplicates_answered += rep->duplicate;
-				pigeon_reply_free(rep);
-				break;
-			}
-			m->last_error = st;
-			if (o->failed_now != NULL)
-				__atomic_fetch_add(o->failed_now, 1, __ATOMIC_RELAXED);
-			t->res.by_status[(unsigned)st < PIGEON_STATUS_COUNT ? st : PIGEON_UNKNOWN]++;
-			if (!o->idempotent || load_now_ms() - first > give_up) {
-				t->res.given_up++;
-				break;
-			}
-			load_sleep_ms(20);
-		}
+		/* Tried again with its key until give_up_ms after the first try. */
+		t_wait_every(load_send_once, &a, LOAD_RETRY_MS, (int)give_up);
+		if (a.st != PIGEON_OK)
+			t->res.given_up++;
 		free(content);
 	}
 	pigeon_client_close(c);
@@ -216,7 +244,7 @@ void
 load_run(const load_opts *o, load_msg *msgs, load_result *res)
 {
 	load_thread *ts = calloc(o->threads, sizeof(*ts));
-	int64_t start = load_now_ms();
+	int64_t start = t_now_ms();
 
 	if (ts == NULL)
 		abort();
@@ -239,8 +267,23 @@ load_run(const load_opts *o, load_msg *msgs, load_result *res)
 		if (ts[i].res.max_over_deadline_ms > res->max_over_deadline_ms)
 			res->max_over_deadline_ms = ts[i].res.max_over_deadline_ms;
 	}
-	res->elapsed_ms = load_now_ms() - start;
+	res->elapsed_ms = t_now_ms() - start;
 	free(ts);
+}
+
+static bool
+load_drained(void *arg)
+{
+	Pigeon__V1__HealthRequest req = PIGEON__V1__HEALTH_REQUEST__INIT;
+	Pigeon__V1__HealthReply *rep;
+	bool drained;
+
+	if (pigeon_health(arg, &req, &rep, NULL) != PIGEON_OK)
+		return false;
+	drained = rep->status == PIGEON__V1__SERVING_STATUS__SERVING_STATUS_SERVING &&
+	    rep->queue_depth == 0 && rep->queue_pending == 0;
+	pigeon_reply_free(rep);
+	return drained;
 }
 
 bool
@@ -248,21 +291,8 @@ load_drain(const char *url, int timeout_ms)
 {
 	load_opts o = {.url = url, .deadline_ms = 1000};
 	pigeon_client *c = client_open(&o);
-	int64_t end = load_now_ms() + timeout_ms;
-	bool drained = false;
+	bool drained = t_wait_every(load_drained, c, 50, timeout_ms);
 
-	while (!drained && load_now_ms() < end) {
-		Pigeon__V1__HealthRequest req = PIGEON__V1__HEALTH_REQUEST__INIT;
-		Pigeon__V1__HealthReply *rep;
-
-		if (pigeon_health(c, &req, &rep, NULL) == PIGEON_OK) {
-			drained = rep->status == PIGEON__V1__SERVING_STATUS__SERVING_STATUS_SERVING &&
-			    rep->queue_depth == 0 && rep->queue_pending == 0;
-			pigeon_reply_free(rep);
-		}
-		if (!drained)
-			load_sleep_ms(50);
-	}
 	pigeon_client_close(c);
 	return drained;
 }
@@ -285,13 +315,12 @@ is_dead(const uint64_t *dead, size_t n_dead, uint64_t id)
 	return false;
 }
 
-/* Makes the call until it answers OK, up to 10 s; rv is its last code. */
-#define RETRY_CALL(rv, call)                                                                \
-	do {                                                                                \
-		int64_t end_ = load_now_ms() + 10000;                                       \
-		while (((rv) = (call)) != PIGEON_OK && load_now_ms() < end_)                \
-			load_sleep_ms(20);                                                  \
-	} while (0)
+/* A read made again until it answers OK, up to 10 s; its last code. */
+static pigeon_status
+load_read(pigeon_client *c, const char *method, const ProtobufCMessage *req, void *reply)
+{
+	return load_call(c, method, req, reply, PIGEON_OK, 10000);
+}
 
 void
 load_verify(const load_opts *o, const load_msg *msgs, const uint64_t *dead, size_t n_dead,
@@ -340,7 +369,7 @@ load_verify(const load_opts *o, const load_msg *msgs, const uint64_t *dead, size
 		for (;;) {
 			Pigeon__V1__ListInboundMessagesReply *rep;
 
-			RETRY_CALL(st, pigeon_list_inbound_messages(c, &req, &rep, NULL));
+			st = load_read(c, "ListInboundMessages", &req.base, &rep);
 			if (st != PIGEON_OK) {
 				fprintf(stderr, "load: inbox of %s unreadable\n", name);
 				t->lost += o->messages;
@@ -389,7 +418,7 @@ load_verify(const load_opts *o, const load_msg *msgs, const uint64_t *dead, size
 
 		snprintf(name, sizeof(name), "%ss%u", o->tag, s);
 		req.username = name;
-		RETRY_CALL(st, pigeon_get_user_stats(c, &req, &rep, NULL));
+		st = load_read(c, "GetUserStats", &req.base, &rep);
 		if (st != PIGEON_OK) {
 			t->bad_counters++;
 			continue;
@@ -412,8 +441,8 @@ load_verify(const load_opts *o, const load_msg *msgs, const uint64_t *dead, size
 		bool found[LOAD_MAX_USERS] = {false};
 
 		req.limit = 1000;
-		RETRY_CALL(st, board == 0 ? pigeon_get_chatter_stats(c, &req, &rep, NULL)
-					  : pigeon_get_spammer_stats(c, &req, &rep, NULL));
+		st = load_read(c, board == 0 ? "GetChatterStats" : "GetSpammerStats", &req.base,
+		    &rep);
 		if (st != PIGEON_OK) {
 			t->bad_leaderboard++;
 			continue;
@@ -446,7 +475,7 @@ load_verify(const load_opts *o, const load_msg *msgs, const uint64_t *dead, size
 		for (;;) {
 			Pigeon__V1__GetEventJournalReply *rep;
 
-			RETRY_CALL(st, pigeon_get_event_journal(c, &req, &rep, NULL));
+			st = load_read(c, "GetEventJournal", &req.base, &rep);
 			if (st != PIGEON_OK) {
 				t->bad_journal++;
 				break;

@@ -116,7 +116,4 @@ void load_verify(const load_opts *o, const load_msg *msgs, const uint64_t *dead,
 /* One line of figures on stderr. */
 void load_print(const char *what, const load_opts *o, const load_result *r, const load_truth *t);
 
-int64_t load_now_ms(void);
-void load_sleep_ms(int64_t ms);
-
 #endif

@@ -14,7 +14,6 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "harness.h"
 #include "load.h"
@@ -26,11 +25,9 @@ main(int argc, char **argv)
 {
 	double minutes = argc > 1 ? atof(argv[1]) : 10;
 	double rate = argc > 2 ? atof(argv[2]) : 0;
-	char dir[256], cfg[300], blocklist[512], tags[4096][8];
-	static const char *const extra_base[] = {"--spam-config", NULL, "--workers", "2", NULL};
-	const char *extra[5];
-	t_redis r;
-	t_pigeond p;
+	char cfg[300], blocklist[512], tags[4096][8];
+	const char *extra[] = {"--spam-config", cfg, "--workers", "2", NULL};
+	t_env e;
 	t_proc rp;
 	load_opts o = {.threads = 8, .senders = 5, .recipients = 4, .deadline_ms = 5000,
 	    .idempotent = true};
@@ -40,15 +37,13 @@ main(int argc, char **argv)
 	long rss0, rss1, rrss0, rrss1;
 	int64_t start;
 
-	memcpy(extra, extra_base, sizeof(extra));
-	t_redis_start(&r, true);
-	t_tempdir(dir, sizeof(dir), "soak");
-	snprintf(cfg, sizeof(cfg), "%s/spam.conf", dir);
+	/* The spam config is in the env's dir before pigeond reads it. */
+	t_env_init(&e, "soak");
+	snprintf(cfg, sizeof(cfg), "%s/spam.conf", e.dir);
 	load_spam_config(cfg, t_source_path("etc/spam-blocklist.txt", blocklist, sizeof(blocklist)));
-	extra[1] = cfg;
-	t_pigeond_start(&p, &r, NULL, extra);
-	rp.pid = r.pid;
-	o.url = p.rpc_url;
+	t_env_start(&e, &(t_env_opts){.aof = true, .pigeond_args = extra});
+	rp.pid = e.redis.pid;
+	o.url = e.rpc_url;
 
 	/* Throughput, once: 20,000 messages as fast as 8 threads go. */
 	o.tag = "m0000";
@@ -68,14 +63,14 @@ main(int argc, char **argv)
 	if (rounds > 4096)
 		rounds = 4096;
 	per_round = (size_t)(rate * ROUND_S);
-	rss0 = t_proc_rss_kb(&p.proc);
+	rss0 = t_proc_rss_kb(&e.pigeond.proc);
 	rrss0 = t_proc_rss_kb(&rp);
 	printf("soak: measured %.0f msg/s; sending %.0f msg/s for %zu rounds of %d s\n",
 	    (double)res.acked * 1000 / (double)res.elapsed_ms, rate, rounds, ROUND_S);
 	printf("soak: start rss pigeond=%ld KiB redis=%ld KiB\n", rss0, rrss0);
 	fflush(stdout);
 
-	start = load_now_ms();
+	start = t_now_ms();
 	o.rate = rate;
 	o.messages = per_round;
 	msgs = calloc(rounds * per_round, sizeof(*msgs));
@@ -88,11 +83,11 @@ main(int argc, char **argv)
 		sent += res.acked;
 		bad += res.given_up;
 		printf("soak: t=%llds sent=%zu rss pigeond=%ld KiB redis=%ld KiB\n",
-		    (long long)(load_now_ms() - start) / 1000, sent, t_proc_rss_kb(&p.proc),
+		    (long long)(t_now_ms() - start) / 1000, sent, t_proc_rss_kb(&e.pigeond.proc),
 		    t_proc_rss_kb(&rp));
 		fflush(stdout);
 	}
-	rss1 = t_proc_rss_kb(&p.proc);
+	rss1 = t_proc_rss_kb(&e.pigeond.proc);
 	rrss1 = t_proc_rss_kb(&rp);
 	if (!load_drain(o.url, 120000)) {
 		printf("soak: did not drain\n");
@@ -110,10 +105,9 @@ main(int argc, char **argv)
 	    rss0, rrss0);
 	printf("soak: %zu messages in %.1f min, %zu problems (lost, duplicated, unexpected, "
 	       "counters, leaderboards, journal, given up)\n",
-	    sent, (double)(load_now_ms() - start) / 60000, bad);
+	    sent, (double)(t_now_ms() - start) / 60000, bad);
 	free(msgs);
-	if (t_pigeond_stop(&p) != 0)
+	if (t_env_stop(&e) != 0)
 		bad++;
-	t_redis_fini(&r);
 	return bad == 0 ? 0 : 1;
 }

@@ -31,11 +31,9 @@
 #include "load.h"
 
 typedef struct f_env {
-	t_redis redis;
-	t_pigeond rpc;
+	/* Redis; pigeond as each test starts it, on e.rpc_url. */
+	t_env e;
 	t_proc worker;
-	char dir[256];
-	char rpc_url[300];
 	char spam_cfg[300];
 	char users[512];
 	int scale;
@@ -56,15 +54,14 @@ scaled(size_t n)
 static int
 f_setup(void **state)
 {
+	t_env_opts o = {.tag = "fault", .aof = true, .redis_only = true};
 	char blocklist[512];
 	const char *scale = getenv("PIGEON_FAULT_SCALE");
 
 	memset(&env, 0, sizeof(env));
 	env.scale = scale != NULL && atoi(scale) > 0 ? atoi(scale) : 1;
-	t_redis_start(&env.redis, true);
-	t_tempdir(env.dir, sizeof(env.dir), "fault");
-	snprintf(env.rpc_url, sizeof(env.rpc_url), "ipc://%s/rpc.sock", env.dir);
-	snprintf(env.spam_cfg, sizeof(env.spam_cfg), "%s/spam.conf", env.dir);
+	t_env_start(&env.e, &o);
+	snprintf(env.spam_cfg, sizeof(env.spam_cfg), "%s/spam.conf", env.e.dir);
 	t_source_path("etc/spam-blocklist.txt", blocklist, sizeof(blocklist));
 	t_source_path("etc/users.conf", env.users, sizeof(env.users));
 	load_spam_config(env.spam_cfg, blocklist);
@@ -74,15 +71,12 @@ f_setup(void **state)
 static int
 f_teardown(void **state)
 {
-	if (env.worker.pid > 0)
-		t_proc_stop(&env.worker, SIGTERM);
-	if (env.rpc.proc.pid > 0)
-		t_pigeond_stop(&env.rpc);
-	t_redis_fini(&env.redis);
+	t_proc_stop(&env.worker, SIGTERM);
+	t_env_stop(&env.e);
 	return 0;
 }
 
-/* pigeond with the given role and settings on env.rpc_url. */
+/* pigeond with the given role and settings on env.e.rpc_url. */
 static void
 f_pigeond_start(const char *role, const char *reclaim_ms, const char *const *more)
 {
@@ -93,27 +87,24 @@ f_pigeond_start(const char *role, const char *reclaim_ms, const char *const *mor
 	for (; more != NULL && *more != NULL && n < 23; more++)
 		extra[n++] = *more;
 	extra[n] = NULL;
-	t_pigeond_start(&env.rpc, &env.redis, env.rpc_url, extra);
+	t_env_pigeond_start(&env.e, extra);
 }
 
 /* A worker-only pigeond, logging to the test dir. */
 static void
 f_worker_start(t_proc *w, const char *name, const char *reclaim_ms)
 {
-	const char *bin = getenv("PIGEOND");
-	char log[400];
-	char *argv[] = {(char *)bin, "--role", "worker", "--redis-url", env.redis.url,
-	    "--users-file", env.users, "--spam-config", env.spam_cfg, "--reclaim-ms",
-	    (char *)reclaim_ms, "--max-attempts", "3", "--log-level", "warn", NULL};
+	const char *args[] = {"--role", "worker", "--users-file", env.users, "--spam-config",
+	    env.spam_cfg, "--reclaim-ms", reclaim_ms, "--max-attempts", "3", "--log-level", "warn",
+	    NULL};
 
-	snprintf(log, sizeof(log), "%s/%s.log", env.dir, name);
-	t_proc_start(w, argv, log);
+	t_env_role_start(&env.e, w, name, args);
 }
 
 static load_opts
 f_opts(const char *tag, size_t messages)
 {
-	load_opts o = {.url = env.rpc_url, .tag = tag, .threads = 8, .messages = messages,
+	load_opts o = {.url = env.e.rpc_url, .tag = tag, .threads = 8, .messages = messages,
 	    .senders = 5, .recipients = 4, .spam_every = 10, .deadline_ms = 2000,
 	    .idempotent = true, .give_up_ms = 60000};
 
@@ -219,14 +210,30 @@ typedef struct f_killer {
 	unsigned seed;
 } f_killer;
 
+typedef struct f_gate {
+	f_killer *k;
+	size_t i;
+} f_gate;
+
+static bool
+f_gate_open(void *arg)
+{
+	f_gate *g = arg;
+
+	return __atomic_load_n(&g->k->kills, __ATOMIC_ACQUIRE) >=
+	    g->i * g->k->kills_wanted / g->k->messages;
+}
+
+/* Holds message i until the kills due before it have happened.  It runs
+ * on the load's threads, which cannot fail the test: after 60 s it lets
+ * the message go, and the count of kills fails the test instead. */
 static void
 f_kill_gate(size_t i, void *arg)
 {
-	f_killer *k = arg;
+	f_gate g = {arg, i};
 
-	while (__atomic_load_n(&k->kills, __ATOMIC_ACQUIRE) < i * k->kills_wanted / k->messages)
-		load_sleep_ms(2);
-	__atomic_fetch_add(&k->passed, 1, __ATOMIC_RELAXED);
+	t_wait_every(f_gate_open, &g, 2, 60000);
+	__atomic_fetch_add(&g.k->passed, 1, __ATOMIC_RELAXED);
 }
 
 static void
@@ -243,11 +250,11 @@ test_worker_sigkill(void **state)
 	f_worker_start(&env.worker, "worker", "300");
 	f_load_start(&l, &o);
 	for (size_t n = 1; n <= k.kills_wanted; n++) {
-		size_t due = n * k.messages / (k.kills_wanted + 1);
+		f_at_least due = {&k.passed, n * k.messages / (k.kills_wanted + 1)};
 
-		while (__atomic_load_n(&k.passed, __ATOMIC_RELAXED) < due)
-			load_sleep_ms(1);
-		load_sleep_ms(rand_r(&k.seed) % 40);
+		assert_true(t_wait_every(f_reached, &due, 1, 60000));
+		/* A random moment within the next 40 ms. */
+		t_sleep_ms(rand_r(&k.seed) % 40);
 		assert_int_equal(t_proc_stop(&env.worker, SIGKILL), 128 + SIGKILL);
 		f_worker_start(&env.worker, "worker", "300");
 		__atomic_store_n(&k.kills, n, __ATOMIC_RELEASE);
@@ -257,6 +264,19 @@ test_worker_sigkill(void **state)
 	assert_int_equal(k.kills, k.kills_wanted);
 	f_assert_truth("worker_sigkill", &o, l.msgs, &l.res, NULL, 0);
 	free(l.msgs);
+}
+
+/* Freezes the worker; true when it holds messages then, else lets it go on. */
+static bool
+f_frozen_holding(void *arg)
+{
+	t_proc *w = arg;
+
+	kill(w->pid, SIGSTOP);
+	if (f_health_pending(env.e.rpc_url) > 0)
+		return true;
+	kill(w->pid, SIGCONT);
+	return false;
 }
 
 /* 2. A zombie worker: frozen with SIGSTOP while it holds messages, past the
@@ -269,26 +289,17 @@ test_zombie_worker(void **state)
 	f_load l = {0};
 	f_at_least half = {&l.acked_now, o.messages / 2};
 	t_proc zombie = {0};
-	bool holding = false;
 
 	f_pigeond_start("rpc", "300", NULL);
 	f_worker_start(&zombie, "zombie", "300");
 	f_load_start(&l, &o);
 	assert_true(t_wait_for(f_reached, &half, 60000));
-	for (int tries = 0; tries < 200 && !holding; tries++) {
-		kill(zombie.pid, SIGSTOP);
-		holding = f_health_pending(env.rpc_url) > 0;
-		if (!holding) {
-			kill(zombie.pid, SIGCONT);
-			load_sleep_ms(3);
-		}
-	}
-	assert_true(holding);
+	assert_true(t_wait_every(f_frozen_holding, &zombie, 3, 10000));
 	f_worker_start(&env.worker, "worker", "300");
 	f_load_join(&l);
 	/* Drained while the zombie is still frozen: the other worker took over
 	 * everything it held. */
-	assert_true(load_drain(env.rpc_url, 60000));
+	assert_true(load_drain(env.e.rpc_url, 60000));
 	kill(zombie.pid, SIGCONT);
 	assert_int_equal(t_proc_stop(&zombie, SIGTERM), 0);
 	f_assert_truth("zombie_worker", &o, l.msgs, &l.res, NULL, 0);
@@ -311,9 +322,9 @@ f_redis_outage(const char *what, bool hard)
 	f_pigeond_start("all", "300", NULL);
 	f_load_start(&l, &o);
 	assert_true(t_wait_for(f_reached, &third, 60000));
-	t_redis_stop(&env.redis, hard);
+	t_redis_stop(&env.e.redis, hard);
 	assert_true(t_wait_for(f_reached, &failing, 30000));
-	t_redis_restart(&env.redis);
+	t_redis_restart(&env.e.redis);
 	f_load_join(&l);
 	f_assert_truth(what, &o, l.msgs, &l.res, NULL, 0);
 	assert_true(l.res.by_status[PIGEON_UNAVAILABLE] > 0);
@@ -350,7 +361,7 @@ test_pigeond_sigkill(void **state)
 		f_at_least part = {&l.acked_now, o.messages * (size_t)n / 4};
 
 		assert_true(t_wait_for(f_reached, &part, 60000));
-		assert_int_equal(t_proc_stop(&env.rpc.proc, SIGKILL), 128 + SIGKILL);
+		assert_int_equal(t_proc_stop(&env.e.pigeond.proc, SIGKILL), 128 + SIGKILL);
 		f_pigeond_start("all", "300", NULL);
 	}
 	f_load_join(&l);
@@ -366,7 +377,7 @@ test_poison_message(void **state)
 {
 	load_opts o = f_opts("pm", scaled(3000));
 	load_opts po = f_opts("pm", 1);
-	pigeon_client_opts co = {.url = env.rpc_url};
+	pigeon_client_opts co = {.url = env.e.rpc_url};
 	Pigeon__V1__SendMessageRequest req = PIGEON__V1__SEND_MESSAGE_REQUEST__INIT;
 	Pigeon__V1__SendMessageReply *rep;
 	Pigeon__V1__HealthRequest hreq = PIGEON__V1__HEALTH_REQUEST__INIT;
@@ -389,7 +400,7 @@ test_poison_message(void **state)
 	poison = rep->message->id;
 	pigeon_reply_free(rep);
 	snprintf(cmd, sizeof(cmd), "SET pigeon:msg:%llu poison", (unsigned long long)poison);
-	assert_true(t_redis_cmd(&env.redis, cmd, line, sizeof(line)));
+	assert_true(t_redis_cmd(&env.e.redis, cmd, line, sizeof(line)));
 	assert_string_equal(line, "+OK");
 
 	f_worker_start(&env.worker, "worker", "200");
@@ -427,7 +438,7 @@ test_resent_requests(void **state)
 {
 	static const char *const debug[] = {"--log-level", "debug", NULL};
 	load_opts o = f_opts("rr", scaled(6000));
-	pigeon_client_opts co = {.url = env.rpc_url, .resend_ms = 5};
+	pigeon_client_opts co = {.url = env.e.rpc_url, .resend_ms = 5};
 	load_msg *msgs = calloc(o.messages, sizeof(*msgs));
 	load_result r;
 	pigeon_client *c;
@@ -450,7 +461,7 @@ test_resent_requests(void **state)
 		if (i % 20 == 0) {
 			char line[64];
 
-			assert_true(t_redis_cmd(&env.redis, "CLIENT PAUSE 30 WRITE", line,
+			assert_true(t_redis_cmd(&env.e.redis, "CLIENT PAUSE 30 WRITE", line,
 			    sizeof(line)));
 			assert_string_equal(line, "+OK");
 		}
@@ -462,7 +473,7 @@ test_resent_requests(void **state)
 	pigeon_client_close(c);
 	load_run(&o, msgs, &r);
 	f_assert_truth("resent_requests", &o, msgs, &r, NULL, 0);
-	resent = f_count_in_file(env.rpc.proc.log, "resent request answered once");
+	resent = f_count_in_file(env.e.pigeond.proc.log, "resent request answered once");
 	fprintf(stderr, "resent_requests: resends answered from the table=%d\n", resent);
 	assert_true(resent > 0);
 	free(msgs);
@@ -490,10 +501,10 @@ test_redis_oom(void **state)
 	o.give_up_ms = 200;
 	f_pigeond_start("all", "300", patient);
 	assert_true(load_register(&o));
-	assert_true(t_redis_cmd(&env.redis, "CONFIG SET maxmemory-policy noeviction", line,
+	assert_true(t_redis_cmd(&env.e.redis, "CONFIG SET maxmemory-policy noeviction", line,
 	    sizeof(line)));
 	assert_string_equal(line, "+OK");
-	assert_true(t_redis_cmd(&env.redis, "CONFIG SET maxmemory 8mb", line, sizeof(line)));
+	assert_true(t_redis_cmd(&env.e.redis, "CONFIG SET maxmemory 8mb", line, sizeof(line)));
 	assert_string_equal(line, "+OK");
 	load_run(&o, first, &r1);
 	for (size_t i = 0; i < o.messages; i++)
@@ -506,7 +517,7 @@ test_redis_oom(void **state)
 	assert_int_equal(r1.attempts - r1.acked, r1.by_status[PIGEON_RESOURCE_EXHAUSTED] +
 		r1.by_status[PIGEON_UNAVAILABLE]);
 
-	assert_true(t_redis_cmd(&env.redis, "CONFIG SET maxmemory 0", line, sizeof(line)));
+	assert_true(t_redis_cmd(&env.e.redis, "CONFIG SET maxmemory 0", line, sizeof(line)));
 	assert_string_equal(line, "+OK");
 	o.give_up_ms = 30000;
 	load_run(&o, again, &r2);
@@ -526,7 +537,7 @@ test_redis_oom(void **state)
 static void
 test_bad_rpc_input(void **state)
 {
-	pigeon_client_opts co = {.url = env.rpc_url};
+	pigeon_client_opts co = {.url = env.e.rpc_url};
 	pigeon_client *c;
 	char *huge = malloc(70000);
 	static const struct {

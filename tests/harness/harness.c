@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Starting and stopping real redis-server and pigeond processes for tests. */
+/* Starting and stopping real redis-server, pigeond and pigeon-http processes
+ * for tests, and waiting with deadlines; see harness.h. */
 #include "harness.h"
 
 #include <arpa/inet.h>
@@ -20,6 +21,11 @@
 
 #include <pigeon/pigeon.h>
 
+#include "clocks.h"
+#include "wait.h"
+
+#define VALGRIND "/usr/bin/valgrind"
+
 static void
 t_die(const char *what)
 {
@@ -30,22 +36,20 @@ t_die(const char *what)
 int64_t
 t_now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return clocks_mono_ms();
 }
 
-static void
-t_sleep_ms(int ms)
+void
+t_sleep_ms(int64_t ms)
 {
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
+	struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000};
 
-	nanosleep(&ts, NULL);
+	if (ms > 0)
+		nanosleep(&ts, NULL);
 }
 
 bool
-t_wait_for(bool (*cond)(void *arg), void *arg, int timeout_ms)
+t_wait_every(bool (*cond)(void *arg), void *arg, int every_ms, int timeout_ms)
 {
 	int64_t end = t_now_ms() + timeout_ms;
 
@@ -54,8 +58,29 @@ t_wait_for(bool (*cond)(void *arg), void *arg, int timeout_ms)
 			return true;
 		if (t_now_ms() >= end)
 			return false;
-		t_sleep_ms(10);
+		t_sleep_ms(every_ms);
 	}
+}
+
+bool
+t_wait_for(bool (*cond)(void *arg), void *arg, int timeout_ms)
+{
+	return t_wait_every(cond, arg, 10, timeout_ms);
+}
+
+void
+t_cond_init(pthread_mutex_t *mu, pthread_cond_t *cv)
+{
+	if ((errno = pthread_mutex_init(mu, NULL)) != 0)
+		t_die("pthread_mutex_init");
+	if ((errno = wait_cond_init(cv)) != 0)
+		t_die("pthread_cond_init");
+}
+
+bool
+t_cond_wait(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t deadline_ms)
+{
+	return wait_until(cv, mu, deadline_ms);
 }
 
 int
@@ -124,32 +149,57 @@ t_proc_start(t_proc *p, char *const argv[], const char *log_path)
 	p->pid = pid;
 }
 
+typedef struct proc_exit {
+	pid_t pid;
+	int status;
+} proc_exit;
+
+static bool
+proc_exited(void *arg)
+{
+	proc_exit *x = arg;
+	pid_t w = waitpid(x->pid, &x->status, WNOHANG);
+
+	if (w < 0 && errno == ECHILD)
+		x->status = 0;
+	return w == x->pid || (w < 0 && errno == ECHILD);
+}
+
+static int
+exit_code(int status)
+{
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return WEXITSTATUS(status);
+}
+
+int
+t_proc_wait(t_proc *p, int timeout_ms)
+{
+	proc_exit x = {.pid = p->pid};
+
+	if (p->pid <= 0)
+		return 0;
+	if (!t_wait_every(proc_exited, &x, 5, timeout_ms))
+		return -1;
+	p->pid = 0;
+	return exit_code(x.status);
+}
 
 int
 t_proc_stop(t_proc *p, int sig)
 {
-	int64_t end = t_now_ms() + 10000;
-	int status = 0;
+	int status = 0, code;
 
 	if (p->pid <= 0)
 		return 0;
 	kill(p->pid, sig);
-	for (;;) {
-		pid_t w = waitpid(p->pid, &status, WNOHANG);
-
-		if (w == p->pid || (w < 0 && errno == ECHILD))
-			break;
-		if (t_now_ms() >= end) {
-			kill(p->pid, SIGKILL);
-			waitpid(p->pid, &status, 0);
-			break;
-		}
-		t_sleep_ms(5);
-	}
+	if ((code = t_proc_wait(p, 10000)) >= 0)
+		return code;
+	kill(p->pid, SIGKILL);
+	waitpid(p->pid, &status, 0);
 	p->pid = 0;
-	if (WIFSIGNALED(status))
-		return 128 + WTERMSIG(status);
-	return WEXITSTATUS(status);
+	return exit_code(status);
 }
 
 long
@@ -278,12 +328,14 @@ t_redis_stop(t_redis *r, bool hard)
 	r->pid = 0;
 }
 
-static void
-rm_rf(const char *dir)
+void
+t_rm_rf(const char *dir)
 {
 	char *argv[] = {"/bin/rm", "-rf", (char *)dir, NULL};
 	t_proc p;
 
+	if (dir[0] == '\0' || getenv("PIGEON_KEEP_TEST_DIRS") != NULL)
+		return;
 	t_proc_start(&p, argv, "/dev/null");
 	t_proc_stop(&p, 0);
 }
@@ -293,54 +345,63 @@ t_redis_fini(t_redis *r)
 {
 	if (r->pid > 0)
 		t_redis_stop(r, false);
-	if (r->dir[0] != '\0' && getenv("PIGEON_KEEP_TEST_DIRS") == NULL)
-		rm_rf(r->dir);
+	t_rm_rf(r->dir);
 }
 
-typedef struct health_probe {
-	pigeon_client *c;
-} health_probe;
+pigeon_status
+t_pigeond_health(pigeon_client *c, bool *serving)
+{
+	Pigeon__V1__HealthRequest req = PIGEON__V1__HEALTH_REQUEST__INIT;
+	Pigeon__V1__HealthReply *rep;
+	pigeon_status st;
+
+	if ((st = pigeon_health(c, &req, &rep, NULL)) != PIGEON_OK)
+		return st;
+	if (serving != NULL)
+		*serving = rep->status == PIGEON__V1__SERVING_STATUS__SERVING_STATUS_SERVING;
+	pigeon_reply_free(rep);
+	return st;
+}
 
 static bool
 pigeond_serving(void *arg)
 {
-	health_probe *h = arg;
-	Pigeon__V1__HealthRequest req = PIGEON__V1__HEALTH_REQUEST__INIT;
-	Pigeon__V1__HealthReply *rep;
-	bool ok;
+	bool serving;
 
-	if (pigeon_health(h->c, &req, &rep, NULL) != PIGEON_OK)
-		return false;
-	ok = rep->status == PIGEON__V1__SERVING_STATUS__SERVING_STATUS_SERVING;
-	pigeon_reply_free(rep);
-	return ok;
+	return t_pigeond_health(arg, &serving) == PIGEON_OK && serving;
 }
 
-void
-t_pigeond_start(t_pigeond *p, const t_redis *r, const char *rpc_url, const char *const *extra)
+/* pigeond on rpc_url (NULL: ipc:// in its dir) and pub_url (NULL: the same),
+ * for t_pigeond_start and t_env_pigeond_start. */
+static void
+pigeond_spawn(t_pigeond *p, const t_redis *r, const char *rpc_url, const char *pub_url,
+    const char *const *extra)
 {
 	const char *bin = getenv("PIGEOND");
-	char users[512], spam[512], log[300], url[300];
+	char users[512], spam[512], log[300], url[300], pub[300];
 	char *argv[64], wrap[512], *save = NULL;
 	const char *wrapper;
 	int n = 0, wait_ms = 10000;
-	health_probe h;
+	pigeon_client *c;
 	pigeon_client_opts co = {0};
 
 	if (bin == NULL) {
 		fprintf(stderr, "harness: PIGEOND is not set\n");
 		exit(1);
 	}
-	/* rpc_url may point into *p (a restart on the same address). */
-	if (rpc_url != NULL)
-		snprintf(url, sizeof(url), "%s", rpc_url);
+	/* The URLs may point into *p (a restart on the same address). */
+	snprintf(url, sizeof(url), "%s", rpc_url != NULL ? rpc_url : "");
+	snprintf(pub, sizeof(pub), "%s", pub_url != NULL ? pub_url : "");
 	memset(p, 0, sizeof(*p));
 	t_tempdir(p->dir, sizeof(p->dir), "pigeond");
-	if (rpc_url != NULL)
+	if (url[0] != '\0')
 		snprintf(p->rpc_url, sizeof(p->rpc_url), "%s", url);
 	else
 		snprintf(p->rpc_url, sizeof(p->rpc_url), "ipc://%s/rpc.sock", p->dir);
-	snprintf(p->pub_url, sizeof(p->pub_url), "ipc://%s/pub.sock", p->dir);
+	if (pub[0] != '\0')
+		snprintf(p->pub_url, sizeof(p->pub_url), "%s", pub);
+	else
+		snprintf(p->pub_url, sizeof(p->pub_url), "ipc://%s/pub.sock", p->dir);
 	snprintf(log, sizeof(log), "%s/pigeond.log", p->dir);
 	t_source_path("etc/users.conf", users, sizeof(users));
 	t_source_path("etc/spam.conf", spam, sizeof(spam));
@@ -371,20 +432,27 @@ t_pigeond_start(t_pigeond *p, const t_redis *r, const char *rpc_url, const char 
 
 	co.url = p->rpc_url;
 	co.deadline_ms = 500;
-	if (pigeon_client_open_opts(&h.c, &co) != PIGEON_OK) {
+	if (pigeon_client_open_opts(&c, &co) != PIGEON_OK) {
 		fprintf(stderr, "harness: cannot open a client of %s\n", p->rpc_url);
 		exit(1);
 	}
-	if (!t_wait_for(pigeond_serving, &h, wait_ms)) {
-		fprintf(stderr, "harness: pigeond did not serve within %d s; see %s\n",
-		    wait_ms / 1000, log);
+	if (!t_wait_for(pigeond_serving, c, wait_ms)) {
+		fprintf(stderr, "harness: pigeond did not serve within %d s; its log:\n",
+		    wait_ms / 1000);
+		t_print_file(log);
 		exit(1);
 	}
-	pigeon_client_close(h.c);
+	pigeon_client_close(c);
 }
 
-static void
-print_file(const char *path)
+void
+t_pigeond_start(t_pigeond *p, const t_redis *r, const char *rpc_url, const char *const *extra)
+{
+	pigeond_spawn(p, r, rpc_url, NULL, extra);
+}
+
+void
+t_print_file(const char *path)
 {
 	char buf[4096];
 	size_t n;
@@ -397,6 +465,35 @@ print_file(const char *path)
 	fclose(f);
 }
 
+char *
+t_file_text(const char *path)
+{
+	enum { MAX = 1 << 20 };
+	char *buf = malloc(MAX);
+	size_t n = 0;
+	FILE *f;
+
+	if (buf == NULL)
+		t_die("malloc");
+	if ((f = fopen(path, "r")) != NULL) {
+		n = fread(buf, 1, MAX - 1, f);
+		fclose(f);
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+bool
+t_file_holds(void *arg)
+{
+	t_file_has *h = arg;
+	char *text = t_file_text(h->path);
+	bool yes = strstr(text, h->text) != NULL;
+
+	free(text);
+	return yes;
+}
+
 int
 t_pigeond_stop(t_pigeond *p)
 {
@@ -404,9 +501,228 @@ t_pigeond_stop(t_pigeond *p)
 
 	if (code != 0) {
 		fprintf(stderr, "harness: pigeond exited with %d; its log:\n", code);
-		print_file(p->proc.log);
+		t_print_file(p->proc.log);
 	}
-	if (p->dir[0] != '\0' && getenv("PIGEON_KEEP_TEST_DIRS") == NULL)
-		rm_rf(p->dir);
+	t_rm_rf(p->dir);
 	return code;
+}
+
+ssize_t
+t_read_all(int fd, char *out, size_t cap, int timeout_ms)
+{
+	int64_t until = t_now_ms() + timeout_ms;
+	size_t got = 0;
+
+	for (;;) {
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		int left = (int)(until - t_now_ms());
+		ssize_t n;
+		char sink[4096];
+
+		if (left <= 0 || poll(&pfd, 1, left) <= 0)
+			return -1;
+		if (got + 1 < cap)
+			n = recv(fd, out + got, cap - 1 - got, 0);
+		else
+			n = recv(fd, sink, sizeof(sink), 0);
+		if (n == 0 || (n < 0 && errno == ECONNRESET))
+			break;
+		if (n < 0)
+			return -1;
+		if (got + 1 < cap)
+			got += (size_t)n;
+	}
+	out[got] = '\0';
+	return (ssize_t)got;
+}
+
+int
+t_http_status(const char *answer)
+{
+	int status;
+
+	if (sscanf(answer, "HTTP/1.%*1[01] %3d ", &status) != 1)
+		return 0;
+	return status;
+}
+
+void
+t_env_init(t_env *e, const char *tag)
+{
+	memset(e, 0, sizeof(*e));
+	t_tempdir(e->dir, sizeof(e->dir), tag != NULL ? tag : "env");
+}
+
+void
+t_env_pigeond_start(t_env *e, const char *const *args)
+{
+	/* A pigeond the test killed left its dir behind. */
+	if (e->pigeond.proc.pid <= 0)
+		t_rm_rf(e->pigeond.dir);
+	pigeond_spawn(&e->pigeond, &e->redis, e->rpc_url, e->pub_url[0] != '\0' ? e->pub_url : NULL,
+	    args);
+}
+
+void
+t_env_role_start(t_env *e, t_proc *p, const char *name, const char *const *args)
+{
+	const char *bin = getenv("PIGEOND");
+	char log[400];
+	char *argv[32];
+	int n = 0;
+
+	if (bin == NULL) {
+		fprintf(stderr, "harness: PIGEOND is not set\n");
+		exit(1);
+	}
+	argv[n++] = (char *)bin;
+	argv[n++] = "--redis-url";
+	argv[n++] = e->redis.url;
+	for (; args != NULL && *args != NULL && n < 31; args++)
+		argv[n++] = (char *)*args;
+	argv[n] = NULL;
+	snprintf(log, sizeof(log), "%s/%s.log", e->dir, name);
+	t_proc_start(p, argv, log);
+}
+
+typedef struct http_probe {
+	t_proc *proc;
+	int port;
+	bool exited;
+} http_probe;
+
+/* /healthz answers 200, or the bridge has exited (then exited is set). */
+static bool
+http_healthy(void *arg)
+{
+	static const char req[] =
+	    "GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+	http_probe *h = arg;
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	char out[2048];
+	int fd, status = 0;
+
+	if (t_proc_wait(h->proc, 0) >= 0)
+		return h->exited = true;
+	a.sin_port = htons((uint16_t)h->port);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return false;
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+	    send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL) == (ssize_t)(sizeof(req) - 1) &&
+	    t_read_all(fd, out, sizeof(out), 2000) > 0)
+		status = t_http_status(out);
+	close(fd);
+	return status == 200;
+}
+
+/* pigeon-http on a free port; false when it exited at once (the port may
+ * have been taken meanwhile). */
+static bool
+http_spawn(t_env *e, const t_env_opts *o)
+{
+	const char *bin = getenv("PIGEON_HTTP");
+	char listen[64], log[300];
+	char *argv[64];
+	int n = 0, wait_ms = o->http_valgrind ? 60000 : 10000;
+	http_probe h = {.proc = &e->http};
+
+	if (bin == NULL) {
+		fprintf(stderr, "harness: PIGEON_HTTP is not set\n");
+		exit(1);
+	}
+	e->http_port = h.port = t_free_port();
+	snprintf(listen, sizeof(listen), "127.0.0.1:%d", e->http_port);
+	snprintf(log, sizeof(log), "%s/pigeon-http.log", e->dir);
+	if (o->http_valgrind) {
+		argv[n++] = VALGRIND;
+		argv[n++] = "-q";
+		argv[n++] = "--error-exitcode=99";
+		argv[n++] = "--leak-check=full";
+		argv[n++] = "--errors-for-leak-kinds=definite";
+		argv[n++] = "--show-leak-kinds=definite";
+	}
+	argv[n++] = (char *)bin;
+	argv[n++] = "--listen";
+	argv[n++] = listen;
+	argv[n++] = "--rpc-url";
+	argv[n++] = e->pigeond.rpc_url;
+	argv[n++] = "--pub-url";
+	argv[n++] = e->pigeond.pub_url;
+	for (const char *const *a = o->http_args; a != NULL && *a != NULL && n < 63; a++)
+		argv[n++] = (char *)*a;
+	argv[n] = NULL;
+	t_proc_start(&e->http, argv, log);
+	if (t_wait_for(http_healthy, &h, wait_ms))
+		return !h.exited;
+	fprintf(stderr, "harness: pigeon-http did not answer /healthz within %d s; its log:\n",
+	    wait_ms / 1000);
+	t_print_file(log);
+	exit(1);
+}
+
+void
+t_env_start(t_env *e, const t_env_opts *o)
+{
+	static const t_env_opts defaults = {0};
+	bool has_dir = e->dir[0] != '\0';
+
+	if (o == NULL)
+		o = &defaults;
+	if (o->http_valgrind && access(VALGRIND, X_OK) != 0) {
+		fprintf(stderr, "harness: valgrind is not installed: skipping\n");
+		exit(T_SKIP);
+	}
+	if (!has_dir)
+		memset(e, 0, sizeof(*e));
+	t_redis_start(&e->redis, o->aof);
+	if (!has_dir)
+		t_tempdir(e->dir, sizeof(e->dir), o->tag != NULL ? o->tag : "env");
+	if (o->rpc_tcp) {
+		e->rpc_port = t_free_port();
+		snprintf(e->rpc_url, sizeof(e->rpc_url), "tcp://127.0.0.1:%d", e->rpc_port);
+	} else {
+		snprintf(e->rpc_url, sizeof(e->rpc_url), "ipc://%s/rpc.sock", e->dir);
+	}
+	if (o->pub_tcp)
+		snprintf(e->pub_url, sizeof(e->pub_url), "tcp://127.0.0.1:%d", t_free_port());
+	if (o->redis_only)
+		return;
+	t_env_pigeond_start(e, o->pigeond_args);
+	if (o->client) {
+		pigeon_client_opts co = {.url = e->rpc_url, .deadline_ms = o->client_deadline_ms};
+
+		if (pigeon_client_open_opts(&e->client, &co) != PIGEON_OK) {
+			fprintf(stderr, "harness: cannot open a client of %s\n", e->rpc_url);
+			exit(1);
+		}
+	}
+	if (!o->http)
+		return;
+	/* As for Redis: another process may take the port before the bridge
+	 * binds it, and then the bridge exits at once. */
+	for (int attempt = 0; attempt < 5; attempt++)
+		if (http_spawn(e, o))
+			return;
+	fprintf(stderr, "harness: pigeon-http did not start; its log:\n");
+	t_print_file(e->http.log);
+	exit(1);
+}
+
+int
+t_env_stop(t_env *e)
+{
+	int code_http = 0, code;
+
+	if (e->http.pid > 0 && (code_http = t_proc_stop(&e->http, SIGTERM)) != 0) {
+		fprintf(stderr, "harness: pigeon-http exited with %d; its log:\n", code_http);
+		t_print_file(e->http.log);
+	}
+	pigeon_client_close(e->client);
+	e->client = NULL;
+	code = t_pigeond_stop(&e->pigeond);
+	t_redis_fini(&e->redis);
+	t_rm_rf(e->dir);
+	e->dir[0] = '\0';
+	return code_http != 0 ? code_http : code;
 }

@@ -32,18 +32,9 @@
 
 #include "harness.h"
 
-#define VALGRIND "/usr/bin/valgrind"
-
-typedef struct t_env {
-	t_redis redis;
-	t_pigeond pigeond;
-	t_proc http;
-	int port;
-	bool valgrind;
-	char dir[256];
-} t_env;
-
 static t_env env;
+/* --valgrind: pigeon-http runs under valgrind. */
+static bool valgrind;
 
 /* A TCP connection to the bridge from source address src (127.0.0.x). */
 static int
@@ -57,7 +48,7 @@ t_connect(const char *src)
 		assert_int_equal(inet_pton(AF_INET, src, &a.sin_addr), 1);
 		assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
 	}
-	a.sin_port = htons((uint16_t)env.port);
+	a.sin_port = htons((uint16_t)env.http_port);
 	assert_int_equal(inet_pton(AF_INET, "127.0.0.1", &a.sin_addr), 1);
 	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
 	return fd;
@@ -79,48 +70,6 @@ t_send(int fd, const void *buf, size_t len)
 	}
 }
 
-/* Reads until the bridge closes, at most timeout_ms.  Returns the bytes
- * read, or -1 when the connection is still open at the deadline. */
-static ssize_t
-t_read_all(int fd, char *out, size_t cap, int timeout_ms)
-{
-	int64_t until = t_now_ms() + timeout_ms;
-	size_t got = 0;
-
-	for (;;) {
-		struct pollfd pfd = {.fd = fd, .events = POLLIN};
-		int left = (int)(until - t_now_ms());
-		ssize_t n;
-		char sink[4096];
-
-		if (left <= 0 || poll(&pfd, 1, left) <= 0)
-			return -1;
-		if (got + 1 < cap)
-			n = recv(fd, out + got, cap - 1 - got, 0);
-		else
-			n = recv(fd, sink, sizeof(sink), 0);
-		if (n == 0 || (n < 0 && errno == ECONNRESET))
-			break;
-		if (n < 0)
-			return -1;
-		if (got + 1 < cap)
-			got += (size_t)n;
-	}
-	out[got] = '\0';
-	return (ssize_t)got;
-}
-
-/* The status of an HTTP/1.x answer, 0 for none. */
-static int
-t_status(const char *answer)
-{
-	int status;
-
-	if (sscanf(answer, "HTTP/1.%*1[01] %3d ", &status) != 1)
-		return 0;
-	return status;
-}
-
 /* One whole request from src, answered within timeout_ms: its status, and
  * its body in body (when not NULL). */
 static int
@@ -138,7 +87,7 @@ t_exchange(const char *src, const char *req, int timeout_ms, char *body, size_t 
 		b = n < 0 ? NULL : strstr(out, "\r\n\r\n");
 		snprintf(body, cap, "%s", b != NULL ? b + 4 : "");
 	}
-	return n < 0 ? -1 : t_status(out);
+	return n < 0 ? -1 : t_http_status(out);
 }
 
 static int
@@ -173,85 +122,21 @@ t_get(const char *target, char *body, size_t cap)
 static const char online_req[] =
     "GET /online-users HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
 
-static bool
-t_http_up(void *arg)
-{
-	static const char req[] =
-	    "GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)env.port)};
-	char out[2048];
-	int fd, status = 0;
-
-	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
-		return false;
-	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0) {
-		t_send(fd, req, sizeof(req) - 1);
-		if (t_read_all(fd, out, sizeof(out), 2000) > 0)
-			status = t_status(out);
-	}
-	close(fd);
-	return status == 200;
-}
-
 static int
 t_group_setup(void **state)
 {
-	char bin[512], listen[64], log[300];
-	const char *path = getenv("PIGEON_HTTP");
-	char *argv[20];
-	int n = 0;
+	static const char *const http_args[] = {"--log-level", "warn", NULL};
+	t_env_opts o = {.tag = "http-abuse", .http = true, .http_args = http_args,
+	    .http_valgrind = valgrind};
 
-	if (env.valgrind && access(VALGRIND, X_OK) != 0) {
-		fprintf(stderr, "valgrind is not installed\n");
-		exit(T_SKIP);
-	}
-	t_redis_start(&env.redis, false);
-	t_pigeond_start(&env.pigeond, &env.redis, NULL, NULL);
-	t_tempdir(env.dir, sizeof(env.dir), "http-abuse");
-	env.port = t_free_port();
-	assert_non_null(path);
-	snprintf(bin, sizeof(bin), "%s", path);
-	snprintf(listen, sizeof(listen), "127.0.0.1:%d", env.port);
-	snprintf(log, sizeof(log), "%s/pigeon-http.log", env.dir);
-	if (env.valgrind) {
-		argv[n++] = VALGRIND;
-		argv[n++] = "-q";
-		argv[n++] = "--error-exitcode=99";
-		argv[n++] = "--leak-check=full";
-		argv[n++] = "--errors-for-leak-kinds=definite";
-		argv[n++] = "--show-leak-kinds=definite";
-	}
-	argv[n++] = bin;
-	argv[n++] = "--listen";
-	argv[n++] = listen;
-	argv[n++] = "--rpc-url";
-	argv[n++] = env.pigeond.rpc_url;
-	argv[n++] = "--pub-url";
-	argv[n++] = env.pigeond.pub_url;
-	argv[n++] = "--log-level";
-	argv[n++] = "warn";
-	argv[n] = NULL;
-	t_proc_start(&env.http, argv, log);
-	if (!t_wait_for(t_http_up, NULL, env.valgrind ? 60000 : 10000)) {
-		fprintf(stderr, "pigeon-http did not come up; see %s\n", log);
-		return -1;
-	}
+	t_env_start(&env, &o);
 	return 0;
 }
 
 static int
 t_group_teardown(void **state)
 {
-	int code_http, code;
-
-	code_http = t_proc_stop(&env.http, SIGTERM);
-	if (code_http != 0)
-		fprintf(stderr, "pigeon-http exited with %d; see %s/pigeon-http.log\n", code_http,
-		    env.dir);
-	code = t_pigeond_stop(&env.pigeond);
-	t_redis_fini(&env.redis);
-	return code_http == 0 && code == 0 ? 0 : -1;
+	return t_env_stop(&env) == 0 ? 0 : -1;
 }
 
 static bool
@@ -289,7 +174,7 @@ test_slowloris_does_not_stop_a_real_request(void **state)
 		close(fds[i]);
 	/* Once the bridge has seen them go, 127.0.0.1 is served again (and
 	 * the tests after this one may use it). */
-	assert_true(t_wait_for(localhost_served, NULL, env.valgrind ? 30000 : 5000));
+	assert_true(t_wait_for(localhost_served, NULL, valgrind ? 30000 : 5000));
 }
 
 /* 413 as soon as the headers are in; the body is never sent. */
@@ -306,7 +191,7 @@ test_a_100mb_content_length_is_413_at_once(void **state)
 	t_send(fd, req, sizeof(req) - 1);
 	assert_true(t_read_all(fd, out, sizeof(out), 5000) > 0);
 	close(fd);
-	assert_int_equal(t_status(out), 413);
+	assert_int_equal(t_http_status(out), 413);
 	assert_true(t_now_ms() - t0 < 1000);
 	assert_non_null(strstr(out, "\r\n\r\n{\"code\": 413, \"status\": \"Request Entity Too Large\", "
 				    "\"message\": \"Request body is larger than the limit of 397312 "
@@ -477,7 +362,7 @@ t_answer_whole(const t_slot *s)
 		return 0;
 	if (s->got < head + strtoul(cl + 18, NULL, 10))
 		return 0;
-	return t_status(s->buf);
+	return t_http_status(s->buf);
 }
 
 /* Ends a slot's connection with a reset, so that the bridge sees the end
@@ -560,7 +445,7 @@ test_random_bytes_and_mangled_requests_leave_it_answering(void **state)
 				    s->got < sizeof(s->buf) - 1)
 					continue;
 			} else {
-				status = s->got > 0 ? t_status(s->buf) : 0;
+				status = s->got > 0 ? t_http_status(s->buf) : 0;
 			}
 			t_slot_end(s);
 			if (status == 0)
@@ -593,7 +478,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(test_random_bytes_and_mangled_requests_leave_it_answering),
 	};
 
-	env.valgrind = argc > 1 && strcmp(argv[1], "--valgrind") == 0;
+	valgrind = argc > 1 && strcmp(argv[1], "--valgrind") == 0;
 	signal(SIGPIPE, SIG_IGN);
 	return cmocka_run_group_tests(tests, t_group_setup, t_group_teardown);
 }

@@ -16,10 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <errno.h>
 #include <signal.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -27,14 +24,6 @@
 #include "harness.h"
 
 #define CURL "/usr/bin/curl"
-
-typedef struct t_env {
-	t_redis redis;
-	t_pigeond pigeond;
-	t_proc http;
-	int port;
-	char dir[256];
-} t_env;
 
 static t_env env;
 static int stream_no;
@@ -66,7 +55,7 @@ t_post_user(const char *path, const char *user)
 	char *out = t_run("curl -s -o /dev/null -w '%%{http_code}' -X POST -H "
 			  "'Content-Type: application/json' -d '{\"username\": \"%s\"}' "
 			  "http://127.0.0.1:%d%s",
-	    user, env.port, path);
+	    user, env.http_port, path);
 	int status = atoi(out);
 
 	free(out);
@@ -88,7 +77,7 @@ t_stream_start(t_stream *s, const char *suffix, const char *header)
 	int n = 0;
 
 	snprintf(s->file, sizeof(s->file), "%s/stream-%d.txt", env.dir, ++stream_no);
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/events%s", env.port, suffix);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/events%s", env.http_port, suffix);
 	argv[n++] = CURL;
 	argv[n++] = "-sN";
 	argv[n++] = "--max-time";
@@ -102,46 +91,13 @@ t_stream_start(t_stream *s, const char *suffix, const char *header)
 	t_proc_start(&s->proc, argv, s->file);
 }
 
-/* The stream's file so far (malloc'd). */
-static char *
-t_slurp(const char *path)
-{
-	char *buf;
-	size_t n = 0;
-	FILE *f;
-
-	assert_non_null(buf = malloc(1 << 20));
-	if ((f = fopen(path, "r")) != NULL) {
-		n = fread(buf, 1, (1 << 20) - 1, f);
-		fclose(f);
-	}
-	buf[n] = '\0';
-	return buf;
-}
-
-typedef struct file_has {
-	const char *path;
-	const char *needle;
-} file_has;
-
-static bool
-t_file_has(void *arg)
-{
-	file_has *h = arg;
-	char *text = t_slurp(h->path);
-	bool yes = strstr(text, h->needle) != NULL;
-
-	free(text);
-	return yes;
-}
-
 static void
 t_wait_stream_has(const t_stream *s, const char *needle)
 {
-	file_has h = {s->file, needle};
+	t_file_has h = {s->file, needle};
 
-	if (!t_wait_for(t_file_has, &h, 10000)) {
-		char *text = t_slurp(s->file);
+	if (!t_wait_for(t_file_holds, &h, 10000)) {
+		char *text = t_file_text(s->file);
 
 		fail_msg("stream %s never had \"%s\"; it has:\n%s", s->file, needle, text);
 	}
@@ -152,7 +108,7 @@ t_wait_stream_has(const t_stream *s, const char *needle)
 static void
 t_frames(const char *path, char *out, size_t cap)
 {
-	char *text = t_slurp(path), *save = NULL;
+	char *text = t_file_text(path), *save = NULL;
 	size_t n = 0;
 
 	out[0] = '\0';
@@ -188,7 +144,7 @@ t_strip_time(char *s)
 static long
 t_metric(const char *name)
 {
-	char *out = t_run("curl -s http://127.0.0.1:%d/metrics", env.port), *p, needle[128];
+	char *out = t_run("curl -s http://127.0.0.1:%d/metrics", env.http_port), *p, needle[128];
 	long v = -1;
 
 	snprintf(needle, sizeof(needle), "\n%s ", name);
@@ -205,46 +161,17 @@ t_no_streams(void *arg)
 	return t_metric("pigeon_http_event_streams") == 0;
 }
 
-static bool
-t_http_up(void *arg)
-{
-	char *out;
-	bool up;
-
-	(void)arg;
-	out = t_run("curl -s -o /dev/null -w '%%{http_code}' http://127.0.0.1:%d/healthz",
-	    env.port);
-	up = strcmp(out, "200") == 0;
-	free(out);
-	return up;
-}
-
 static int
 t_group_setup(void **state)
 {
-	char listen[64], log[300];
-	const char *bin = getenv("PIGEON_HTTP");
+	static const char *const http_args[] = {"--events-max", "2", "--events-keepalive", "1",
+		"--threads", "2", NULL};
+	t_env_opts o = {.tag = "events", .http = true, .http_args = http_args};
 
 	(void)state;
-	if (bin == NULL || access(CURL, X_OK) != 0)
+	if (access(CURL, X_OK) != 0)
 		return -1;
-	t_redis_start(&env.redis, false);
-	t_pigeond_start(&env.pigeond, &env.redis, NULL, NULL);
-	t_tempdir(env.dir, sizeof(env.dir), "events");
-	env.port = t_free_port();
-	snprintf(listen, sizeof(listen), "127.0.0.1:%d", env.port);
-	snprintf(log, sizeof(log), "%s/pigeon-http.log", env.dir);
-	{
-		char *argv[] = {(char *)bin, "--listen", listen, "--rpc-url", env.pigeond.rpc_url,
-			"--pub-url", env.pigeond.pub_url, "--events-max", "2",
-			"--events-keepalive", "1", "--threads", "2", NULL};
-
-		t_proc_start(&env.http, argv, log);
-	}
-	if (!t_wait_for(t_http_up, NULL, 10000)) {
-		fprintf(stderr, "pigeon-http did not come up; see %s\n", log);
-		return -1;
-	}
+	t_env_start(&env, &o);
 	return 0;
 }
 
@@ -252,10 +179,7 @@ static int
 t_group_teardown(void **state)
 {
 	(void)state;
-	t_proc_stop(&env.http, SIGTERM);
-	t_pigeond_stop(&env.pigeond);
-	t_redis_stop(&env.redis, false);
-	t_redis_fini(&env.redis);
+	t_env_stop(&env);
 	return 0;
 }
 
@@ -289,7 +213,7 @@ test_a_login_after_connecting_is_streamed(void **state)
 	t_frames(s.file, frames, sizeof(frames));
 	t_strip_time(frames);
 	assert_string_equal(frames, LOGIN_FLAIN1);
-	text = t_slurp(s.file);
+	text = t_file_text(s.file);
 	assert_non_null(strstr(text, "id: 1\nevent: LOGIN\ndata: {\"sequence\": 1, "));
 	free(text);
 	t_wait_stream_has(&s, ": keep-alive\n\n");
@@ -341,7 +265,7 @@ test_a_bad_last_event_id_is_400(void **state)
 	(void)state;
 	out = t_run("curl -s -H 'Last-Event-ID: x1' -w '\n%%{http_code} %%{content_type}' "
 		    "http://127.0.0.1:%d/events",
-	    env.port);
+	    env.http_port);
 	assert_string_equal(out, "{\"code\": 400, \"status\": \"Bad Request\", \"message\": "
 				 "\"Last-Event-ID must be an event's sequence number\"}\n\n"
 				 "400 application/json");
@@ -363,7 +287,7 @@ test_over_the_stream_cap_is_503_and_left_streams_are_freed(void **state)
 	t_wait_stream_has(&a, ": connected\n\n");
 	t_wait_stream_has(&b, ": connected\n\n");
 	out = t_run("curl -s -w '\n%%{http_code} %%{content_type}' http://127.0.0.1:%d/events",
-	    env.port);
+	    env.http_port);
 	assert_string_equal(out, "{\"code\": 503, \"status\": \"Service Unavailable\", "
 				 "\"message\": \"Too many event streams open (the limit is 2)\"}\n"
 				 "\n503 application/json");
@@ -380,20 +304,12 @@ static void
 test_the_bridge_stops_cleanly_with_a_stream_open(void **state)
 {
 	t_stream s;
-	int status = 0;
-	int64_t waited = 0;
 
 	(void)state;
 	t_stream_start(&s, "", NULL);
 	t_wait_stream_has(&s, ": connected\n\n");
 	assert_int_equal(t_proc_stop(&env.http, SIGTERM), 0);
-	while (waitpid(s.proc.pid, &status, WNOHANG) == 0 && waited < 10000) {
-		nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
-		waited += 10;
-	}
-	s.proc.pid = 0;
-	assert_true(WIFEXITED(status));
-	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(t_proc_wait(&s.proc, 10000), 0);
 }
 
 int

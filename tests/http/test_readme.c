@@ -18,22 +18,14 @@
 #include <string.h>
 
 #include <signal.h>
-#include <time.h>
 
 #include <cmocka.h>
 
 #include "harness.h"
 
-typedef struct t_env {
-	t_redis redis;
-	t_pigeond pigeond;
-	t_proc http;
-	int http_port;
-	char dir[256];
-	char answers[300];
-} t_env;
-
 static t_env env;
+/* Every answer, for the OpenAPI check. */
+static char answers[300];
 
 typedef struct t_answer {
 	int status;
@@ -42,15 +34,6 @@ typedef struct t_answer {
 	char body[65536];
 	int64_t ms;
 } t_answer;
-
-static int64_t
-t_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Runs one shell command line (a curl command) with bash, and splits its
  * output into the body and what .curlrc's write-out appends.  Every answer
@@ -68,11 +51,11 @@ t_curl(const char *cmdline, t_answer *a)
 	fprintf(f, "%s\n", cmdline);
 	fclose(f);
 	snprintf(cmd, sizeof(cmd), "/bin/bash %s", script);
-	a->ms = t_ms();
+	a->ms = t_now_ms();
 	assert_non_null(f = popen(cmd, "r"));
 	n = fread(a->body, 1, sizeof(a->body) - 1, f);
 	pclose(f);
-	a->ms = t_ms() - a->ms;
+	a->ms = t_now_ms() - a->ms;
 	a->body[n] = '\0';
 	/* write-out: "\n@@@ <status> <method> <url> <content-type>" */
 	assert_non_null(meta = strstr(a->body, "\n@@@ "));
@@ -86,7 +69,7 @@ t_curl(const char *cmdline, t_answer *a)
 		if (sscanf(end, " %15s %4095s %127[^\n]", method, url, ct) < 2)
 			fail_msg("cannot parse curl's write-out: %s", meta);
 		snprintf(a->content_type, sizeof(a->content_type), "%s", ct);
-		assert_non_null(log = fopen(env.answers, "a"));
+		assert_non_null(log = fopen(answers, "a"));
 		/* One record per line: tab-separated, the body last, its
 		 * newlines escaped by the reader's convention \n -> \x01. */
 		for (char *p = a->body; *p != '\0'; p++)
@@ -137,50 +120,18 @@ t_body_has(void *arg)
 	return a.status == 200 && strstr(a.body, b->needle) != NULL;
 }
 
-static void
-t_http_start(const char *rpc_url)
-{
-	char bin[512], listen[64], log[300];
-	const char *path = getenv("PIGEON_HTTP");
-
-	assert_non_null(path);
-	snprintf(bin, sizeof(bin), "%s", path);
-	snprintf(listen, sizeof(listen), "127.0.0.1:%d", env.http_port);
-	snprintf(log, sizeof(log), "%s/pigeon-http.log", env.dir);
-	{
-		char *argv[] = {bin, "--listen", listen, "--rpc-url", (char *)rpc_url,
-			"--pub-url", env.pigeond.pub_url, "--deadline-ms", "1000", "--threads", "2",
-			NULL};
-
-		t_proc_start(&env.http, argv, log);
-	}
-}
-
-static bool
-t_http_up(void *arg)
-{
-	t_answer a;
-
-	t_curl("curl \"http://localhost:5000/healthz\"", &a);
-	return a.status == 200;
-}
-
 static int
 t_group_setup(void **state)
 {
+	static const char *const http_args[] = {"--deadline-ms", "1000", "--threads", "2", NULL};
+	/* TCP, as tools/run starts it: the address survives a restart of
+	 * pigeond (an ipc:// socket's dir goes with the process). */
+	t_env_opts o = {.tag = "http", .rpc_tcp = true, .http = true, .http_args = http_args};
 	FILE *f;
 	char rc[300];
 
-	char rpc_url[64];
-
-	/* TCP, as tools/run starts it: the address survives a restart of
-	 * pigeond (an ipc:// socket's dir goes with the process). */
-	snprintf(rpc_url, sizeof(rpc_url), "tcp://127.0.0.1:%d", t_free_port());
-	t_redis_start(&env.redis, false);
-	t_pigeond_start(&env.pigeond, &env.redis, rpc_url, NULL);
-	t_tempdir(env.dir, sizeof(env.dir), "http");
-	snprintf(env.answers, sizeof(env.answers), "%s/answers.tsv", env.dir);
-	env.http_port = t_free_port();
+	t_env_start(&env, &o);
+	snprintf(answers, sizeof(answers), "%s/answers.tsv", env.dir);
 	/* curl reads $CURL_HOME/.curlrc before each command line. */
 	snprintf(rc, sizeof(rc), "%s/.curlrc", env.dir);
 	if ((f = fopen(rc, "w")) == NULL)
@@ -192,23 +143,13 @@ t_group_setup(void **state)
 	    env.http_port);
 	fclose(f);
 	setenv("CURL_HOME", env.dir, 1);
-	t_http_start(env.pigeond.rpc_url);
-	if (!t_wait_for(t_http_up, NULL, 10000)) {
-		fprintf(stderr, "pigeon-http did not come up; see %s/pigeon-http.log\n", env.dir);
-		return -1;
-	}
 	return 0;
 }
 
 static int
 t_group_teardown(void **state)
 {
-	int code_http, code;
-
-	code_http = t_proc_stop(&env.http, SIGTERM);
-	code = t_pigeond_stop(&env.pigeond);
-	t_redis_fini(&env.redis);
-	return code_http == 0 && code == 0 ? 0 : -1;
+	return t_env_stop(&env) == 0 ? 0 : -1;
 }
 
 /* The README's commands, in its order, verbatim. */
@@ -660,7 +601,7 @@ test_every_answer_matches_openapi(void **state)
 	fputs(a.body, f);
 	fclose(f);
 	snprintf(cmd, sizeof(cmd), "python3 %s/tests/http/check_openapi.py %s %s",
-	    getenv("PIGEON_SOURCE_DIR"), spec, env.answers);
+	    getenv("PIGEON_SOURCE_DIR"), spec, answers);
 	rc = system(cmd);
 	assert_int_equal(rc, 0);
 }
@@ -674,12 +615,11 @@ typedef struct log_count {
 static int
 t_log_count(const char *needle)
 {
-	char path[300], line[1024];
+	char line[1024];
 	int n = 0;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "%s/pigeon-http.log", env.dir);
-	assert_non_null(f = fopen(path, "r"));
+	assert_non_null(f = fopen(env.http.log, "r"));
 	while (fgets(line, sizeof(line), f) != NULL)
 		if (strncmp(line, needle, strlen(needle)) == 0 &&
 		    strspn(line + strlen(needle), "0123456789") > 0)
@@ -733,10 +673,7 @@ static void
 test_pigeond_down_is_503_within_the_deadline(void **state)
 {
 	t_answer a;
-	char rpc_url[300];
 
-	/* t_pigeond_start clears env.pigeond, the URL with it. */
-	snprintf(rpc_url, sizeof(rpc_url), "%s", env.pigeond.rpc_url);
 	assert_int_equal(t_pigeond_stop(&env.pigeond), 0);
 	t_curl(readme_login, &a);
 	assert_int_equal(a.status, 503);
@@ -748,7 +685,7 @@ test_pigeond_down_is_503_within_the_deadline(void **state)
 	t_curl("curl http://localhost:5000/healthz", &a);
 	assert_int_equal(a.status, 503);
 	/* Restart so that teardown stops a running pigeond. */
-	t_pigeond_start(&env.pigeond, &env.redis, rpc_url, NULL);
+	t_env_pigeond_start(&env, NULL);
 }
 
 int

@@ -17,7 +17,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <dirent.h>
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
@@ -36,52 +35,29 @@
 #define NNGCAT "/usr/bin/nngcat"
 #define T_EVENTS_MAX 4096
 
-typedef struct t_env {
-	t_redis redis;
-	t_pigeond pigeond;
-	char pub_url[64];
-	pigeon_client *client;
-} t_env;
-
 static t_env env;
 
 static int
 t_group_setup(void **state)
 {
-	char pub_arg[64];
-	const char *extra[] = {"--pub-url", pub_arg, NULL};
-	pigeon_client_opts co = {0};
+	t_env_opts o = {.tag = "events", .pub_tcp = true, .client = true,
+	    .client_deadline_ms = 3000};
 
 	(void)state;
 	if (access(NNGCAT, X_OK) != 0) {
 		fprintf(stderr, "no %s (Debian package nng-utils)\n", NNGCAT);
 		exit(T_SKIP);
 	}
-	t_redis_start(&env.redis, false);
-	snprintf(env.pub_url, sizeof(env.pub_url), "tcp://127.0.0.1:%d", t_free_port());
-	snprintf(pub_arg, sizeof(pub_arg), "%s", env.pub_url);
-	/* The later --pub-url wins over the harness's ipc:// one. */
-	t_pigeond_start(&env.pigeond, &env.redis, NULL, extra);
-	co.url = env.pigeond.rpc_url;
-	co.deadline_ms = 3000;
-	assert_int_equal(pigeon_client_open_opts(&env.client, &co), PIGEON_OK);
+	t_env_start(&env, &o);
 	return 0;
 }
 
 static int
 t_group_teardown(void **state)
 {
-	int code;
-
 	(void)state;
-	pigeon_client_close(env.client);
-	code = t_pigeond_stop(&env.pigeond);
-	t_redis_fini(&env.redis);
-	return code == 0 ? 0 : -1;
+	return t_env_stop(&env) == 0 ? 0 : -1;
 }
-
-
-
 
 /* A file's whole text (at most 1 MiB), NUL-terminated; "" when missing. */
 static char *
@@ -112,53 +88,41 @@ t_line_with(const char *text, const char *needle)
 	return at;
 }
 
-/* Removes a temp dir of this test and the files in it. */
-static void
-t_rmtree(const char *dir)
-{
-	char path[512];
-	struct dirent *e;
-	DIR *d = opendir(dir);
-
-	if (d == NULL)
-		return;
-	while ((e = readdir(d)) != NULL) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		unlink(path);
-	}
-	closedir(d);
-	rmdir(dir);
-}
-
-typedef struct t_file_has {
-	const char *path;
-	const char *text;
-} t_file_has;
+typedef struct t_probe {
+	pigeon_client *c;
+	const char *user;
+	bool (*seen)(void *arg);
+	void *arg;
+} t_probe;
 
 static bool
-t_file_contains(void *arg)
+t_probe_once(void *arg)
 {
-	t_file_has *h = arg;
+	t_probe *p = arg;
 
-	return strstr(t_read_file(h->path), h->text) != NULL;
+	t_login(p->c, p->user);
+	t_logout(p->c, p->user);
+	return t_wait_for(p->seen, p->arg, 300);
 }
 
-/* Logs user in and out until `path` shows text (the subscriber writing it
- * is then connected), each try waiting 300 ms; false after 10 s. */
+/* A subscriber is connected once it sees events: logs user in and out
+ * through c until seen(arg), each try waiting 300 ms; false after 10 s. */
+static bool
+t_probe_until(pigeon_client *c, const char *user, bool (*seen)(void *arg), void *arg)
+{
+	t_probe p = {c, user, seen, arg};
+
+	return t_wait_every(t_probe_once, &p, 0, 10000);
+}
+
+/* Probes until `path` shows text (the subscriber writing it is then
+ * connected). */
 static bool
 t_probe_file(const char *path, const char *user, const char *text)
 {
 	t_file_has h = {path, text};
 
-	for (int i = 0; i < 33; i++) {
-		t_login(env.client, user);
-		t_logout(env.client, user);
-		if (t_wait_for(t_file_contains, &h, 300))
-			return true;
-	}
-	return false;
+	return t_probe_until(env.client, user, t_file_holds, &h);
 }
 
 /* What a libpigeon subscriber's callback recorded. */
@@ -186,8 +150,7 @@ static void
 t_rec_init(t_rec *r)
 {
 	memset(r, 0, sizeof(*r));
-	pthread_mutex_init(&r->mtx, NULL);
-	pthread_cond_init(&r->cond, NULL);
+	t_cond_init(&r->mtx, &r->cond);
 }
 
 static void
@@ -280,27 +243,20 @@ t_rec_count(t_rec *r)
 	return n;
 }
 
-/* Logs user in and out until the recorder has anything, each try waiting
- * 300 ms; false after 10 s. */
+/* Probes until the recorder has anything. */
 static bool
 t_rec_probe(pigeon_client *c, t_rec *r, const char *user)
 {
 	t_rec_has h = {.r = r, .topic = PIGEON_TOPIC_JOURNAL};
 
-	for (int i = 0; i < 33; i++) {
-		t_login(c, user);
-		t_logout(c, user);
-		if (t_wait_for(t_rec_has_it, &h, 300))
-			return true;
-	}
-	return false;
+	return t_probe_until(c, user, t_rec_has_it, &h);
 }
 
 static void
 test_nngcat_receives_a_login_on_the_journal_topic_within_one_second(void **state)
 {
-	char dir[256], log[300];
-	char *argv[] = {NNGCAT, "--sub", "--dial", env.pub_url, "--subscribe",
+	char log[300];
+	char *argv[] = {NNGCAT, "--sub", "--dial", env.pigeond.pub_url, "--subscribe",
 		PIGEON_TOPIC_JOURNAL, "--quoted", NULL};
 	t_file_has h;
 	t_proc cat;
@@ -310,8 +266,7 @@ test_nngcat_receives_a_login_on_the_journal_topic_within_one_second(void **state
 	int64_t t0, took;
 
 	(void)state;
-	t_tempdir(dir, sizeof(dir), "nngcat");
-	snprintf(log, sizeof(log), "%s/nngcat.out", dir);
+	snprintf(log, sizeof(log), "%s/nngcat.out", env.dir);
 	t_proc_start(&cat, argv, log);
 	assert_true(t_probe_file(log, "Alice", "LOGIN: Alice"));
 	assert_null(strstr(t_read_file(log), "LOGIN: flain1"));
@@ -320,7 +275,7 @@ test_nngcat_receives_a_login_on_the_journal_topic_within_one_second(void **state
 	seq = t_login(env.client, "flain1");
 	h.path = log;
 	h.text = "LOGIN: flain1";
-	assert_true(t_wait_for(t_file_contains, &h, 1000));
+	assert_true(t_wait_for(t_file_holds, &h, 1000));
 	took = t_now_ms() - t0;
 	t_logout(env.client, "flain1");
 	fprintf(stderr, "# nngcat saw LOGIN #%llu after %lld ms\n", (unsigned long long)seq,
@@ -337,7 +292,6 @@ test_nngcat_receives_a_login_on_the_journal_topic_within_one_second(void **state
 	assert_memory_equal(line, expect, strlen(expect));
 	assert_non_null(strstr(line, "\\\"\\x06flain1B\\rLOGIN: flain1\"\n"));
 	assert_int_equal(t_proc_stop(&cat, SIGTERM), 128 + SIGTERM);
-	t_rmtree(dir);
 }
 
 static void
@@ -352,7 +306,7 @@ test_subscriber_receives_every_topic_decoded(void **state)
 
 	(void)state;
 	t_rec_init(&rec);
-	so.url = env.pub_url;
+	so.url = env.pigeond.pub_url;
 	assert_int_equal(pigeon_subscribe(&sub, &so, t_record, &rec), PIGEON_OK);
 	assert_true(t_rec_probe(env.client, &rec, "Malory"));
 
@@ -389,6 +343,23 @@ test_subscriber_receives_every_topic_decoded(void **state)
 	t_rec_fini(&rec);
 }
 
+typedef struct t_inbox_probe {
+	t_rec_has *h;
+	int sent;
+} t_inbox_probe;
+
+/* Sends Ilya one more probe message and gives it 500 ms to arrive. */
+static bool
+t_inbox_probe_once(void *arg)
+{
+	t_inbox_probe *p = arg;
+	char probe[32];
+
+	snprintf(probe, sizeof(probe), "probe %d", p->sent++);
+	t_send(env.client, "Alice", "Ilya", probe);
+	return t_wait_for(t_rec_has_it, p->h, 500);
+}
+
 static void
 test_inbox_subscriber_gets_only_its_own_messages(void **state)
 {
@@ -399,25 +370,19 @@ test_inbox_subscriber_gets_only_its_own_messages(void **state)
 	pigeon_subscribe_opts so = {0};
 	pigeon_subscription *sub;
 	t_rec_has h = {.r = &rec, .topic = "inbox/Ilya"};
-	char probe[32];
+	t_inbox_probe probe = {&h, 0};
 	uint64_t id;
 	size_t first;
-	bool up = false;
 
 	(void)state;
 	rreq.username = "Ilya2";
 	assert_int_equal(pigeon_register_user(env.client, &rreq, &rrep, NULL), PIGEON_OK);
 	pigeon_reply_free(rrep);
 	t_rec_init(&rec);
-	so.url = env.pub_url;
+	so.url = env.pigeond.pub_url;
 	so.topics = topics;
 	assert_int_equal(pigeon_subscribe(&sub, &so, t_record, &rec), PIGEON_OK);
-	for (int i = 0; i < 20 && !up; i++) {
-		snprintf(probe, sizeof(probe), "probe %d", i);
-		t_send(env.client, "Alice", "Ilya", probe);
-		up = t_wait_for(t_rec_has_it, &h, 500);
-	}
-	assert_true(up);
+	assert_true(t_wait_every(t_inbox_probe_once, &probe, 0, 10000));
 	first = t_rec_count(&rec);
 
 	t_send(env.client, "Malory", "Ilya2", "for Ilya2");
@@ -460,6 +425,24 @@ t_raw_drain(nng_socket s, uint64_t *seqs, size_t max)
 	}
 }
 
+typedef struct t_raw {
+	nng_socket s;
+	uint64_t *seqs;
+	size_t max;
+	size_t n;
+	size_t want;
+} t_raw;
+
+/* Drains more of the socket into seqs; true once want events have come. */
+static bool
+t_raw_has(void *arg)
+{
+	t_raw *r = arg;
+
+	r->n += t_raw_drain(r->s, r->seqs + r->n, r->max - r->n);
+	return r->n >= r->want;
+}
+
 static void
 test_relay_republishes_what_it_missed_while_redis_subscription_was_down(void **state)
 {
@@ -469,6 +452,7 @@ test_relay_republishes_what_it_missed_while_redis_subscription_was_down(void **s
 	uint64_t seqs[64], base, last = 0;
 	char expect[128];
 	t_file_has h = {env.pigeond.proc.log, expect};
+	t_raw probe = {.seqs = seqs, .max = 64, .want = 1}, tail = {.seqs = seqs, .max = 64};
 	size_t n;
 
 	(void)state;
@@ -477,11 +461,9 @@ test_relay_republishes_what_it_missed_while_redis_subscription_was_down(void **s
 	assert_int_equal(nng_socket_set_int(raw, NNG_OPT_RECVBUF, 1024), 0);
 	assert_int_equal(nng_socket_set_ms(raw, NNG_OPT_RECVTIMEO, 300), 0);
 	assert_int_equal(nng_socket_set(raw, NNG_OPT_SUB_SUBSCRIBE, "event_journal", 14), 0);
-	assert_int_equal(nng_dial(raw, env.pub_url, NULL, NNG_FLAG_NONBLOCK), 0);
-	for (int i = 0; i < 33 && t_raw_drain(raw, seqs, 64) == 0; i++) {
-		t_login(env.client, "Malory");
-		t_logout(env.client, "Malory");
-	}
+	assert_int_equal(nng_dial(raw, env.pigeond.pub_url, NULL, NNG_FLAG_NONBLOCK), 0);
+	probe.s = raw;
+	t_probe_until(env.client, "Malory", t_raw_has, &probe);
 	t_raw_drain(raw, seqs, 64);
 	base = t_login(env.client, "Dizzzmas");
 	assert_int_equal(t_logout(env.client, "Dizzzmas"), base + 1);
@@ -513,13 +495,14 @@ test_relay_republishes_what_it_missed_while_redis_subscription_was_down(void **s
 	snprintf(expect, sizeof(expect),
 	    "info events: republished from the journal after=%llu last=%llu",
 	    (unsigned long long)(base + 1), (unsigned long long)last);
-	assert_true(t_wait_for(t_file_contains, &h, 5000));
+	assert_true(t_wait_for(t_file_holds, &h, 5000));
 	last = t_login(env.client, "Dizzzmas");
 	assert_int_equal(last, base + 12);
 	t_logout(env.client, "Dizzzmas");
-	n = 0;
-	for (int i = 0; i < 10 && n < 12; i++)
-		n += t_raw_drain(raw, seqs + n, 64 - n);
+	tail.s = raw;
+	tail.want = 12;
+	t_wait_every(t_raw_has, &tail, 0, 3000);
+	n = tail.n;
 	assert_int_equal(n, 12);
 	for (size_t i = 0; i < n; i++)
 		assert_int_equal(seqs[i], base + 2 + i);
@@ -555,18 +538,6 @@ t_rec_blocked(void *arg)
 	return yes;
 }
 
-static void
-t_events_start(
-    t_proc *p, const t_redis *r, const char *pub_url, const char *dir, const char *name)
-{
-	char log[300];
-	char *argv[] = {getenv("PIGEOND"), "--role", "events", "--redis-url", (char *)r->url,
-		"--pub-url", (char *)pub_url, NULL};
-
-	snprintf(log, sizeof(log), "%s/%s.log", dir, name);
-	t_proc_start(p, argv, log);
-}
-
 /* n logins and logouts (2n journal events); returns the last sequence. */
 static uint64_t
 t_churn(pigeon_client *c, const char *user, int n)
@@ -586,11 +557,13 @@ test_gap_filling_subscriber_sees_every_journal_event_once_in_order(void **state)
 	static t_rec rec;
 	const char *topics[] = {PIGEON_TOPIC_JOURNAL, NULL};
 	const char *rpc_only[] = {"--role", "rpc", NULL};
-	char pub_url[64], dir[256], expect[64];
-	t_redis redis;
-	t_pigeond rpc;
+	char pub_url[64], expect[64];
+	const char *relay_args[] = {"--role", "events", "--pub-url", pub_url, NULL};
+	/* A Redis and pigeond of its own, whose events role it kills. */
+	t_env_opts ro = {.tag = "relay", .pigeond_args = rpc_only, .client = true,
+	    .client_deadline_ms = 3000};
+	t_env renv = {0};
 	t_proc relay;
-	pigeon_client_opts co = {0};
 	pigeon_client *c;
 	pigeon_subscribe_opts so = {0};
 	pigeon_subscription *sub;
@@ -601,14 +574,10 @@ test_gap_filling_subscriber_sees_every_journal_event_once_in_order(void **state)
 	size_t raw_n, n;
 
 	(void)state;
-	t_redis_start(&redis, false);
-	t_pigeond_start(&rpc, &redis, NULL, rpc_only);
-	t_tempdir(dir, sizeof(dir), "relay");
+	t_env_start(&renv, &ro);
+	c = renv.client;
 	snprintf(pub_url, sizeof(pub_url), "tcp://127.0.0.1:%d", t_free_port());
-	t_events_start(&relay, &redis, pub_url, dir, "events1");
-	co.url = rpc.rpc_url;
-	co.deadline_ms = 3000;
-	assert_int_equal(pigeon_client_open_opts(&c, &co), PIGEON_OK);
+	t_env_role_start(&renv, &relay, "events1", relay_args);
 
 	t_rec_init(&rec);
 	so.url = pub_url;
@@ -637,11 +606,11 @@ test_gap_filling_subscriber_sees_every_journal_event_once_in_order(void **state)
 	t_churn(c, "flain1", 49);
 	assert_int_equal(t_proc_stop(&relay, SIGKILL), 128 + SIGKILL);
 	t_churn(c, "flain1", 30);
-	t_events_start(&relay, &redis, pub_url, dir, "events2");
+	t_env_role_start(&renv, &relay, "events2", relay_args);
 	snprintf(expect, sizeof(expect), "info events: relaying last=");
 	ready.path = relay.log;
 	ready.text = expect;
-	assert_true(t_wait_for(t_file_contains, &ready, 5000));
+	assert_true(t_wait_for(t_file_holds, &ready, 5000));
 	t_churn(c, "flain1", 50);
 	t_rec_pause(&rec, false);
 	last = t_churn(c, "flain1", 20);
@@ -666,11 +635,8 @@ test_gap_filling_subscriber_sees_every_journal_event_once_in_order(void **state)
 	nng_close(raw);
 	pigeon_subscription_close(sub);
 	t_rec_fini(&rec);
-	pigeon_client_close(c);
 	assert_int_equal(t_proc_stop(&relay, SIGTERM), 0);
-	assert_int_equal(t_pigeond_stop(&rpc), 0);
-	t_redis_fini(&redis);
-	t_rmtree(dir);
+	assert_int_equal(t_env_stop(&renv), 0);
 }
 
 static json_t *
@@ -688,10 +654,10 @@ static void
 test_cli_watch_prints_a_login(void **state)
 {
 	const char *cli = getenv("PIGEON_CLI");
-	char dir[256], jlog[300], tlog[300], line[128], when[16];
-	char *jargv[] = {(char *)cli, "--url", env.pigeond.rpc_url, "--pub-url", env.pub_url,
+	char jlog[300], tlog[300], line[128], when[16];
+	char *jargv[] = {(char *)cli, "--url", env.pigeond.rpc_url, "--pub-url", env.pigeond.pub_url,
 		"watch", "--json", NULL};
-	char *targv[] = {(char *)cli, "--url", env.pigeond.rpc_url, "--pub-url", env.pub_url,
+	char *targv[] = {(char *)cli, "--url", env.pigeond.rpc_url, "--pub-url", env.pigeond.pub_url,
 		"watch", "--topic", PIGEON_TOPIC_JOURNAL, "--user", "flain1", NULL};
 	t_proc jw, tw;
 	t_file_has h;
@@ -703,9 +669,8 @@ test_cli_watch_prints_a_login(void **state)
 
 	(void)state;
 	assert_non_null(cli);
-	t_tempdir(dir, sizeof(dir), "watch");
-	snprintf(jlog, sizeof(jlog), "%s/json.out", dir);
-	snprintf(tlog, sizeof(tlog), "%s/text.out", dir);
+	snprintf(jlog, sizeof(jlog), "%s/watch-json.out", env.dir);
+	snprintf(tlog, sizeof(tlog), "%s/watch-text.out", env.dir);
 	t_proc_start(&jw, jargv, jlog);
 	t_proc_start(&tw, targv, tlog);
 	assert_true(t_probe_file(jlog, "Malory", "\"text\":\"LOGIN: Malory\""));
@@ -716,7 +681,7 @@ test_cli_watch_prints_a_login(void **state)
 	snprintf(line, sizeof(line), "\"sequence\":%llu,", (unsigned long long)seq);
 	h.path = jlog;
 	h.text = line;
-	assert_true(t_wait_for(t_file_contains, &h, 2000));
+	assert_true(t_wait_for(t_file_holds, &h, 2000));
 	assert_non_null(o = t_json_line_with(t_read_file(jlog), line));
 	assert_int_equal(json_object_size(o), 6);
 	assert_string_equal(json_string_value(json_object_get(o, "topic")), "event_journal");
@@ -732,12 +697,11 @@ test_cli_watch_prints_a_login(void **state)
 	strftime(when, sizeof(when), "%H:%M:%S", &tm);
 	snprintf(line, sizeof(line), "#%llu %s LOGIN flain1\n", (unsigned long long)seq, when);
 	h.path = tlog;
-	assert_true(t_wait_for(t_file_contains, &h, 2000));
+	assert_true(t_wait_for(t_file_holds, &h, 2000));
 	t_logout(env.client, "flain1");
 	assert_int_equal(t_proc_stop(&jw, SIGTERM), 0);
 	assert_int_equal(t_proc_stop(&tw, SIGTERM), 0);
 	assert_null(strstr(t_read_file(tlog), "Malory"));
-	t_rmtree(dir);
 }
 
 int

@@ -32,40 +32,22 @@
 #include "harness.h"
 #include "clocks.h"
 
-typedef struct t_env {
-	t_redis redis;
-	t_pigeond pigeond;
-	int rpc_port;
-	pigeon_client *client;
-} t_env;
-
 static t_env env;
 
 static int
 t_group_setup(void **state)
 {
-	char url[64];
-	pigeon_client_opts co = {0};
+	t_env_opts o = {.tag = "foundation", .rpc_tcp = true, .client = true,
+	    .client_deadline_ms = 2000};
 
-	t_redis_start(&env.redis, false);
-	env.rpc_port = t_free_port();
-	snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", env.rpc_port);
-	t_pigeond_start(&env.pigeond, &env.redis, url, NULL);
-	co.url = env.pigeond.rpc_url;
-	co.deadline_ms = 2000;
-	assert_int_equal(pigeon_client_open_opts(&env.client, &co), PIGEON_OK);
+	t_env_start(&env, &o);
 	return 0;
 }
 
 static int
 t_group_teardown(void **state)
 {
-	int code;
-
-	pigeon_client_close(env.client);
-	code = t_pigeond_stop(&env.pigeond);
-	t_redis_fini(&env.redis);
-	return code == 0 ? 0 : -1;
+	return t_env_stop(&env) == 0 ? 0 : -1;
 }
 
 /* Sends raw bytes on a fresh req socket and decodes the reply envelope. */
@@ -422,6 +404,19 @@ three_answered(void *arg)
 	return __atomic_load_n(&((wrong_peer *)arg)->answered, __ATOMIC_ACQUIRE) >= 3;
 }
 
+typedef struct health_call {
+	pigeon_client *c;
+	pigeon_status st;
+} health_call;
+
+static bool
+health_answers(void *arg)
+{
+	health_call *h = arg;
+
+	return (h->st = t_pigeond_health(h->c, NULL)) == PIGEON_OK;
+}
+
 /* A peer of another protocol (here one answering as a pub socket) is
  * refused by the client's req socket after nng has announced the pipe, and
  * nng never says the pipe was added: the client must not count those as
@@ -431,34 +426,24 @@ three_answered(void *arg)
 static void
 test_client_connects_after_refusing_wrong_peers(void **state)
 {
-	Pigeon__V1__HealthRequest req = PIGEON__V1__HEALTH_REQUEST__INIT;
-	Pigeon__V1__HealthReply *rep;
 	pigeon_client_opts co = {.deadline_ms = 1000};
-	pigeon_client *c;
+	health_call h = {.st = PIGEON_UNKNOWN};
 	wrong_peer w;
 	t_pigeond pd;
 	char url[64];
-	pigeon_status st = PIGEON_UNKNOWN;
-	int64_t until;
 
 	wrong_peer_start(&w);
 	snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", w.port);
 	co.url = url;
-	assert_int_equal(pigeon_client_open_opts(&c, &co), PIGEON_OK);
+	assert_int_equal(pigeon_client_open_opts(&h.c, &co), PIGEON_OK);
 	/* The client dials again every 50 ms to 1 s; three refused pipes. */
 	assert_true(t_wait_for(three_answered, &w, 10000));
 	wrong_peer_stop(&w);
 
 	t_pigeond_start(&pd, &env.redis, url, (const char *const[]){"--role", "rpc", NULL});
-	until = t_now_ms() + 10000;
-	while (st != PIGEON_OK && t_now_ms() < until) {
-		if ((st = pigeon_health(c, &req, &rep, NULL)) == PIGEON_OK)
-			pigeon_reply_free(rep);
-		else
-			poll(NULL, 0, 50);
-	}
-	assert_int_equal(st, PIGEON_OK);
-	pigeon_client_close(c);
+	t_wait_every(health_answers, &h, 50, 10000);
+	assert_int_equal(h.st, PIGEON_OK);
+	pigeon_client_close(h.c);
 	assert_int_equal(t_pigeond_stop(&pd), 0);
 }
 

@@ -33,22 +33,24 @@
 static const char *const readme_users[] = {"Alice", "Dizzzmas", "Ilya", "Malory", "flain1"};
 
 typedef struct fixture {
-	t_redis redis;
-	t_pigeond pd;
-	redisContext *raw;
+	/* Redis with the append-only file, pigeond and a client (c). */
+	t_env env;
 	pigeon_client *c;
-	char dir[256];
+	redisContext *raw;
 } fixture;
 
 /* ---- fixtures ---- */
 
+/* Each test starts pigeond with its own arguments, some naming a file it
+ * first writes into the env's dir. */
 static void
 fixture_start(fixture *f, const char *const *extra)
 {
-	t_redis_start(&f->redis, true);
-	assert_non_null(f->raw = t_redis_connect(&f->redis));
-	t_pigeond_start(&f->pd, &f->redis, NULL, extra);
-	assert_int_equal(pigeon_client_open(&f->c, f->pd.rpc_url), PIGEON_OK);
+	t_env_opts o = {.aof = true, .pigeond_args = extra, .client = true};
+
+	t_env_start(&f->env, &o);
+	f->c = f->env.client;
+	assert_non_null(f->raw = t_redis_connect(&f->env.redis));
 }
 
 static int
@@ -56,7 +58,8 @@ setup(void **state)
 {
 	fixture *f = calloc(1, sizeof(*f));
 
-	t_tempdir(f->dir, sizeof(f->dir), "msg");
+	assert_non_null(f);
+	t_env_init(&f->env, "msg");
 	*state = f;
 	return 0;
 }
@@ -65,16 +68,10 @@ static int
 teardown(void **state)
 {
 	fixture *f = *state;
-	char cmd[300];
 
-	pigeon_client_close(f->c);
-	if (f->pd.proc.pid > 0)
-		assert_int_equal(t_pigeond_stop(&f->pd), 0);
 	if (f->raw != NULL)
 		redisFree(f->raw);
-	t_redis_fini(&f->redis);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-	assert_int_equal(system(cmd), 0);
+	assert_int_equal(t_env_stop(&f->env), 0);
 	free(f);
 	return 0;
 }
@@ -86,7 +83,7 @@ spam_conf(fixture *f, const char *name, const char *text)
 	static char path[400];
 	FILE *fp;
 
-	snprintf(path, sizeof(path), "%s/%s", f->dir, name);
+	snprintf(path, sizeof(path), "%s/%s", f->env.dir, name);
 	assert_non_null(fp = fopen(path, "w"));
 	fputs(text, fp);
 	fclose(fp);
@@ -373,9 +370,9 @@ cli(fixture *f, cli_out *o, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(args, sizeof(args), fmt, ap);
 	va_end(ap);
-	snprintf(outp, sizeof(outp), "%s/cli.out", f->dir);
-	snprintf(errp, sizeof(errp), "%s/cli.err", f->dir);
-	snprintf(cmd, sizeof(cmd), "'%s' --url '%s' %s >'%s' 2>'%s'", bin, f->pd.rpc_url, args,
+	snprintf(outp, sizeof(outp), "%s/cli.out", f->env.dir);
+	snprintf(errp, sizeof(errp), "%s/cli.err", f->env.dir);
+	snprintf(cmd, sizeof(cmd), "'%s' --url '%s' %s >'%s' 2>'%s'", bin, f->env.rpc_url, args,
 	    outp, errp);
 	status = system(cmd);
 	assert_true(WIFEXITED(status));
@@ -590,7 +587,7 @@ test_ten_thousand_messages_from_ten_clients_all_final_and_counted(void **state)
 	fixture_start(f, extra);
 	freeReplyObject(redisCommand(f->raw, "CONFIG RESETSTAT"));
 	for (int i = 0; i < LOAD_CLIENTS; i++) {
-		args[i] = (load_arg){f->pd.rpc_url, i, readme_users, 5};
+		args[i] = (load_arg){f->env.rpc_url, i, readme_users, 5};
 		assert_int_equal(pthread_create(&th[i], NULL, load_main, &args[i]), 0);
 	}
 	for (int i = 0; i < LOAD_CLIENTS; i++) {
@@ -662,15 +659,12 @@ stream_main(void *p)
 }
 
 static void
-start_worker(fixture *f, t_proc *w, const char *conf, const char *log)
+start_worker(fixture *f, t_proc *w, const char *conf, const char *name)
 {
-	const char *bin = getenv("PIGEOND");
-	char path[400];
-	char *argv[] = {(char *)bin, "--role", "worker", "--redis-url", f->redis.url,
-	    "--spam-config", (char *)conf, "--reclaim-ms", "500", "--batch", "20", NULL};
+	const char *args[] = {"--role", "worker", "--spam-config", conf, "--reclaim-ms", "500",
+	    "--batch", "20", NULL};
 
-	snprintf(path, sizeof(path), "%s/%s", f->dir, log);
-	t_proc_start(w, argv, path);
+	t_env_role_start(&f->env, w, name, args);
 }
 
 typedef struct at_least {
@@ -699,15 +693,15 @@ test_worker_killed_mid_stream_loses_and_doubles_nothing(void **state)
 	at_least some = {f, 300};
 
 	fixture_start(f, extra);
-	start_worker(f, &w1, conf, "worker1.log");
-	sa.url = f->pd.rpc_url;
+	start_worker(f, &w1, conf, "worker1");
+	sa.url = f->env.rpc_url;
 	assert_int_equal(pthread_create(&th, NULL, stream_main, &sa), 0);
 	assert_true(t_wait_for(final_at_least, &some, DEADLINE_MS));
 	assert_int_equal(t_proc_stop(&w1, SIGKILL), 128 + SIGKILL);
 	assert_true(final_sum(f->raw, readme_users, 5) < STREAM_N);
 	/* The stream keeps flowing with no worker at all for a while. */
 	some.n = 0;
-	start_worker(f, &w2, conf, "worker2.log");
+	start_worker(f, &w2, conf, "worker2");
 	assert_int_equal(pthread_join(th, NULL), 0);
 	assert_false(sa.failed);
 	wait_final(f, readme_users, 5, STREAM_N);
@@ -783,25 +777,6 @@ test_flood_and_rate_are_marked_with_their_reasons(void **state)
 	free(buf);
 }
 
-typedef struct log_has {
-	const char *path;
-	const char *text;
-	int times;
-} log_has;
-
-static bool
-log_contains(void *p)
-{
-	log_has *l = p;
-	static char buf[1 << 16];
-	int n = 0;
-
-	read_all(l->path, buf, sizeof(buf));
-	for (const char *s = buf; (s = strstr(s, l->text)) != NULL; s++)
-		n++;
-	return n >= l->times;
-}
-
 static void
 test_dry_run_delivers_and_journals_would_be_spam_and_sighup_reloads(void **state)
 {
@@ -809,7 +784,7 @@ test_dry_run_delivers_and_journals_would_be_spam_and_sighup_reloads(void **state
 	const char *conf = spam_conf(f, "spam.conf", "dry_run = true\n");
 	const char *extra[] = {"--spam-config", conf, NULL};
 	char buf[1024];
-	log_has reloaded = {f->pd.proc.log, "spam config reloaded", 1};
+	t_file_has reloaded = {f->env.pigeond.proc.log, "spam config reloaded"};
 	FILE *fp;
 
 	fixture_start(f, extra);
@@ -829,9 +804,9 @@ test_dry_run_delivers_and_journals_would_be_spam_and_sighup_reloads(void **state
 	assert_non_null(fp = fopen(conf, "w"));
 	fputs("dry_run = false\n", fp);
 	fclose(fp);
-	reloaded.path = f->pd.proc.log;
-	assert_int_equal(kill(f->pd.proc.pid, SIGHUP), 0);
-	assert_true(t_wait_for(log_contains, &reloaded, DEADLINE_MS));
+	reloaded.path = f->env.pigeond.proc.log;
+	assert_int_equal(kill(f->env.pigeond.proc.pid, SIGHUP), 0);
+	assert_true(t_wait_for(t_file_holds, &reloaded, DEADLINE_MS));
 	assert_int_equal(t_send(f->c, "Malory", "Alice", "Buy now: cheap watches"), 2);
 	wait_final(f, readme_users, 5, 2);
 	assert_stats(f->c, "Malory", 0, 0, 1, 1);
@@ -844,8 +819,8 @@ test_dry_run_delivers_and_journals_would_be_spam_and_sighup_reloads(void **state
 	fputs("dry_run = maybe\n", fp);
 	fclose(fp);
 	reloaded.text = "spam config not reloaded";
-	assert_int_equal(kill(f->pd.proc.pid, SIGHUP), 0);
-	assert_true(t_wait_for(log_contains, &reloaded, DEADLINE_MS));
+	assert_int_equal(kill(f->env.pigeond.proc.pid, SIGHUP), 0);
+	assert_true(t_wait_for(t_file_holds, &reloaded, DEADLINE_MS));
 	assert_int_equal(t_send(f->c, "Malory", "Alice", "Buy now: cheap watches"), 3);
 	wait_final(f, readme_users, 5, 3);
 	assert_stats(f->c, "Malory", 0, 0, 1, 2);

@@ -14,7 +14,6 @@
 #include <string.h>
 
 #include <cmocka.h>
-#include <poll.h>
 #include <pthread.h>
 
 #include "queue.h"
@@ -25,7 +24,8 @@
 
 #define DEADLINE_MS 10000
 
-static t_redis redis;
+/* Redis only: the tests drive the store modules in this process. */
+static t_env env;
 static const char *users_file;
 
 /* ---- calling the asynchronous store synchronously ---- */
@@ -66,22 +66,19 @@ static void
 t_result_init(t_result *r)
 {
 	memset(r, 0, sizeof(*r));
-	pthread_mutex_init(&r->mu, NULL);
-	pthread_cond_init(&r->cv, NULL);
+	t_cond_init(&r->mu, &r->cv);
 }
 
 /* Waits for the callback; on OK *out (if not NULL) is the decoded reply. */
 static pigeon_status
 t_wait(t_result *r, void *out, char *msg)
 {
-	struct timespec ts;
+	int64_t deadline = t_now_ms() + DEADLINE_MS;
 	pigeon_status st;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += DEADLINE_MS / 1000;
 	pthread_mutex_lock(&r->mu);
 	while (!r->done)
-		assert_int_equal(pthread_cond_timedwait(&r->cv, &r->mu, &ts), 0);
+		assert_true(t_cond_wait(&r->cv, &r->mu, deadline));
 	pthread_mutex_unlock(&r->mu);
 	st = r->st;
 	if (msg != NULL)
@@ -115,18 +112,20 @@ t_free(void *m)
 		t_wait(&r_, out, msg);                                                         \
 	})
 
+static bool
+t_store_up(void *arg)
+{
+	return store_connected(arg);
+}
+
 static store *
 t_store(void)
 {
-	store_opts o = {.url = redis.url, .users_file = users_file};
+	store_opts o = {.url = env.redis.url, .users_file = users_file};
 	store *st;
-	int64_t deadline = t_now_ms() + DEADLINE_MS;
 
 	assert_int_equal(store_open(&st, &o), PIGEON_OK);
-	while (!store_connected(st)) {
-		assert_true(t_now_ms() < deadline);
-		poll(NULL, 0, 5);
-	}
+	assert_true(t_wait_for(t_store_up, st, DEADLINE_MS));
 	return st;
 }
 
@@ -239,16 +238,28 @@ t_health(store *st)
 	return h;
 }
 
+typedef struct t_hget {
+	redisContext *c;
+	const char *key;
+	const char *field;
+	long long want;
+} t_hget;
+
+static bool
+t_hget_is(void *arg)
+{
+	t_hget *h = arg;
+
+	return t_redis_int(h->c, "HGET %s %s", h->key, h->field) == h->want;
+}
+
 /* Polls until the number at `key` `field` (HGET) reaches want. */
 static void
 wait_hget(redisContext *c, const char *key, const char *field, long long want)
 {
-	int64_t deadline = t_now_ms() + DEADLINE_MS;
+	t_hget h = {c, key, field, want};
 
-	while (t_redis_int(c, "HGET %s %s", key, field) != want) {
-		assert_true(t_now_ms() < deadline);
-		poll(NULL, 0, 5);
-	}
+	assert_true(t_wait_for(t_hget_is, &h, DEADLINE_MS));
 }
 
 /* Runs one batch through the queue API in this thread, as a worker would,
@@ -259,7 +270,7 @@ t_deliver_all(size_t want)
 	store_queue *q;
 	store_queue_batch b = {0};
 
-	assert_int_equal(store_queue_open(&q, redis.url, "test-inline", 0), PIGEON_OK);
+	assert_int_equal(store_queue_open(&q, env.redis.url, "test-inline", 0), PIGEON_OK);
 	assert_int_equal(store_queue_take(q, 1000, 100, &b), PIGEON_OK);
 	assert_int_equal(b.n, want);
 	assert_int_equal(store_queue_claim(q, &b, 0, 0), PIGEON_OK);
@@ -281,7 +292,7 @@ setup(void **state)
 {
 	redisReply *r;
 
-	if ((raw = t_redis_connect(&redis)) == NULL)
+	if ((raw = t_redis_connect(&env.redis)) == NULL)
 		return -1;
 	r = redisCommand(raw, "FLUSHALL");
 	freeReplyObject(r);
@@ -420,7 +431,7 @@ static void
 test_send_worker_delivers_and_blocks_with_one_evalsha_per_batch(void **state)
 {
 	store *st = *state;
-	worker_opts wo = {.redis_url = redis.url, .consumer_prefix = "t"};
+	worker_opts wo = {.redis_url = env.redis.url, .consumer_prefix = "t"};
 	worker_pool *wp;
 
 	assert_int_equal(t_send(st, "Alice", "Ilya", "hello Ilya", NULL, NULL), 1);
@@ -650,7 +661,7 @@ test_dead_worker_messages_are_reclaimed_exactly_once(void **state)
 	store *st = *state;
 	store_queue *dead;
 	store_queue_batch b = {0};
-	worker_opts wo = {.redis_url = redis.url, .reclaim_idle_ms = 100, .consumer_prefix = "t"};
+	worker_opts wo = {.redis_url = env.redis.url, .reclaim_idle_ms = 100, .consumer_prefix = "t"};
 	worker_pool *wp;
 	char text[32];
 
@@ -659,7 +670,7 @@ test_dead_worker_messages_are_reclaimed_exactly_once(void **state)
 		t_send(st, "Alice", "Ilya", text, NULL, NULL);
 	}
 	/* A worker takes all ten, starts checking six, then dies. */
-	assert_int_equal(store_queue_open(&dead, redis.url, "dead", 0), PIGEON_OK);
+	assert_int_equal(store_queue_open(&dead, env.redis.url, "dead", 0), PIGEON_OK);
 	assert_int_equal(store_queue_take(dead, 10, 100, &b), PIGEON_OK);
 	assert_int_equal(b.n, 10);
 	b.n = 6;
@@ -694,22 +705,24 @@ test_dead_worker_messages_are_reclaimed_exactly_once(void **state)
 	t_free(h);
 }
 
+static bool
+t_one_dead_letter(void *arg)
+{
+	return t_redis_int(raw, "XLEN pigeon:deadletter") == 1;
+}
+
 /* Runs a worker pool that takes over entries idle for 50 ms and
  * dead-letters what was handed out once, until one message is in the
  * dead-letter stream. */
 static void
 t_dead_letter_one(void)
 {
-	worker_opts wo = {.redis_url = redis.url, .reclaim_idle_ms = 50, .max_attempts = 1,
+	worker_opts wo = {.redis_url = env.redis.url, .reclaim_idle_ms = 50, .max_attempts = 1,
 	    .consumer_prefix = "t"};
 	worker_pool *wp;
-	int64_t deadline = t_now_ms() + DEADLINE_MS;
 
 	assert_int_equal(worker_pool_start(&wp, &wo), PIGEON_OK);
-	while (t_redis_int(raw, "XLEN pigeon:deadletter") != 1) {
-		assert_true(t_now_ms() < deadline);
-		poll(NULL, 0, 5);
-	}
+	assert_true(t_wait_for(t_one_dead_letter, NULL, DEADLINE_MS));
 	worker_pool_stop(wp);
 }
 
@@ -721,7 +734,7 @@ test_message_handed_out_too_often_is_dead_lettered(void **state)
 	store_queue_batch b = {0};
 
 	t_send(st, "Malory", "Ilya", "poison", NULL, NULL);
-	assert_int_equal(store_queue_open(&dead, redis.url, "dead", 0), PIGEON_OK);
+	assert_int_equal(store_queue_open(&dead, env.redis.url, "dead", 0), PIGEON_OK);
 	assert_int_equal(store_queue_take(dead, 10, 100, &b), PIGEON_OK);
 	assert_int_equal(b.n, 1);
 	store_queue_batch_fini(&b);
@@ -761,7 +774,7 @@ test_unreadable_message_in_a_batch_holds_back_only_itself(void **state)
 	freeReplyObject(redisCommand(raw, "SET pigeon:msg:2 poison"));
 	freeReplyObject(redisCommand(raw, "CONFIG RESETSTAT"));
 
-	assert_int_equal(store_queue_open(&q, redis.url, "w", 0), PIGEON_OK);
+	assert_int_equal(store_queue_open(&q, env.redis.url, "w", 0), PIGEON_OK);
 	assert_int_equal(store_queue_take(q, 10, 100, &b), PIGEON_OK);
 	assert_int_equal(b.n, 3);
 	assert_int_equal(store_queue_claim(q, &b, 60, 300), PIGEON_OK);
@@ -853,16 +866,27 @@ t_events_get(t_events *e, int *n)
 	return c;
 }
 
+typedef struct t_events_want {
+	t_events *e;
+	int connects;
+	int n;
+} t_events_want;
+
+static bool
+t_events_reached(void *arg)
+{
+	t_events_want *w = arg;
+	int got;
+
+	return t_events_get(w->e, &got) >= w->connects && got >= w->n;
+}
+
 static void
 wait_events(t_events *e, int connects, int n)
 {
-	int64_t deadline = t_now_ms() + DEADLINE_MS;
-	int got;
+	t_events_want w = {e, connects, n};
 
-	while (t_events_get(e, &got) < connects || got < n) {
-		assert_true(t_now_ms() < deadline);
-		poll(NULL, 0, 5);
-	}
+	assert_true(t_wait_for(t_events_reached, &w, DEADLINE_MS));
 }
 
 static void
@@ -874,7 +898,7 @@ test_subscriber_gets_events_and_resubscribes(void **state)
 	t_events ev = {.mu = PTHREAD_MUTEX_INITIALIZER};
 	store_sub *sub;
 
-	assert_int_equal(store_sub_open(&sub, redis.url, channels, t_on_event, t_on_connect, &ev),
+	assert_int_equal(store_sub_open(&sub, env.redis.url, channels, t_on_event, t_on_connect, &ev),
 	    PIGEON_OK);
 	wait_events(&ev, 1, 0);
 	assert_int_equal(t_login(st, "Alice", NULL), PIGEON_OK);
@@ -898,12 +922,12 @@ test_subscriber_gets_events_and_resubscribes(void **state)
 	assert_non_null(strstr(ev.last[2], "\"content\":\"hi \\\"there\\\"\""));
 
 	/* Redis restarts: the subscriber comes back by itself. */
-	t_redis_stop(&redis, false);
-	t_redis_restart(&redis);
+	t_redis_stop(&env.redis, false);
+	t_redis_restart(&env.redis);
 	wait_events(&ev, 2, 3);
 	store_sub_close(sub);
 	redisFree(raw);
-	raw = t_redis_connect(&redis);
+	raw = t_redis_connect(&env.redis);
 }
 
 /* Logs u in and out n times; every call must answer OK. */
@@ -927,11 +951,11 @@ test_idle_connections_survive_a_redis_restart(void **state)
 	store *st = *state;
 
 	assert_login_logout_ok(st, "Alice", 2);
-	t_redis_stop(&redis, false);
-	t_redis_restart(&redis);
+	t_redis_stop(&env.redis, false);
+	t_redis_restart(&env.redis);
 	assert_login_logout_ok(st, "Alice", 4);
 	redisFree(raw);
-	raw = t_redis_connect(&redis);
+	raw = t_redis_connect(&env.redis);
 }
 
 /* The id of a Redis client other than raw. */
@@ -981,10 +1005,10 @@ test_reconnects_after_redis_restart(void **state)
 {
 	store *st = *state;
 	char msg[256];
-	int64_t t0, deadline;
+	int64_t t0;
 
 	assert_int_equal(t_login(st, "Alice", NULL), PIGEON_OK);
-	t_redis_stop(&redis, false);
+	t_redis_stop(&env.redis, false);
 
 	t0 = t_now_ms();
 	assert_int_equal(t_login(st, "Ilya", msg), PIGEON_UNAVAILABLE);
@@ -997,28 +1021,24 @@ test_reconnects_after_redis_restart(void **state)
 	assert_int_equal(h->status, PIGEON__V1__SERVING_STATUS__SERVING_STATUS_NOT_SERVING);
 	t_free(h);
 
-	t_redis_restart(&redis);
-	deadline = t_now_ms() + DEADLINE_MS;
-	while (!store_connected(st)) {
-		assert_true(t_now_ms() < deadline);
-		poll(NULL, 0, 5);
-	}
+	t_redis_restart(&env.redis);
+	assert_true(t_wait_for(t_store_up, st, DEADLINE_MS));
 	/* A fresh Redis: the users file was loaded again on connect. */
 	assert_int_equal(t_login(st, "Alice", NULL), PIGEON_OK);
 	h = t_health(st);
 	assert_int_equal(h->status, PIGEON__V1__SERVING_STATUS__SERVING_STATUS_SERVING);
 	t_free(h);
 	redisFree(raw);
-	raw = t_redis_connect(&redis);
+	raw = t_redis_connect(&env.redis);
 }
 
 static void
 test_open_rejects_bad_url_and_missing_users_file(void **state)
 {
 	store *st = NULL;
-	store_opts bad = {.url = "http://x"}, missing = {.url = redis.url,
+	store_opts bad = {.url = "http://x"}, missing = {.url = env.redis.url,
 	    .users_file = "no-such-users.conf"};
-	store_opts many = {.url = redis.url, .connections = STORE_CONNECTIONS_MAX + 1};
+	store_opts many = {.url = env.redis.url, .connections = STORE_CONNECTIONS_MAX + 1};
 
 	assert_int_equal(store_open(&st, &bad), PIGEON_INVALID_ARGUMENT);
 	assert_int_equal(store_open(&st, &missing), PIGEON_NOT_FOUND);
@@ -1052,6 +1072,12 @@ redis_clients(void)
 	return redis_clients_with(NULL);
 }
 
+static bool
+t_redis_clients_are(void *arg)
+{
+	return redis_clients() == *(int *)arg;
+}
+
 /* Operations are spread over the connections in turn: a store opened with
  * three connects three clients, each of which then runs scripts, and 60
  * logins in flight at once, twelve of each of five users, each get their
@@ -1059,7 +1085,7 @@ redis_clients(void)
 static void
 test_operations_spread_over_every_connection(void **state)
 {
-	store_opts o = {.url = redis.url, .users_file = users_file, .connections = 3};
+	store_opts o = {.url = env.redis.url, .users_file = users_file, .connections = 3};
 	const char *names[] = {"Alice", "Malory", "Dizzzmas", "Ilya", "flain1"};
 	t_result r[60];
 	int before = redis_clients(), ok = 0, exists = 0;
@@ -1068,10 +1094,7 @@ test_operations_spread_over_every_connection(void **state)
 
 	(void)state;
 	assert_int_equal(store_open(&st, &o), PIGEON_OK);
-	while (!store_connected(st)) {
-		assert_true(t_now_ms() < deadline);
-		poll(NULL, 0, 5);
-	}
+	assert_true(t_wait_for(t_store_up, st, (int)(deadline - t_now_ms())));
 	assert_int_equal(redis_clients(), before + 3);
 	for (int i = 0; i < 60; i++) {
 		t_result_init(&r[i]);
@@ -1092,10 +1115,7 @@ test_operations_spread_over_every_connection(void **state)
 	assert_int_equal(redis_clients_with(" cmd=evalsha "), 3);
 	store_close(st);
 	/* Redis drops the closed clients when it next reads their sockets. */
-	while (redis_clients() != before) {
-		assert_true(t_now_ms() < deadline);
-		poll(NULL, 0, 5);
-	}
+	assert_true(t_wait_for(t_redis_clients_are, &before, (int)(deadline - t_now_ms())));
 }
 
 int
@@ -1137,8 +1157,8 @@ main(void)
 		fprintf(stderr, "PIGEON_TEST_USERS_FILE not set\n");
 		return 1;
 	}
-	t_redis_start(&redis, false);
+	t_env_start(&env, &(t_env_opts){.tag = "store", .redis_only = true});
 	rv = cmocka_run_group_tests(tests, NULL, NULL);
-	t_redis_fini(&redis);
+	t_env_stop(&env);
 	return rv;
 }
