@@ -726,3 +726,33 @@ t_env_stop(t_env *e)
 	e->dir[0] = '\0';
 	return code_http != 0 ? code_http : code;
 }
+
+char *
+t_sh(const char *cmd, int *code)
+{
+	FILE *p = popen(cmd, "r");
+	size_t len = 0, cap = 1 << 16, n;
+	char *buf = malloc(cap);
+	int st;
+
+	if (p == NULL || buf == NULL) {
+		fprintf(stderr, "harness: cannot run %s\n", cmd);
+		exit(1);
+	}
+	while ((n = fread(buf + len, 1, cap - len - 1, p)) > 0) {
+		len += n;
+		if (cap - len < 4096) {
+			char *nb = realloc(buf, cap *= 2);
+
+			if (nb == NULL) {
+				fprintf(stderr, "harness: out of memory reading %s\n", cmd);
+				exit(1);
+			}
+			buf = nb;
+		}
+	}
+	buf[len] = '\0';
+	st = pclose(p);
+	*code = WIFEXITED(st) ? WEXITSTATUS(st) : WIFSIGNALED(st) ? 128 + WTERMSIG(st) : 1;
+	return buf;
+}

@@ -149,6 +149,11 @@ ssize_t t_read_all(int fd, char *out, size_t cap, int timeout_ms);
 /* The status of an HTTP/1.x answer, 0 for none. */
 int t_http_status(const char *answer);
 
+/* Runs a shell command and returns all it printed on stdout, NUL-terminated
+ * (malloc'd; the caller frees it), with its exit code in *code (128 + the
+ * signal when one ended it).  Exits the test when the command cannot run. */
+char *t_sh(const char *cmd, int *code);
+
 typedef struct t_env_opts {
 	/* Names the temp dir (pigeon-<tag>-XXXXXX); NULL: "env". */
 	const char *tag;

@@ -25,10 +25,8 @@
 #include "t_rpc.h"
 
 typedef struct fixture {
-	t_redis redis;
-	t_pigeond pd;
+	t_env env;
 	pigeon_client *c;
-	char dir[256];
 	char listen[64];
 	char url[96];
 } fixture;
@@ -38,13 +36,12 @@ setup(void **state)
 {
 	fixture *f = calloc(1, sizeof(*f));
 	const char *extra[] = {"--metrics-listen", f->listen, NULL};
+	t_env_opts o = {.tag = "metrics", .pigeond_args = extra, .client = true};
 
-	t_tempdir(f->dir, sizeof(f->dir), "metrics");
 	snprintf(f->listen, sizeof(f->listen), "127.0.0.1:%d", t_free_port());
 	snprintf(f->url, sizeof(f->url), "http://%s/metrics", f->listen);
-	t_redis_start(&f->redis, false);
-	t_pigeond_start(&f->pd, &f->redis, NULL, extra);
-	assert_int_equal(pigeon_client_open(&f->c, f->pd.rpc_url), PIGEON_OK);
+	t_env_start(&f->env, &o);
+	f->c = f->env.client;
 	*state = f;
 	return 0;
 }
@@ -53,40 +50,10 @@ static int
 teardown(void **state)
 {
 	fixture *f = *state;
-	char cmd[300];
 
-	pigeon_client_close(f->c);
-	assert_int_equal(t_pigeond_stop(&f->pd), 0);
-	t_redis_fini(&f->redis);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-	assert_int_equal(system(cmd), 0);
+	assert_int_equal(t_env_stop(&f->env), 0);
 	free(f);
 	return 0;
-}
-
-/* The output of a shell command, NUL-terminated, malloc'd; *code its exit. */
-static char *
-run(const char *cmd, int *code)
-{
-	FILE *p = popen(cmd, "r");
-	size_t len = 0, cap = 1 << 16;
-	char *buf = malloc(cap);
-	size_t n;
-	int st;
-
-	assert_non_null(p);
-	assert_non_null(buf);
-	while ((n = fread(buf + len, 1, cap - len - 1, p)) > 0) {
-		len += n;
-		if (cap - len < 4096) {
-			cap *= 2;
-			assert_non_null(buf = realloc(buf, cap));
-		}
-	}
-	buf[len] = '\0';
-	st = pclose(p);
-	*code = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
-	return buf;
 }
 
 static char *
@@ -97,7 +64,7 @@ scrape(const fixture *f)
 	int code;
 
 	snprintf(cmd, sizeof(cmd), "curl -sS --max-time 10 '%s'", f->url);
-	text = run(cmd, &code);
+	text = t_sh(cmd, &code);
 	assert_int_equal(code, 0);
 	return text;
 }
@@ -166,7 +133,7 @@ send_twice(const fixture *f)
 	assert_int_equal(rpc_request_pack("Logout", 4242, 7, 0, &req.base, &buf, &len), PIGEON_OK);
 	assert_int_equal(nng_req0_open(&s), 0);
 	assert_int_equal(nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 10000), 0);
-	assert_int_equal(nng_dial(s, f->pd.rpc_url, NULL, 0), 0);
+	assert_int_equal(nng_dial(s, f->env.rpc_url, NULL, 0), 0);
 	for (int i = 0; i < 2; i++) {
 		Pigeon__V1__ReplyEnvelope *env;
 		void *rep;
@@ -273,7 +240,7 @@ test_promtool_finds_the_exposition_clean(void **state)
 	t_send(f->c, "flain1", "Ilya", "something to count");
 	snprintf(cmd, sizeof(cmd),
 	    "curl -sS --max-time 10 '%s' | promtool check metrics 2>&1", f->url);
-	out = run(cmd, &code);
+	out = t_sh(cmd, &code);
 	if (code != 0 || out[0] != '\0')
 		fprintf(stderr, "promtool: %s\n", out);
 	assert_int_equal(code, 0);
@@ -295,7 +262,7 @@ test_only_get_and_head_of_metrics(void **state)
 	    "curl -s -o /dev/null -w '%%{http_code} ' -I '%s'; "
 	    "curl -s -D - -o /dev/null '%s' | tr -d '\\r' | grep -i '^content-type'",
 	    f->listen, f->url, f->url, f->url);
-	out = run(cmd, &code);
+	out = t_sh(cmd, &code);
 	assert_string_equal(out, "404 405 200 Content-Type: text/plain; version=0.0.4; "
 				 "charset=utf-8\n");
 	free(out);
@@ -312,7 +279,7 @@ test_bad_listen_address_is_refused(void **state)
 	snprintf(cmd, sizeof(cmd), "'%s' --metrics-listen nonsense --redis-url "
 				   "redis://127.0.0.1:1 2>&1; echo \"exit=$?\"",
 	    getenv("PIGEOND"));
-	out = run(cmd, &code);
+	out = t_sh(cmd, &code);
 	assert_non_null(strstr(out, "cannot serve metrics listen=nonsense"));
 	assert_non_null(strstr(out, "exit=1"));
 	free(out);
