@@ -15,8 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "backoff.h"
 #include "log.h"
 #include "redis.h"
 #include "clocks.h"
@@ -832,21 +832,6 @@ run_batch(store_conn *cn, store_op *list)
 	}
 }
 
-static struct timespec
-abs_time_ms(int64_t ms)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
-	return ts;
-}
-
 /* True when Redis closed the connection (restarted, or dropped an idle
  * client) or it failed.  Between batches no reply is due and Redis sends
  * nothing unasked on this connection, so anything readable is the end. */
@@ -863,29 +848,26 @@ io_main(void *p)
 {
 	store_conn *cn = p;
 	store_op *batch;
-	int64_t backoff = BACKOFF_MIN_MS, next_try = 0;
+	backoff bo;
+	int64_t next_try = 0;
 	/* The thread slept since its last batch: the connection sat idle. */
 	bool waited = false;
 
+	backoff_init(&bo, BACKOFF_MIN_MS, BACKOFF_MAX_MS);
 	pthread_mutex_lock(&cn->mu);
 	while (!cn->stopping) {
-		if (cn->c == NULL && clocks_mono_us() / 1000 >= next_try) {
+		if (cn->c == NULL && clocks_mono_ms() >= next_try) {
 			pthread_mutex_unlock(&cn->mu);
-			if (connect_redis(cn) == PIGEON_OK) {
-				backoff = BACKOFF_MIN_MS;
-			} else {
-				next_try = clocks_mono_us() / 1000 + backoff;
-				backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
-			}
+			if (connect_redis(cn) == PIGEON_OK)
+				backoff_reset(&bo);
+			else
+				next_try = clocks_mono_ms() + backoff_next(&bo);
 			pthread_mutex_lock(&cn->mu);
 			continue;
 		}
 		if (cn->head == NULL) {
 			if (cn->c == NULL) {
-				struct timespec ts =
-				    abs_time_ms(next_try - clocks_mono_us() / 1000);
-
-				pthread_cond_timedwait(&cn->cv, &cn->mu, &ts);
+				wait_until(&cn->cv, &cn->mu, next_try);
 			} else {
 				pthread_cond_wait(&cn->cv, &cn->mu);
 				waited = true;
@@ -902,8 +884,8 @@ io_main(void *p)
 		if (waited && cn->c != NULL && closed_by_redis(cn->c)) {
 			drop_connection(cn, "closed by redis while idle");
 			if (connect_redis(cn) != PIGEON_OK) {
-				next_try = clocks_mono_us() / 1000 + BACKOFF_MIN_MS;
-				backoff = BACKOFF_MIN_MS * 2;
+				backoff_reset(&bo);
+				next_try = clocks_mono_ms() + backoff_next(&bo);
 			}
 		}
 		waited = false;
@@ -914,7 +896,7 @@ io_main(void *p)
 			/* A connection that just broke is retried at once. */
 			if (cn->c == NULL) {
 				next_try = 0;
-				backoff = BACKOFF_MIN_MS;
+				backoff_reset(&bo);
 			}
 		}
 		pthread_mutex_lock(&cn->mu);

@@ -7,13 +7,16 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "backoff.h"
+#include "errors.h"
 #include "log.h"
 #include "redis.h"
-#include "errors.h"
 
 #define SUB_MAX_CHANNELS 16
 #define SUB_TIMEOUT_MS 2000
@@ -127,9 +130,10 @@ static void *
 sub_main(void *p)
 {
 	store_sub *s = p;
-	int backoff = BACKOFF_MIN_MS;
+	backoff bo;
 	char err[160];
 
+	backoff_init(&bo, BACKOFF_MIN_MS, BACKOFF_MAX_MS);
 	for (;;) {
 		redisContext *c = store_redis_connect(&s->url, SUB_TIMEOUT_MS, err, sizeof(err));
 		bool stop;
@@ -140,13 +144,15 @@ sub_main(void *p)
 			c = NULL;
 		}
 		if (c == NULL) {
-			log_warn("store", "subscriber cannot connect err=%s retry_ms=%d", err, backoff);
-			if (wait_stop(s, backoff))
+			int64_t delay = backoff_next(&bo);
+
+			log_warn("store", "subscriber cannot connect err=%s retry_ms=%lld", err,
+			    (long long)delay);
+			if (wait_stop(s, (int)delay))
 				return NULL;
-			backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
 			continue;
 		}
-		backoff = BACKOFF_MIN_MS;
+		backoff_reset(&bo);
 		log_info("store", "subscribed channels=%zu", s->nchannels);
 		if (s->on_connect != NULL)
 			s->on_connect(s->arg);
