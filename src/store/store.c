@@ -22,6 +22,7 @@
 #include "clocks.h"
 #include "wait.h"
 #include "errors.h"
+#include "names.h"
 #include "validate.h"
 
 #define IO_TIMEOUT_MS 2000
@@ -67,7 +68,7 @@ typedef struct store_op {
 
 typedef struct store_user {
 	char *name;
-	const char *role;
+	Pigeon__V1__Role role;
 } store_user;
 
 /* One connection to Redis and the thread that drives it.  A store has
@@ -104,32 +105,6 @@ struct store {
 	size_t nusers;
 };
 
-static const char *const state_names[] = {
-	[PIGEON__V1__MESSAGE_STATE__MESSAGE_STATE_ENQUEUED] = "enqueued",
-	[PIGEON__V1__MESSAGE_STATE__MESSAGE_STATE_BEING_SPAM_CHECKED] = "being_spam_checked",
-	[PIGEON__V1__MESSAGE_STATE__MESSAGE_STATE_DELIVERED] = "delivered",
-	[PIGEON__V1__MESSAGE_STATE__MESSAGE_STATE_MARKED_AS_SPAM] = "marked_as_spam",
-};
-
-static const char *const event_names[] = {
-	[PIGEON__V1__EVENT_TYPE__EVENT_TYPE_LOGIN] = "LOGIN",
-	[PIGEON__V1__EVENT_TYPE__EVENT_TYPE_LOGOUT] = "LOGOUT",
-	[PIGEON__V1__EVENT_TYPE__EVENT_TYPE_SPAM] = "SPAM",
-	[PIGEON__V1__EVENT_TYPE__EVENT_TYPE_DEAD_LETTER] = "DEAD_LETTER",
-	[PIGEON__V1__EVENT_TYPE__EVENT_TYPE_WOULD_BE_SPAM] = "WOULD_BE_SPAM",
-	[PIGEON__V1__EVENT_TYPE__EVENT_TYPE_QUEUED] = "QUEUED",
-	[PIGEON__V1__EVENT_TYPE__EVENT_TYPE_DELIVERED] = "DELIVERED",
-};
-
-static int
-name_index(const char *const *names, size_t n, const char *s)
-{
-	for (size_t i = 1; i < n; i++)
-		if (names[i] != NULL && strcmp(names[i], s) == 0)
-			return (int)i;
-	return 0;
-}
-
 static uint32_t
 page_size(uint32_t asked)
 {
@@ -139,6 +114,20 @@ page_size(uint32_t asked)
 }
 
 /* ---- users file ---- */
+
+/* A role exactly as Redis stores it: names_role_parse alone would also take
+ * "ADMIN" and "unspecified". */
+static bool
+role_parse(const char *s, Pigeon__V1__Role *out)
+{
+	Pigeon__V1__Role r;
+
+	if (!names_role_parse(s, &r) || r == PIGEON__V1__ROLE__ROLE_UNSPECIFIED ||
+	    strcmp(names_role(r), s) != 0)
+		return false;
+	*out = r;
+	return true;
+}
 
 static void
 users_free(store_user *users, size_t n)
@@ -165,6 +154,7 @@ users_load(const char *path, store_user **out, size_t *nout)
 	}
 	while (fgets(line, sizeof(line), f) != NULL) {
 		char name[PIGEON_USERNAME_MAX + 2], role[16], extra[2];
+		Pigeon__V1__Role r;
 		int k;
 
 		lineno++;
@@ -173,7 +163,7 @@ users_load(const char *path, store_user **out, size_t *nout)
 		if (k <= 0)
 			continue;
 		if (k != 2 || validate_username(name, strlen(name)) != NULL ||
-		    (strcmp(role, "regular") != 0 && strcmp(role, "admin") != 0)) {
+		    !role_parse(role, &r)) {
 			log_error("store", "bad users file line path=%s line=%u", path, lineno);
 			rv = PIGEON_INVALID_ARGUMENT;
 			goto fail;
@@ -183,7 +173,7 @@ users_load(const char *path, store_user **out, size_t *nout)
 			goto fail;
 		}
 		users = grown;
-		users[n].role = strcmp(role, "admin") == 0 ? "admin" : "regular";
+		users[n].role = r;
 		if ((users[n].name = strdup(name)) == NULL) {
 			rv = PIGEON_RESOURCE_EXHAUSTED;
 			goto fail;
@@ -308,22 +298,24 @@ num_from(const redisReply *r, long long *v)
 }
 
 /* A message from {id, sender, recipient, content, state, created_ms}; id
- * and created_ms as integers or as decimal strings. */
+ * and created_ms as integers or as decimal strings.  A state that is not
+ * one of the proto's (dead_letter) reads as UNSPECIFIED. */
 static bool
 message_from(const redisReply *const *e, Pigeon__V1__Message *m)
 {
+	Pigeon__V1__MessageState state = PIGEON__V1__MESSAGE_STATE__MESSAGE_STATE_UNSPECIFIED;
 	long long id, created;
 
 	if (!num_from(e[0], &id) || !is_str(e[1]) || !is_str(e[2]) || !is_str(e[3]) ||
 	    !is_str(e[4]) || !num_from(e[5], &created))
 		return false;
+	names_message_state_parse(e[4]->str, &state);
 	pigeon__v1__message__init(m);
 	m->id = u64_or_zero(id);
 	m->sender = e[1]->str;
 	m->recipient = e[2]->str;
 	m->content = e[3]->str;
-	m->state = (Pigeon__V1__MessageState)name_index(
-	    state_names, sizeof(state_names) / sizeof(state_names[0]), e[4]->str);
+	m->state = state;
 	m->created_ms = created;
 	return true;
 }
@@ -345,8 +337,7 @@ event_from(const redisReply *r, Pigeon__V1__Event *ev)
 		if (!is_str(f->element[i]) || !is_str(f->element[i + 1]))
 			return false;
 		if (strcmp(k, "type") == 0)
-			ev->type = (Pigeon__V1__EventType)name_index(
-			    event_names, sizeof(event_names) / sizeof(event_names[0]), v);
+			names_event_type_parse(v, &ev->type);
 		else if (strcmp(k, "time_ms") == 0)
 			ev->time_ms = strtoll(v, NULL, 10);
 		else if (strcmp(k, "username") == 0)
@@ -564,12 +555,14 @@ static pigeon_status
 reply_register(store_op *op, const redisReply *r)
 {
 	Pigeon__V1__RegisterUserReply rep = PIGEON__V1__REGISTER_USER_REPLY__INIT;
+	Pigeon__V1__Role role = PIGEON__V1__ROLE__ROLE_REGULAR;
 
 	if (!is_str(r))
 		return PIGEON_INTERNAL;
+	names_role_parse(r->str, &role);
 	rep.username = op->argv[0];
-	rep.role = strcmp(r->str, "admin") == 0 ? PIGEON__V1__ROLE__ROLE_ADMIN
-						: PIGEON__V1__ROLE__ROLE_REGULAR;
+	rep.role = role == PIGEON__V1__ROLE__ROLE_ADMIN ? PIGEON__V1__ROLE__ROLE_ADMIN
+							 : PIGEON__V1__ROLE__ROLE_REGULAR;
 	op->cb(op->arg, PIGEON_OK, NULL, &rep.base);
 	return PIGEON_OK;
 }
@@ -718,7 +711,7 @@ connect_redis(store_conn *cn)
 		goto fail;
 	for (size_t i = 0; i < cn->st->nusers; i++)
 		if (redisAppendCommand(cn->c, "HSETNX pigeon:users %s %s", cn->st->users[i].name,
-			cn->st->users[i].role) != REDIS_OK)
+			names_role(cn->st->users[i].role)) != REDIS_OK)
 			goto fail_ctx;
 	for (size_t i = 0; i < cn->st->nusers; i++) {
 		if (redisGetReply(cn->c, (void **)&r) != REDIS_OK)
@@ -1144,7 +1137,8 @@ store_register_user(
     store *st, const Pigeon__V1__RegisterUserRequest *req, store_cb cb, void *arg)
 {
 	const char *argv[] = {req->username,
-	    req->role == PIGEON__V1__ROLE__ROLE_ADMIN ? "admin" : "regular"};
+	    names_role(req->role == PIGEON__V1__ROLE__ROLE_ADMIN ? PIGEON__V1__ROLE__ROLE_ADMIN
+								 : PIGEON__V1__ROLE__ROLE_REGULAR)};
 
 	op_submit(st, op_new(OP_REGISTER, STORE_SCRIPT_REGISTER, 2, argv, NULL, cb, arg));
 }
