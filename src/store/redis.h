@@ -3,7 +3,7 @@
  * What every Redis connection of the store shares: parsing the store's URL,
  * the one table from Redis error replies to pigeon_status, the embedded Lua
  * scripts and loading them, and connecting with a socket timeout.  It owns no
- * thread and no state; store.c, sub.c and queue.c each own their
+ * thread and no state; conn.c, sub.c and queue.c each own their
  * connections.  Nothing outside src/store includes this header.
  */
 #ifndef PIGEON_STORE_REDIS_H
