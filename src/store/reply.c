@@ -1,14 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Redis replies into protobuf messages; see reply.h.  This is the RPC hot
- * path: each conversion is one pass over the reply, its messages live on the
- * stack or in one array per page, and their strings point into the reply,
- * which outlives the callback.
+ * Redis replies into protobuf messages; see reply.h.
+ * This is the RPC hot path: each conversion is one pass over the reply, its
+ * messages live on the stack or in one array per page, and their strings
+ * point into the reply, which outlives the callback.
  */
 #include "reply.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,28 +39,50 @@ is_arr(const redisReply *r, size_t min)
 	return r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements >= min;
 }
 
+/* A count: derived by subtraction in read_user_stats, it reads as 0 should
+ * the counters ever disagree (a partial restore) rather than fail the call. */
 static uint64_t
-u64_or_zero(long long v)
+count_of(long long v)
 {
 	return v > 0 ? (uint64_t)v : 0;
 }
 
-/* The number in an integer reply, or in a string reply that holds only
- * one (SORT's GET answers strings). */
+/* The whole of s[0..len) as a decimal integer: an optional '-' and digits,
+ * nothing else (strtoll alone would take blanks, '+' and a tail). */
 static bool
-num_from(const redisReply *r, long long *v)
+text_i64(const char *s, size_t len, long long *v)
 {
 	char *end;
 
+	if (len == 0 || (s[0] != '-' && (s[0] < '0' || s[0] > '9')))
+		return false;
+	errno = 0;
+	*v = strtoll(s, &end, 10);
+	return errno == 0 && end == s + len;
+}
+
+/* The number in an integer reply, or in a string reply that holds only one
+ * (SORT's GET answers strings). */
+static bool
+num_from(const redisReply *r, long long *v)
+{
 	if (is_int(r)) {
 		*v = r->integer;
 		return true;
 	}
-	if (!is_str(r) || r->len == 0)
+	return is_str(r) && text_i64(r->str, r->len, v);
+}
+
+/* An id or a sequence: a number that is not negative. */
+static bool
+id_from(const redisReply *r, uint64_t *v)
+{
+	long long n;
+
+	if (!num_from(r, &n) || n < 0)
 		return false;
-	errno = 0;
-	*v = strtoll(r->str, &end, 10);
-	return errno == 0 && *end == '\0';
+	*v = (uint64_t)n;
+	return true;
 }
 
 /* A message from {id, sender, recipient, content, state, created_ms}; id
@@ -68,14 +92,15 @@ static bool
 message_from(const redisReply *const *e, Pigeon__V1__Message *m)
 {
 	Pigeon__V1__MessageState state = PIGEON__V1__MESSAGE_STATE__MESSAGE_STATE_UNSPECIFIED;
-	long long id, created;
+	long long created;
+	uint64_t id;
 
-	if (!num_from(e[0], &id) || !is_str(e[1]) || !is_str(e[2]) || !is_str(e[3]) ||
+	if (!id_from(e[0], &id) || !is_str(e[1]) || !is_str(e[2]) || !is_str(e[3]) ||
 	    !is_str(e[4]) || !num_from(e[5], &created))
 		return false;
 	names_message_state_parse(e[4]->str, &state);
 	pigeon__v1__message__init(m);
-	m->id = u64_or_zero(id);
+	m->id = id;
 	m->sender = e[1]->str;
 	m->recipient = e[2]->str;
 	m->content = e[3]->str;
@@ -84,55 +109,121 @@ message_from(const redisReply *const *e, Pigeon__V1__Message *m)
 	return true;
 }
 
-/* A journal entry [ "<seq>-0", [field, value, ...] ]. */
+/* ---- journal entries ---- */
+
+typedef enum ev_kind { EV_STR, EV_U64, EV_I64, EV_TYPE } ev_kind;
+
+/* The field names of a journal entry (src/store/scripts/prelude.lua's
+ * journal). */
+static const struct {
+	const char *key;
+	ev_kind kind;
+	size_t off;
+} ev_fields[] = {
+	{"type", EV_TYPE, offsetof(Pigeon__V1__Event, type)},
+	{"time_ms", EV_I64, offsetof(Pigeon__V1__Event, time_ms)},
+	{"text", EV_STR, offsetof(Pigeon__V1__Event, text)},
+	{"username", EV_STR, offsetof(Pigeon__V1__Event, username)},
+	{"recipient", EV_STR, offsetof(Pigeon__V1__Event, recipient)},
+	{"message_id", EV_U64, offsetof(Pigeon__V1__Event, message_id)},
+	{"reason", EV_STR, offsetof(Pigeon__V1__Event, reason)},
+};
+
+/* Sets the field of ev named key from the value s[0..len); strings point
+ * into s.  A key the table does not name is skipped (true).  False for a
+ * value that does not fit its field: text that is not a whole decimal
+ * number, a negative or out-of-range id.  An unknown type name leaves type
+ * UNSPECIFIED. */
 static bool
-event_from(const redisReply *r, Pigeon__V1__Event *ev)
+event_set(Pigeon__V1__Event *ev, const char *key, const char *s, size_t len)
 {
-	const redisReply *f;
+	long long n;
+	char *field;
 
-	if (!is_arr(r, 2) || !is_str(r->element[0]) || !is_arr(r->element[1], 0))
-		return false;
-	pigeon__v1__event__init(ev);
-	ev->sequence = strtoull(r->element[0]->str, NULL, 10);
-	f = r->element[1];
-	for (size_t i = 0; i + 1 < f->elements; i += 2) {
-		const char *k = f->element[i]->str, *v = f->element[i + 1]->str;
-
-		if (!is_str(f->element[i]) || !is_str(f->element[i + 1]))
+	for (size_t i = 0; i < sizeof(ev_fields) / sizeof(ev_fields[0]); i++) {
+		if (strcmp(key, ev_fields[i].key) != 0)
+			continue;
+		field = (char *)ev + ev_fields[i].off;
+		if (ev_fields[i].kind == EV_STR) {
+			*(char **)field = (char *)s;
+			return true;
+		}
+		if (ev_fields[i].kind == EV_TYPE) {
+			names_event_type_parse(s, (Pigeon__V1__EventType *)field);
+			return true;
+		}
+		if (!text_i64(s, len, &n))
 			return false;
-		if (strcmp(k, "type") == 0)
-			names_event_type_parse(v, &ev->type);
-		else if (strcmp(k, "time_ms") == 0)
-			ev->time_ms = strtoll(v, NULL, 10);
-		else if (strcmp(k, "username") == 0)
-			ev->username = (char *)v;
-		else if (strcmp(k, "recipient") == 0)
-			ev->recipient = (char *)v;
-		else if (strcmp(k, "message_id") == 0)
-			ev->message_id = strtoull(v, NULL, 10);
-		else if (strcmp(k, "reason") == 0)
-			ev->reason = (char *)v;
-		else if (strcmp(k, "text") == 0)
-			ev->text = (char *)v;
+		if (ev_fields[i].kind == EV_I64) {
+			*(int64_t *)field = n;
+			return true;
+		}
+		if (n < 0)
+			return false;
+		*(uint64_t *)field = (uint64_t)n;
+		return true;
 	}
 	return true;
 }
+
+/* The sequence in a journal entry's id "<seq>-0". */
+static bool
+entry_seq(const redisReply *id, uint64_t *seq)
+{
+	const char *dash;
+	long long n, sub;
+
+	if (!is_str(id) || (dash = memchr(id->str, '-', id->len)) == NULL ||
+	    !text_i64(id->str, (size_t)(dash - id->str), &n) || n < 0 ||
+	    !text_i64(dash + 1, id->len - (size_t)(dash + 1 - id->str), &sub) || sub < 0)
+		return false;
+	*seq = (uint64_t)n;
+	return true;
+}
+
+/* A journal entry [ "<seq>-0", [field, value, ...] ]. */
+static bool
+event_from_entry(const redisReply *r, Pigeon__V1__Event *ev)
+{
+	const redisReply *f;
+	uint64_t seq;
+
+	if (!is_arr(r, 2) || !entry_seq(r->element[0], &seq) || !is_arr(r->element[1], 0) ||
+	    r->element[1]->elements % 2 != 0)
+		return false;
+	pigeon__v1__event__init(ev);
+	ev->sequence = seq;
+	f = r->element[1];
+	for (size_t i = 0; i < f->elements; i += 2) {
+		const redisReply *k = f->element[i], *v = f->element[i + 1];
+
+		if (!is_str(k) || !is_str(v) || !event_set(ev, k->str, v->str, v->len))
+			return false;
+	}
+	return true;
+}
+
+/* ---- replies to RPC messages ---- */
+
+/* Each returns OK after running the callback, or the status to answer
+ * with, the callback not run. */
 
 static pigeon_status
 reply_login(const store_reply_req *q, const redisReply *r)
 {
 	Pigeon__V1__LoginReply lr = PIGEON__V1__LOGIN_REPLY__INIT;
 	Pigeon__V1__LogoutReply lo = PIGEON__V1__LOGOUT_REPLY__INIT;
+	uint64_t seq;
 
-	if (!is_int(r))
+	if (!is_int(r) || !id_from(r, &seq))
 		return PIGEON_INTERNAL;
 	if (q->kind == STORE_OP_LOGIN) {
 		lr.username = (char *)q->username;
-		lr.sequence = u64_or_zero(r->integer);
+		lr.sequence = seq;
 		q->cb(q->arg, PIGEON_OK, NULL, &lr.base);
 	} else {
 		lo.username = (char *)q->username;
-		lo.sequence = u64_or_zero(r->integer);
+		lo.sequence = seq;
 		q->cb(q->arg, PIGEON_OK, NULL, &lo.base);
 	}
 	return PIGEON_OK;
@@ -153,6 +244,8 @@ reply_send(const store_reply_req *q, const redisReply *r)
 	return PIGEON_OK;
 }
 
+/* read_user_stats answers five counts; the proto has no field for the
+ * fifth, dead_letter (docs/redis-schema.md). */
 static pigeon_status
 reply_user_stats(const store_reply_req *q, const redisReply *r)
 {
@@ -164,10 +257,10 @@ reply_user_stats(const store_reply_req *q, const redisReply *r)
 		if (!is_int(r->element[i]))
 			return PIGEON_INTERNAL;
 	us.username = (char *)q->username;
-	us.enqueued = u64_or_zero(r->element[0]->integer);
-	us.being_spam_checked = u64_or_zero(r->element[1]->integer);
-	us.delivered = u64_or_zero(r->element[2]->integer);
-	us.marked_as_spam = u64_or_zero(r->element[3]->integer);
+	us.enqueued = count_of(r->element[0]->integer);
+	us.being_spam_checked = count_of(r->element[1]->integer);
+	us.delivered = count_of(r->element[2]->integer);
+	us.marked_as_spam = count_of(r->element[3]->integer);
 	q->cb(q->arg, PIGEON_OK, NULL, &us.base);
 	return PIGEON_OK;
 }
@@ -208,6 +301,23 @@ done:
 	return rv;
 }
 
+/* A leaderboard score: minus the count, as text ("-3"). */
+static bool
+score_count(const redisReply *score, uint64_t *count)
+{
+	char *end;
+	double d;
+
+	if (!is_str(score) || score->len == 0)
+		return false;
+	d = -strtod(score->str, &end);
+	/* 2^64: the first count a uint64_t cannot hold. */
+	if (end != score->str + score->len || !isfinite(d) || d >= 18446744073709551616.0)
+		return false;
+	*count = d > 0 ? (uint64_t)d : 0;
+	return true;
+}
+
 static pigeon_status
 reply_leaderboard(const store_reply_req *q, const redisReply *r)
 {
@@ -225,17 +335,14 @@ reply_leaderboard(const store_reply_req *q, const redisReply *r)
 		goto done;
 	}
 	for (size_t i = 0; i < n; i++) {
-		const redisReply *name = r->element[2 * i], *score = r->element[2 * i + 1];
-		double d;
+		const redisReply *name = r->element[2 * i];
 
-		if (!is_str(name) || !is_str(score))
-			goto done;
 		pigeon__v1__leaderboard_entry__init(&ents[i]);
 		/* Scores are negated counts, so ascending order is highest first
 		 * and equal counts sort by name. */
-		d = -strtod(score->str, NULL);
+		if (!is_str(name) || !score_count(r->element[2 * i + 1], &ents[i].count))
+			goto done;
 		ents[i].username = name->str;
-		ents[i].count = d > 0 ? (uint64_t)d : 0;
 		ptrs[i] = &ents[i];
 	}
 	lb.n_entries = n;
@@ -276,35 +383,34 @@ reply_online(const store_reply_req *q, const redisReply *r)
 	return PIGEON_OK;
 }
 
+/* r: the XRANGE or XREVRANGE; last: the GET of the last sequence, read after
+ * it, so at least every sequence on the page (nil before the first event). */
 static pigeon_status
 reply_journal(const store_reply_req *q, const redisReply *r, const redisReply *last)
 {
 	Pigeon__V1__GetEventJournalReply rep = PIGEON__V1__GET_EVENT_JOURNAL_REPLY__INIT;
 	Pigeon__V1__Event *evs = NULL, **ptrs = NULL;
-	const redisReply *ents;
 	size_t n;
 	pigeon_status rv = PIGEON_INTERNAL;
 
-	/* r: the XRANGE or XREVRANGE; last: GET of the last sequence, read
-	 * after it, so it is at least every sequence on the page. */
-	if (!is_arr(r, 0) || last == NULL || (last->type != REDIS_REPLY_NIL && !is_str(last)))
+	if (!is_arr(r, 0) || last == NULL)
 		return PIGEON_INTERNAL;
-	ents = r;
-	n = ents->elements > q->page ? q->page : ents->elements;
+	if (last->type != REDIS_REPLY_NIL && (!is_str(last) || !id_from(last, &rep.last_sequence)))
+		return PIGEON_INTERNAL;
+	n = r->elements > q->page ? q->page : r->elements;
 	if (n > 0 && ((evs = calloc(n, sizeof(*evs))) == NULL ||
 			 (ptrs = calloc(n, sizeof(*ptrs))) == NULL)) {
 		rv = PIGEON_RESOURCE_EXHAUSTED;
 		goto done;
 	}
 	for (size_t i = 0; i < n; i++) {
-		if (!event_from(ents->element[i], &evs[i]))
+		if (!event_from_entry(r->element[i], &evs[i]))
 			goto done;
 		ptrs[i] = &evs[i];
 	}
 	rep.n_events = n;
 	rep.events = ptrs;
-	rep.last_sequence = is_str(last) ? strtoull(last->str, NULL, 10) : 0;
-	if (ents->elements > q->page && n > 0)
+	if (r->elements > q->page && n > 0)
 		rep.next_cursor = evs[n - 1].sequence;
 	q->cb(q->arg, PIGEON_OK, NULL, &rep.base);
 	rv = PIGEON_OK;
@@ -314,6 +420,7 @@ done:
 	return rv;
 }
 
+/* register answers the role the store gave it. */
 static pigeon_status
 reply_register(const store_reply_req *q, const redisReply *r)
 {
@@ -340,11 +447,13 @@ reply_health(const store_reply_req *q, const redisReply *r)
 	for (size_t i = 0; i < 4; i++)
 		if (!is_int(r->element[i]))
 			return PIGEON_INTERNAL;
+	if (r->element[3]->integer > (long long)UINT32_MAX)
+		return PIGEON_INTERNAL;
 	rep.status = PIGEON__V1__SERVING_STATUS__SERVING_STATUS_SERVING;
-	rep.queue_depth = u64_or_zero(r->element[0]->integer);
-	rep.queue_pending = u64_or_zero(r->element[1]->integer);
-	rep.dead_letters = u64_or_zero(r->element[2]->integer);
-	rep.workers = (uint32_t)u64_or_zero(r->element[3]->integer);
+	rep.queue_depth = count_of(r->element[0]->integer);
+	rep.queue_pending = count_of(r->element[1]->integer);
+	rep.dead_letters = count_of(r->element[2]->integer);
+	rep.workers = (uint32_t)count_of(r->element[3]->integer);
 	q->cb(q->arg, PIGEON_OK, NULL, &rep.base);
 	return PIGEON_OK;
 }

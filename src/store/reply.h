@@ -4,11 +4,11 @@
  * store operation into its RPC's reply message (proto/pigeon/v1/pigeon.proto),
  * journal entries into pigeon.v1.Event.  It owns which reply shapes are
  * valid (what each script and command returns: docs/redis-schema.md); any
- * other shape answers INTERNAL.
+ * other shape answers INTERNAL and never crashes.
  *
  * Pure: no I/O, no threads, no state.  conn.c hands it the replies its
- * connections read.  Nothing outside src/store includes this header.
- * Thread-safe.
+ * connections read; the unit tests feed it RESP through hiredis's reader.
+ * Nothing outside src/store includes this header.  Thread-safe.
  */
 #ifndef PIGEON_STORE_REPLY_H
 #define PIGEON_STORE_REPLY_H
