@@ -19,7 +19,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <jansson.h>
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/pub.h>
 
@@ -27,13 +26,11 @@
 #include "store.h"
 #include "sub.h"
 #include "errors.h"
-#include "validate.h"
 
 #define EVENTS_RECV_MAX_DEFAULT (64u * 1024)
 #define CATCHUP_PAGE 1000
 #define RETRY_MIN_MS 50
 #define RETRY_MAX_MS 1000
-#define TOPIC_MAX (sizeof(PIGEON_TOPIC_INBOX_PREFIX) + PIGEON_USERNAME_MAX)
 
 struct events_relay {
 	nng_socket pub;
@@ -56,10 +53,6 @@ struct events_relay {
 	uint64_t read_next;
 	bool stopping;
 };
-
-static const char *const event_type_names[] = {
-	"UNSPECIFIED", "LOGIN", "LOGOUT", "SPAM", "DEAD_LETTER", "WOULD_BE_SPAM", "QUEUED",
-	"DELIVERED"};
 
 /* Sends ev under topic; a failure loses this one event, as pub/sub may. */
 static void
@@ -204,45 +197,6 @@ on_connect(void *arg)
 	log_info("events", "relaying last=%llu", (unsigned long long)r->last);
 }
 
-static const char *
-json_str(json_t *o, const char *key)
-{
-	const char *s = json_string_value(json_object_get(o, key));
-
-	return s != NULL ? s : "";
-}
-
-static uint64_t
-json_u64(json_t *o, const char *key)
-{
-	json_int_t v = json_integer_value(json_object_get(o, key));
-
-	return v > 0 ? (uint64_t)v : 0;
-}
-
-/* The Event of one published JSON payload; the strings point into o. */
-static bool
-event_from_json(json_t *o, Pigeon__V1__Event *ev)
-{
-	const char *type = json_str(o, "type");
-
-	pigeon__v1__event__init(ev);
-	for (size_t i = 1; i < sizeof(event_type_names) / sizeof(event_type_names[0]); i++)
-		if (strcmp(type, event_type_names[i]) == 0)
-			ev->type = (Pigeon__V1__EventType)i;
-	if (ev->type == PIGEON__V1__EVENT_TYPE__EVENT_TYPE_UNSPECIFIED)
-		return false;
-	ev->sequence = json_u64(o, "seq");
-	ev->time_ms = json_integer_value(json_object_get(o, "time_ms"));
-	ev->username = (char *)json_str(o, "username");
-	ev->recipient = (char *)json_str(o, "recipient");
-	ev->message_id = json_u64(o, "message_id");
-	ev->reason = (char *)json_str(o, "reason");
-	ev->text = (char *)json_str(o, "text");
-	ev->content = (char *)json_str(o, "content");
-	return true;
-}
-
 static void
 on_journal(events_relay *r, const Pigeon__V1__Event *ev)
 {
@@ -256,43 +210,22 @@ on_journal(events_relay *r, const Pigeon__V1__Event *ev)
 	r->last = ev->sequence;
 }
 
+/* The subscriber's events: journal events go through the gap and duplicate
+ * checks, the others straight out under their topic. */
 static void
-on_message(void *arg, const char *channel, const char *payload, size_t len)
+on_event(void *arg, const char *topic, const Pigeon__V1__Event *ev)
 {
 	events_relay *r = arg;
-	char topic[TOPIC_MAX];
-	Pigeon__V1__Event ev;
-	json_error_t jerr;
-	json_t *o;
 
-	if ((o = json_loadb(payload, len, JSON_REJECT_DUPLICATES, &jerr)) == NULL ||
-	    !json_is_object(o) || !event_from_json(o, &ev)) {
-		log_warn("events", "unreadable event dropped channel=%s", channel);
-		goto done;
-	}
-	if (strcmp(channel, "event_journal") == 0 && ev.sequence != 0) {
-		on_journal(r, &ev);
-	} else if (strcmp(channel, "message_queue") == 0) {
-		publish(r, PIGEON_TOPIC_QUEUE, &ev);
-	} else if (strcmp(channel, "message_delivered") == 0) {
-		if (validate_username(ev.recipient, strlen(ev.recipient)) != NULL) {
-			log_warn("events", "delivered event without a valid recipient dropped");
-			goto done;
-		}
-		snprintf(topic, sizeof(topic), "%s%s", PIGEON_TOPIC_INBOX_PREFIX, ev.recipient);
-		publish(r, topic, &ev);
-	} else {
-		log_warn("events", "event of an unexpected kind dropped channel=%s", channel);
-	}
-done:
-	json_decref(o);
+	if (strcmp(topic, PIGEON_TOPIC_JOURNAL) == 0)
+		on_journal(r, ev);
+	else
+		publish(r, topic, ev);
 }
 
 pigeon_status
 events_start(events_relay **out, const events_opts *opts)
 {
-	static const char *const channels[] = {
-		"event_journal", "message_queue", "message_delivered", NULL};
 	const char *url = opts->pub_url != NULL ? opts->pub_url : PIGEON_DEFAULT_PUB_URL;
 	store_opts so = {0};
 	events_relay *r;
@@ -317,8 +250,7 @@ events_start(events_relay **out, const events_opts *opts)
 	so.connections = 1;
 	if ((rv = store_open(&r->st, &so)) != PIGEON_OK)
 		goto fail_close;
-	if ((rv = store_sub_open(&r->sub, opts->redis_url, channels, on_message, on_connect,
-		 r)) != PIGEON_OK)
+	if ((rv = store_sub_open(&r->sub, opts->redis_url, on_event, on_connect, r)) != PIGEON_OK)
 		goto fail_store;
 	log_info("events", "publishing url=%s", url);
 	*out = r;

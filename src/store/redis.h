@@ -106,6 +106,13 @@ pigeon_status store_status_from_context(const redisContext *c);
  * clock): the workers alive now, for Health. */
 #define STORE_KEY_WORKERS "pigeon:workers"
 
+/* The pub/sub channels the scripts publish their events on (prelude.lua's
+ * journal, send.lua, finish.lua); sub.c subscribes to them and reply.c
+ * decodes what they carry. */
+#define STORE_CHANNEL_JOURNAL "event_journal"
+#define STORE_CHANNEL_QUEUE "message_queue"
+#define STORE_CHANNEL_DELIVERED "message_delivered"
+
 /* A consumer of the group that has not read for this long is taken for
  * dead: Health does not count it, and store_queue_reclaim deletes it once it
  * holds nothing.  Live workers read at least once a second. */

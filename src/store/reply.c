@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Redis replies into protobuf messages; see reply.h.
+ * Redis replies and published payloads into protobuf messages; see reply.h.
  * This is the RPC hot path: each conversion is one pass over the reply, its
  * messages live on the stack or in one array per page, and their strings
  * point into the reply, which outlives the callback.
@@ -11,12 +11,17 @@
 #include <math.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
+#include "frame.h"
 #include "log.h"
 #include "names.h"
 #include "redis.h"
+#include "validate.h"
 
 #define MSG_MALFORMED "unexpected reply from redis"
 #define MSG_NO_MEMORY "out of memory"
@@ -109,12 +114,22 @@ message_from(const redisReply *const *e, Pigeon__V1__Message *m)
 	return true;
 }
 
-/* ---- journal entries ---- */
+/* ---- events: one field table for the journal and pub/sub ---- */
+
+/* One field's value as Redis gives it: text (every value of a journal
+ * entry, a string of a published JSON object), a JSON integer, or anything
+ * else JSON has. */
+typedef struct ev_value {
+	enum { EV_TEXT, EV_NUM, EV_OTHER } kind;
+	const char *s;
+	size_t len;
+	long long num;
+} ev_value;
 
 typedef enum ev_kind { EV_STR, EV_U64, EV_I64, EV_TYPE } ev_kind;
 
-/* The field names of a journal entry (src/store/scripts/prelude.lua's
- * journal). */
+/* The field names the scripts write (src/store/scripts/prelude.lua's
+ * journal, and the PUBLISH calls of send.lua and finish.lua). */
 static const struct {
 	const char *key;
 	ev_kind kind;
@@ -127,15 +142,17 @@ static const struct {
 	{"recipient", EV_STR, offsetof(Pigeon__V1__Event, recipient)},
 	{"message_id", EV_U64, offsetof(Pigeon__V1__Event, message_id)},
 	{"reason", EV_STR, offsetof(Pigeon__V1__Event, reason)},
+	{"content", EV_STR, offsetof(Pigeon__V1__Event, content)},
+	{"seq", EV_U64, offsetof(Pigeon__V1__Event, sequence)},
 };
 
-/* Sets the field of ev named key from the value s[0..len); strings point
- * into s.  A key the table does not name is skipped (true).  False for a
- * value that does not fit its field: text that is not a whole decimal
+/* Sets the field of ev named key from v; strings point into v.  A key the
+ * table does not name is skipped (true).  False for a value that does not
+ * fit its field: a number for a string, text that is not a whole decimal
  * number, a negative or out-of-range id.  An unknown type name leaves type
  * UNSPECIFIED. */
 static bool
-event_set(Pigeon__V1__Event *ev, const char *key, const char *s, size_t len)
+event_set(Pigeon__V1__Event *ev, const char *key, const ev_value *v)
 {
 	long long n;
 	char *field;
@@ -144,15 +161,18 @@ event_set(Pigeon__V1__Event *ev, const char *key, const char *s, size_t len)
 		if (strcmp(key, ev_fields[i].key) != 0)
 			continue;
 		field = (char *)ev + ev_fields[i].off;
-		if (ev_fields[i].kind == EV_STR) {
-			*(char **)field = (char *)s;
+		if (ev_fields[i].kind == EV_STR || ev_fields[i].kind == EV_TYPE) {
+			if (v->kind != EV_TEXT)
+				return false;
+			if (ev_fields[i].kind == EV_STR)
+				*(char **)field = (char *)v->s;
+			else
+				names_event_type_parse(v->s, (Pigeon__V1__EventType *)field);
 			return true;
 		}
-		if (ev_fields[i].kind == EV_TYPE) {
-			names_event_type_parse(s, (Pigeon__V1__EventType *)field);
-			return true;
-		}
-		if (!text_i64(s, len, &n))
+		if (v->kind == EV_NUM)
+			n = v->num;
+		else if (v->kind != EV_TEXT || !text_i64(v->s, v->len, &n))
 			return false;
 		if (ev_fields[i].kind == EV_I64) {
 			*(int64_t *)field = n;
@@ -196,11 +216,80 @@ event_from_entry(const redisReply *r, Pigeon__V1__Event *ev)
 	f = r->element[1];
 	for (size_t i = 0; i < f->elements; i += 2) {
 		const redisReply *k = f->element[i], *v = f->element[i + 1];
+		ev_value val = {EV_TEXT, NULL, 0, 0};
 
-		if (!is_str(k) || !is_str(v) || !event_set(ev, k->str, v->str, v->len))
+		if (!is_str(k) || !is_str(v))
+			return false;
+		val.s = v->str;
+		val.len = v->len;
+		if (!event_set(ev, k->str, &val))
 			return false;
 	}
 	return true;
+}
+
+/* The event of one published JSON object; strings point into o. */
+static bool
+event_from_json(json_t *o, Pigeon__V1__Event *ev)
+{
+	const char *key;
+	json_t *jv;
+
+	pigeon__v1__event__init(ev);
+	json_object_foreach(o, key, jv) {
+		ev_value val = {EV_OTHER, NULL, 0, 0};
+
+		if (json_is_string(jv)) {
+			val.kind = EV_TEXT;
+			val.s = json_string_value(jv);
+			val.len = json_string_length(jv);
+		} else if (json_is_integer(jv)) {
+			val.kind = EV_NUM;
+			val.num = json_integer_value(jv);
+		}
+		if (!event_set(ev, key, &val))
+			return false;
+	}
+	return true;
+}
+
+pigeon_status
+store_reply_published(
+    const char *channel, const char *payload, size_t len, store_sub_fn fn, void *arg)
+{
+	char inbox[FRAME_TOPIC_MAX];
+	const char *topic;
+	Pigeon__V1__Event ev;
+	json_error_t jerr;
+	json_t *o;
+	pigeon_status rv = PIGEON_INVALID_ARGUMENT;
+
+	if (strcmp(channel, STORE_CHANNEL_JOURNAL) != 0 &&
+	    strcmp(channel, STORE_CHANNEL_QUEUE) != 0 &&
+	    strcmp(channel, STORE_CHANNEL_DELIVERED) != 0)
+		return PIGEON_NOT_FOUND;
+	if ((o = json_loadb(payload, len, JSON_REJECT_DUPLICATES, &jerr)) == NULL)
+		return PIGEON_INVALID_ARGUMENT;
+	if (!json_is_object(o) || !event_from_json(o, &ev) ||
+	    ev.type == PIGEON__V1__EVENT_TYPE__EVENT_TYPE_UNSPECIFIED)
+		goto done;
+	if (strcmp(channel, STORE_CHANNEL_JOURNAL) == 0) {
+		if (ev.sequence == 0)
+			goto done;
+		topic = PIGEON_TOPIC_JOURNAL;
+	} else if (strcmp(channel, STORE_CHANNEL_QUEUE) == 0) {
+		topic = PIGEON_TOPIC_QUEUE;
+	} else {
+		if (validate_username(ev.recipient, strlen(ev.recipient)) != NULL)
+			goto done;
+		snprintf(inbox, sizeof(inbox), "%s%s", PIGEON_TOPIC_INBOX_PREFIX, ev.recipient);
+		topic = inbox;
+	}
+	fn(arg, topic, &ev);
+	rv = PIGEON_OK;
+done:
+	json_decref(o);
+	return rv;
 }
 
 /* ---- replies to RPC messages ---- */

@@ -2,13 +2,16 @@
 /*
  * What Redis answers, turned into the wire's messages: the reply to each
  * store operation into its RPC's reply message (proto/pigeon/v1/pigeon.proto),
- * journal entries into pigeon.v1.Event.  It owns which reply shapes are
- * valid (what each script and command returns: docs/redis-schema.md); any
- * other shape answers INTERNAL and never crashes.
+ * and journal entries and published payloads into pigeon.v1.Event.  Both
+ * event forms go through one field table, so an event read from the journal
+ * and the same event received over pub/sub pack to the same bytes.  It owns
+ * which reply shapes are valid (what each script and command returns:
+ * docs/redis-schema.md); any other shape answers INTERNAL and never crashes.
  *
  * Pure: no I/O, no threads, no state.  conn.c hands it the replies its
- * connections read; the unit tests feed it RESP through hiredis's reader.
- * Nothing outside src/store includes this header.  Thread-safe.
+ * connections read and sub.c the payloads its subscription receives; the
+ * unit tests feed it RESP through hiredis's reader.  Nothing outside
+ * src/store includes this header.  Thread-safe.
  */
 #ifndef PIGEON_STORE_REPLY_H
 #define PIGEON_STORE_REPLY_H
@@ -20,6 +23,7 @@
 #include <pigeon/wire.h>
 
 #include "store.h"
+#include "sub.h"
 
 /* The store's operations, by the shape of their reply. */
 typedef enum store_op_kind {
@@ -62,5 +66,15 @@ void store_reply_complete(const store_reply_req *q, const redisReply *r, const r
 /* Answers q with a failure: runs q->cb once with rv and msg (borrowed), but
  * Health answers OK with NOT_SERVING for anything but CANCELLED. */
 void store_reply_fail(const store_reply_req *q, pigeon_status rv, const char *msg);
+
+/* Decodes one payload of len bytes published on channel (the scripts' JSON,
+ * docs/redis-schema.md) and runs fn(arg, topic, event) once, both borrowed
+ * for the call.  NOT_FOUND for a channel the store does not publish on;
+ * INVALID_ARGUMENT for a payload that is not an event of that channel (not a
+ * JSON object, an unknown type, a field of the wrong type or out of range,
+ * a journal event without its sequence, a delivery without a valid
+ * recipient); fn does not run then. */
+pigeon_status store_reply_published(
+    const char *channel, const char *payload, size_t len, store_sub_fn fn, void *arg);
 
 #endif

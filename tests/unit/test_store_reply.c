@@ -4,7 +4,9 @@
  * Redis: RESP bytes go through hiredis's reader, and each conversion runs
  * over every shape its script or command really returns
  * (docs/redis-schema.md) and over malformed ones, which must answer INTERNAL
- * and never crash.
+ * and never crash.  Published payloads are decoded the same way, and an
+ * event read from the journal must pack to the same bytes as the same event
+ * received over pub/sub.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -793,6 +795,270 @@ test_fail_answers_the_status_but_health_is_not_serving(void **state)
 	assert_answer(&a, PIGEON_CANCELLED, "store closing");
 }
 
+/* ---- published events ---- */
+
+typedef struct t_event {
+	int calls;
+	char topic[128];
+	uint8_t buf[4096];
+	size_t len;
+} t_event;
+
+static void
+t_on_event(void *arg, const char *topic, const Pigeon__V1__Event *ev)
+{
+	t_event *e = arg;
+
+	e->calls++;
+	snprintf(e->topic, sizeof(e->topic), "%s", topic);
+	e->len = pigeon__v1__event__get_packed_size(ev);
+	assert_true(e->len <= sizeof(e->buf));
+	pigeon__v1__event__pack(ev, e->buf);
+}
+
+static pigeon_status
+t_published(const char *channel, const char *json, t_event *e)
+{
+	memset(e, 0, sizeof(*e));
+	return store_reply_published(channel, json, strlen(json), t_on_event, e);
+}
+
+static Pigeon__V1__Event *
+t_event_unpack(const t_event *e)
+{
+	Pigeon__V1__Event *ev;
+
+	assert_int_equal(e->calls, 1);
+	assert_non_null(ev = pigeon__v1__event__unpack(NULL, e->len, e->buf));
+	return ev;
+}
+
+static void
+test_published_journal_event_goes_to_the_journal_topic(void **state)
+{
+	t_event e;
+	Pigeon__V1__Event *ev;
+
+	assert_int_equal(t_published("event_journal",
+			     "{\"text\":\"SPAM: message with id 12 by Ilya\",\"seq\":7,"
+			     "\"type\":\"SPAM\",\"time_ms\":1712345678901,\"username\":\"Ilya\","
+			     "\"recipient\":\"Alice\",\"message_id\":12,"
+			     "\"reason\":\"blocklist(buy now)\"}",
+			     &e),
+	    PIGEON_OK);
+	assert_string_equal(e.topic, PIGEON_TOPIC_JOURNAL);
+	ev = t_event_unpack(&e);
+	assert_int_equal(ev->sequence, 7);
+	assert_int_equal(ev->type, PIGEON__V1__EVENT_TYPE__EVENT_TYPE_SPAM);
+	assert_int_equal(ev->time_ms, 1712345678901LL);
+	assert_string_equal(ev->username, "Ilya");
+	assert_string_equal(ev->recipient, "Alice");
+	assert_int_equal(ev->message_id, 12);
+	assert_string_equal(ev->reason, "blocklist(buy now)");
+	assert_string_equal(ev->text, "SPAM: message with id 12 by Ilya");
+	assert_string_equal(ev->content, "");
+	pigeon__v1__event__free_unpacked(ev, NULL);
+}
+
+static void
+test_published_queued_event_goes_to_the_queue_topic(void **state)
+{
+	t_event e;
+	Pigeon__V1__Event *ev;
+
+	assert_int_equal(t_published("message_queue",
+			     "{\"type\":\"QUEUED\",\"time_ms\":1712345678901,\"username\":\"Alice\","
+			     "\"recipient\":\"Ilya\",\"message_id\":3}",
+			     &e),
+	    PIGEON_OK);
+	assert_string_equal(e.topic, PIGEON_TOPIC_QUEUE);
+	ev = t_event_unpack(&e);
+	assert_int_equal(ev->sequence, 0);
+	assert_int_equal(ev->type, PIGEON__V1__EVENT_TYPE__EVENT_TYPE_QUEUED);
+	assert_int_equal(ev->time_ms, 1712345678901LL);
+	assert_string_equal(ev->username, "Alice");
+	assert_string_equal(ev->recipient, "Ilya");
+	assert_int_equal(ev->message_id, 3);
+	assert_string_equal(ev->content, "");
+	pigeon__v1__event__free_unpacked(ev, NULL);
+}
+
+static void
+test_published_delivery_goes_to_the_recipients_inbox(void **state)
+{
+	t_event e;
+	Pigeon__V1__Event *ev;
+
+	assert_int_equal(t_published("message_delivered",
+			     "{\"type\":\"DELIVERED\",\"time_ms\":1712345678901,"
+			     "\"username\":\"Alice\",\"recipient\":\"Ilya\",\"message_id\":3,"
+			     "\"content\":\"hi \\\"there\\\"\"}",
+			     &e),
+	    PIGEON_OK);
+	assert_string_equal(e.topic, "inbox/Ilya");
+	ev = t_event_unpack(&e);
+	assert_int_equal(ev->type, PIGEON__V1__EVENT_TYPE__EVENT_TYPE_DELIVERED);
+	assert_string_equal(ev->recipient, "Ilya");
+	assert_int_equal(ev->message_id, 3);
+	assert_string_equal(ev->content, "hi \"there\"");
+	pigeon__v1__event__free_unpacked(ev, NULL);
+}
+
+static void
+test_published_on_another_channel_is_not_found(void **state)
+{
+	t_event e;
+
+	assert_int_equal(t_published("inbox/Ilya", "{\"type\":\"DELIVERED\"}", &e),
+	    PIGEON_NOT_FOUND);
+	assert_int_equal(t_published("", "{}", &e), PIGEON_NOT_FOUND);
+	assert_int_equal(e.calls, 0);
+}
+
+static void
+test_published_malformed_is_invalid_argument(void **state)
+{
+	static const struct {
+		const char *channel;
+		const char *json;
+	} bad[] = {
+		{"event_journal", ""},
+		{"event_journal", "not json"},
+		{"event_journal", "{\"seq\":1,\"type\":\"LOGIN\""},
+		{"event_journal", "[1,2]"},
+		{"event_journal", "\"LOGIN\""},
+		{"event_journal", "null"},
+		{"event_journal", "{}"},
+		/* The type: missing, unknown, or not a string. */
+		{"event_journal", "{\"seq\":1}"},
+		{"event_journal", "{\"seq\":1,\"type\":\"RENAMED\"}"},
+		{"event_journal", "{\"seq\":1,\"type\":1}"},
+		{"event_journal", "{\"seq\":1,\"type\":null}"},
+		/* A journal event needs its sequence. */
+		{"event_journal", "{\"type\":\"LOGIN\"}"},
+		{"event_journal", "{\"seq\":0,\"type\":\"LOGIN\"}"},
+		/* Numbers of the wrong type, negative or too big. */
+		{"event_journal", "{\"seq\":\"x\",\"type\":\"LOGIN\"}"},
+		{"event_journal", "{\"seq\":-1,\"type\":\"LOGIN\"}"},
+		{"event_journal", "{\"seq\":1.5,\"type\":\"LOGIN\"}"},
+		{"event_journal", "{\"seq\":99999999999999999999,\"type\":\"LOGIN\"}"},
+		{"event_journal", "{\"seq\":1,\"type\":\"LOGIN\",\"time_ms\":true}"},
+		{"event_journal", "{\"seq\":1,\"type\":\"LOGIN\",\"time_ms\":\"12x\"}"},
+		{"message_queue", "{\"type\":\"QUEUED\",\"message_id\":-3}"},
+		{"message_queue", "{\"type\":\"QUEUED\",\"message_id\":[3]}"},
+		/* Strings that are not. */
+		{"event_journal", "{\"seq\":1,\"type\":\"LOGIN\",\"username\":5}"},
+		{"event_journal", "{\"seq\":1,\"type\":\"LOGIN\",\"text\":{}}"},
+		/* Duplicate keys. */
+		{"event_journal", "{\"seq\":1,\"type\":\"LOGIN\",\"seq\":2}"},
+		/* A delivery needs a recipient that can be a topic. */
+		{"message_delivered", "{\"type\":\"DELIVERED\",\"message_id\":3}"},
+		{"message_delivered", "{\"type\":\"DELIVERED\",\"recipient\":\"\"}"},
+		{"message_delivered", "{\"type\":\"DELIVERED\",\"recipient\":\"Il ya\"}"},
+		{"message_delivered",
+		    "{\"type\":\"DELIVERED\",\"recipient\":"
+		    "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}"},
+	};
+	t_event e;
+
+	for (size_t i = 0; i < N(bad); i++) {
+		pigeon_status rv = t_published(bad[i].channel, bad[i].json, &e);
+
+		if (rv != PIGEON_INVALID_ARGUMENT)
+			print_message("answered %d: %s %s\n", (int)rv, bad[i].channel, bad[i].json);
+		assert_int_equal(rv, PIGEON_INVALID_ARGUMENT);
+		assert_int_equal(e.calls, 0);
+	}
+}
+
+/* Fields the store does not know are skipped, whatever their type. */
+static void
+test_published_unknown_fields_are_skipped(void **state)
+{
+	t_event e;
+	Pigeon__V1__Event *ev;
+
+	assert_int_equal(t_published("event_journal",
+			     "{\"seq\":2,\"type\":\"LOGOUT\",\"future\":[1,{\"a\":null}],"
+			     "\"also\":1.5,\"username\":\"Alice\"}",
+			     &e),
+	    PIGEON_OK);
+	ev = t_event_unpack(&e);
+	assert_int_equal(ev->sequence, 2);
+	assert_int_equal(ev->type, PIGEON__V1__EVENT_TYPE__EVENT_TYPE_LOGOUT);
+	assert_string_equal(ev->username, "Alice");
+	pigeon__v1__event__free_unpacked(ev, NULL);
+}
+
+/* ---- the journal and pub/sub agree ---- */
+
+/* Each journaled event as the scripts write it twice: the JSON published on
+ * event_journal (cjson: keys in any order, numbers as numbers) and the
+ * journal entry as XRANGE returns it (every value a string). */
+static const struct {
+	const char *json;
+	const char *entry;
+} t_same[] = {
+	{"{\"seq\":1,\"type\":\"LOGIN\",\"time_ms\":1712345678901,\"username\":\"Alice\","
+	 "\"text\":\"LOGIN: Alice\"}",
+	    "*1|*2|$1-0|*8|$type|$LOGIN|$time_ms|$1712345678901|$text|$LOGIN: Alice|$username|"
+	    "$Alice"},
+	{"{\"text\":\"LOGOUT: Alice\",\"username\":\"Alice\",\"time_ms\":1712345678999,"
+	 "\"type\":\"LOGOUT\",\"seq\":2}",
+	    "*1|*2|$2-0|*8|$type|$LOGOUT|$time_ms|$1712345678999|$text|$LOGOUT: Alice|"
+	    "$username|$Alice"},
+	{"{\"seq\":3,\"type\":\"SPAM\",\"time_ms\":1712345679000,\"username\":\"Ilya\","
+	 "\"recipient\":\"Alice\",\"message_id\":12,\"reason\":\"blocklist(buy now)\","
+	 "\"text\":\"SPAM: message with id 12 by Ilya\"}",
+	    "*1|*2|$3-0|*14|$type|$SPAM|$time_ms|$1712345679000|$text|$SPAM: message with id "
+	    "12 by Ilya|$username|$Ilya|$recipient|$Alice|$message_id|$12|$reason|$blocklist("
+	    "buy now)"},
+	{"{\"seq\":4,\"type\":\"WOULD_BE_SPAM\",\"time_ms\":1712345679001,\"username\":"
+	 "\"Ilya\",\"recipient\":\"Alice\",\"message_id\":13,\"reason\":\"rate(31 in 60 s)\","
+	 "\"text\":\"WOULD_BE_SPAM: message with id 13 by Ilya\"}",
+	    "*1|*2|$4-0|*14|$type|$WOULD_BE_SPAM|$time_ms|$1712345679001|$text|$WOULD_BE_SPAM: "
+	    "message with id 13 by Ilya|$username|$Ilya|$recipient|$Alice|$message_id|$13|"
+	    "$reason|$rate(31 in 60 s)"},
+	{"{\"message_id\":14,\"seq\":5,\"type\":\"DEAD_LETTER\",\"time_ms\":1712345679002,"
+	 "\"username\":\"Malory\",\"recipient\":\"Ilya\",\"reason\":\"too many delivery "
+	 "attempts\",\"text\":\"DEAD_LETTER: message with id 14 by Malory\"}",
+	    "*1|*2|$5-0|*14|$type|$DEAD_LETTER|$time_ms|$1712345679002|$text|$DEAD_LETTER: "
+	    "message with id 14 by Malory|$username|$Malory|$recipient|$Ilya|$message_id|$14|"
+	    "$reason|$too many delivery attempts"},
+	/* A spam verdict without reasons: the script leaves reason out. */
+	{"{\"seq\":6,\"type\":\"SPAM\",\"time_ms\":1712345679003,\"username\":\"Ilya\","
+	 "\"recipient\":\"Alice\",\"message_id\":15,\"text\":\"SPAM: message with id 15 by "
+	 "Ilya\"}",
+	    "*1|*2|$6-0|*12|$type|$SPAM|$time_ms|$1712345679003|$text|$SPAM: message with id 15 "
+	    "by Ilya|$username|$Ilya|$recipient|$Alice|$message_id|$15"},
+};
+
+static void
+test_journal_and_pubsub_decode_to_the_same_bytes(void **state)
+{
+	for (size_t i = 0; i < N(t_same); i++) {
+		t_answer a = t_complete(STORE_OP_JOURNAL, 10, t_same[i].entry, "$6");
+		Pigeon__V1__GetEventJournalReply *rep =
+		    t_ok(&a, &pigeon__v1__get_event_journal_reply__descriptor);
+		uint8_t journal[4096];
+		size_t len;
+		t_event e;
+
+		assert_int_equal(rep->n_events, 1);
+		assert_int_equal(rep->events[0]->sequence, i + 1);
+		len = pigeon__v1__event__get_packed_size(rep->events[0]);
+		assert_true(len <= sizeof(journal));
+		pigeon__v1__event__pack(rep->events[0], journal);
+		t_free(rep);
+
+		assert_int_equal(t_published("event_journal", t_same[i].json, &e), PIGEON_OK);
+		assert_string_equal(e.topic, PIGEON_TOPIC_JOURNAL);
+		assert_int_equal(e.calls, 1);
+		assert_int_equal(e.len, len);
+		assert_memory_equal(e.buf, journal, len);
+	}
+}
+
 int
 main(void)
 {
@@ -832,6 +1098,13 @@ main(void)
 		cmocka_unit_test(test_health_error_reply_is_not_serving),
 		cmocka_unit_test(test_health_malformed_is_internal),
 		cmocka_unit_test(test_fail_answers_the_status_but_health_is_not_serving),
+		cmocka_unit_test(test_published_journal_event_goes_to_the_journal_topic),
+		cmocka_unit_test(test_published_queued_event_goes_to_the_queue_topic),
+		cmocka_unit_test(test_published_delivery_goes_to_the_recipients_inbox),
+		cmocka_unit_test(test_published_on_another_channel_is_not_found),
+		cmocka_unit_test(test_published_malformed_is_invalid_argument),
+		cmocka_unit_test(test_published_unknown_fields_are_skipped),
+		cmocka_unit_test(test_journal_and_pubsub_decode_to_the_same_bytes),
 	};
 
 	/* Malformed replies are logged as errors; the tests want none of the
