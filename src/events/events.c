@@ -12,20 +12,23 @@
  */
 #include "events.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/pub.h>
 
+#include "backoff.h"
+#include "clocks.h"
+#include "errors.h"
+#include "frame.h"
 #include "log.h"
 #include "store.h"
 #include "sub.h"
-#include "errors.h"
+#include "wait.h"
 
 #define EVENTS_RECV_MAX_DEFAULT (64u * 1024)
 #define CATCHUP_PAGE 1000
@@ -58,16 +61,14 @@ struct events_relay {
 static void
 publish(events_relay *r, const char *topic, const Pigeon__V1__Event *ev)
 {
-	size_t tl = strlen(topic), pl = pigeon__v1__event__get_packed_size(ev);
 	nng_msg *m;
 	int err;
 
-	if ((err = nng_msg_alloc(&m, tl + 1 + pl)) != 0) {
+	if ((err = nng_msg_alloc(&m, frame_size(topic, ev))) != 0) {
 		log_warn("events", "event dropped err=%s", nng_strerror(err));
 		return;
 	}
-	memcpy(nng_msg_body(m), topic, tl + 1);
-	pigeon__v1__event__pack(ev, (uint8_t *)nng_msg_body(m) + tl + 1);
+	frame_write(topic, ev, nng_msg_body(m));
 	/* pub never waits for a subscriber: a full queue drops the message for
 	 * that subscriber, so this completes at once. */
 	nng_aio_set_msg(r->send_aio, m);
@@ -161,20 +162,13 @@ catch_up(events_relay *r)
 
 /* Waits ms or until stopping; true when stopping. */
 static bool
-wait_stopping(events_relay *r, int ms)
+wait_stopping(events_relay *r, int64_t ms)
 {
-	struct timespec ts;
+	int64_t deadline = clocks_mono_ms() + ms;
 	bool stop;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
 	pthread_mutex_lock(&r->mtx);
-	while (!r->stopping && pthread_cond_timedwait(&r->cond, &r->mtx, &ts) != ETIMEDOUT)
+	while (!r->stopping && wait_until(&r->cond, &r->mtx, deadline))
 		;
 	stop = r->stopping;
 	pthread_mutex_unlock(&r->mtx);
@@ -187,12 +181,12 @@ static void
 on_connect(void *arg)
 {
 	events_relay *r = arg;
-	int delay = RETRY_MIN_MS;
+	backoff bo;
 
+	backoff_init(&bo, RETRY_MIN_MS, RETRY_MAX_MS);
 	while (!catch_up(r)) {
-		if (wait_stopping(r, delay))
+		if (wait_stopping(r, backoff_next(&bo)))
 			return;
-		delay = delay * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : delay * 2;
 	}
 	log_info("events", "relaying last=%llu", (unsigned long long)r->last);
 }
@@ -233,10 +227,14 @@ events_start(events_relay **out, const events_opts *opts)
 
 	if ((r = calloc(1, sizeof(*r))) == NULL)
 		return PIGEON_RESOURCE_EXHAUSTED;
-	pthread_mutex_init(&r->mtx, NULL);
-	pthread_cond_init(&r->cond, NULL);
-	if ((rv = status_from_nng(nng_aio_alloc(&r->send_aio, NULL, NULL))) != PIGEON_OK)
+	/* Both fail only for want of resources. */
+	rv = PIGEON_RESOURCE_EXHAUSTED;
+	if (pthread_mutex_init(&r->mtx, NULL) != 0)
 		goto fail_free;
+	if (wait_cond_init(&r->cond) != 0)
+		goto fail_mutex;
+	if ((rv = status_from_nng(nng_aio_alloc(&r->send_aio, NULL, NULL))) != PIGEON_OK)
+		goto fail_cond;
 	if ((rv = status_from_nng(nng_pub0_open(&r->pub))) != PIGEON_OK)
 		goto fail_aio;
 	nng_socket_set_size(r->pub, NNG_OPT_RECVMAXSZ,
@@ -262,9 +260,11 @@ fail_close:
 	nng_close(r->pub);
 fail_aio:
 	nng_aio_free(r->send_aio);
-fail_free:
+fail_cond:
 	pthread_cond_destroy(&r->cond);
+fail_mutex:
 	pthread_mutex_destroy(&r->mtx);
+fail_free:
 	free(r);
 	return rv;
 }
