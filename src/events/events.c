@@ -12,30 +12,30 @@
  */
 #include "events.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include <jansson.h>
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/pub.h>
 
+#include "backoff.h"
+#include "clocks.h"
+#include "errors.h"
+#include "frame.h"
 #include "log.h"
 #include "prom.h"
 #include "store.h"
 #include "sub.h"
-#include "errors.h"
-#include "validate.h"
+#include "wait.h"
 
 #define EVENTS_RECV_MAX_DEFAULT (64u * 1024)
 #define CATCHUP_PAGE 1000
 #define RETRY_MIN_MS 50
 #define RETRY_MAX_MS 1000
-#define TOPIC_MAX (sizeof(PIGEON_TOPIC_INBOX_PREFIX) + PIGEON_USERNAME_MAX)
 
 struct events_relay {
 	nng_socket pub;
@@ -63,24 +63,18 @@ struct events_relay {
 	atomic_uint_fast64_t gaps_filled;
 };
 
-static const char *const event_type_names[] = {
-	"UNSPECIFIED", "LOGIN", "LOGOUT", "SPAM", "DEAD_LETTER", "WOULD_BE_SPAM", "QUEUED",
-	"DELIVERED"};
-
 /* Sends ev under topic; a failure loses this one event, as pub/sub may. */
 static void
 publish(events_relay *r, const char *topic, const Pigeon__V1__Event *ev)
 {
-	size_t tl = strlen(topic), pl = pigeon__v1__event__get_packed_size(ev);
 	nng_msg *m;
 	int err;
 
-	if ((err = nng_msg_alloc(&m, tl + 1 + pl)) != 0) {
+	if ((err = nng_msg_alloc(&m, frame_size(topic, ev))) != 0) {
 		log_warn("events", "event dropped err=%s", nng_strerror(err));
 		return;
 	}
-	memcpy(nng_msg_body(m), topic, tl + 1);
-	pigeon__v1__event__pack(ev, (uint8_t *)nng_msg_body(m) + tl + 1);
+	frame_write(topic, ev, nng_msg_body(m));
 	/* pub never waits for a subscriber: a full queue drops the message for
 	 * that subscriber, so this completes at once. */
 	nng_aio_set_msg(r->send_aio, m);
@@ -177,20 +171,13 @@ catch_up(events_relay *r)
 
 /* Waits ms or until stopping; true when stopping. */
 static bool
-wait_stopping(events_relay *r, int ms)
+wait_stopping(events_relay *r, int64_t ms)
 {
-	struct timespec ts;
+	int64_t deadline = clocks_mono_ms() + ms;
 	bool stop;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
 	pthread_mutex_lock(&r->mtx);
-	while (!r->stopping && pthread_cond_timedwait(&r->cond, &r->mtx, &ts) != ETIMEDOUT)
+	while (!r->stopping && wait_until(&r->cond, &r->mtx, deadline))
 		;
 	stop = r->stopping;
 	pthread_mutex_unlock(&r->mtx);
@@ -203,53 +190,14 @@ static void
 on_connect(void *arg)
 {
 	events_relay *r = arg;
-	int delay = RETRY_MIN_MS;
+	backoff bo;
 
+	backoff_init(&bo, RETRY_MIN_MS, RETRY_MAX_MS);
 	while (!catch_up(r)) {
-		if (wait_stopping(r, delay))
+		if (wait_stopping(r, backoff_next(&bo)))
 			return;
-		delay = delay * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : delay * 2;
 	}
 	log_info("events", "relaying last=%llu", (unsigned long long)r->last);
-}
-
-static const char *
-json_str(json_t *o, const char *key)
-{
-	const char *s = json_string_value(json_object_get(o, key));
-
-	return s != NULL ? s : "";
-}
-
-static uint64_t
-json_u64(json_t *o, const char *key)
-{
-	json_int_t v = json_integer_value(json_object_get(o, key));
-
-	return v > 0 ? (uint64_t)v : 0;
-}
-
-/* The Event of one published JSON payload; the strings point into o. */
-static bool
-event_from_json(json_t *o, Pigeon__V1__Event *ev)
-{
-	const char *type = json_str(o, "type");
-
-	pigeon__v1__event__init(ev);
-	for (size_t i = 1; i < sizeof(event_type_names) / sizeof(event_type_names[0]); i++)
-		if (strcmp(type, event_type_names[i]) == 0)
-			ev->type = (Pigeon__V1__EventType)i;
-	if (ev->type == PIGEON__V1__EVENT_TYPE__EVENT_TYPE_UNSPECIFIED)
-		return false;
-	ev->sequence = json_u64(o, "seq");
-	ev->time_ms = json_integer_value(json_object_get(o, "time_ms"));
-	ev->username = (char *)json_str(o, "username");
-	ev->recipient = (char *)json_str(o, "recipient");
-	ev->message_id = json_u64(o, "message_id");
-	ev->reason = (char *)json_str(o, "reason");
-	ev->text = (char *)json_str(o, "text");
-	ev->content = (char *)json_str(o, "content");
-	return true;
 }
 
 static void
@@ -265,43 +213,22 @@ on_journal(events_relay *r, const Pigeon__V1__Event *ev)
 	r->last = ev->sequence;
 }
 
+/* The subscriber's events: journal events go through the gap and duplicate
+ * checks, the others straight out under their topic. */
 static void
-on_message(void *arg, const char *channel, const char *payload, size_t len)
+on_event(void *arg, const char *topic, const Pigeon__V1__Event *ev)
 {
 	events_relay *r = arg;
-	char topic[TOPIC_MAX];
-	Pigeon__V1__Event ev;
-	json_error_t jerr;
-	json_t *o;
 
-	if ((o = json_loadb(payload, len, JSON_REJECT_DUPLICATES, &jerr)) == NULL ||
-	    !json_is_object(o) || !event_from_json(o, &ev)) {
-		log_warn("events", "unreadable event dropped channel=%s", channel);
-		goto done;
-	}
-	if (strcmp(channel, "event_journal") == 0 && ev.sequence != 0) {
-		on_journal(r, &ev);
-	} else if (strcmp(channel, "message_queue") == 0) {
-		publish(r, PIGEON_TOPIC_QUEUE, &ev);
-	} else if (strcmp(channel, "message_delivered") == 0) {
-		if (validate_username(ev.recipient, strlen(ev.recipient)) != NULL) {
-			log_warn("events", "delivered event without a valid recipient dropped");
-			goto done;
-		}
-		snprintf(topic, sizeof(topic), "%s%s", PIGEON_TOPIC_INBOX_PREFIX, ev.recipient);
-		publish(r, topic, &ev);
-	} else {
-		log_warn("events", "event of an unexpected kind dropped channel=%s", channel);
-	}
-done:
-	json_decref(o);
+	if (strcmp(topic, PIGEON_TOPIC_JOURNAL) == 0)
+		on_journal(r, ev);
+	else
+		publish(r, topic, ev);
 }
 
 pigeon_status
 events_start(events_relay **out, const events_opts *opts)
 {
-	static const char *const channels[] = {
-		"event_journal", "message_queue", "message_delivered", NULL};
 	const char *url = opts->pub_url != NULL ? opts->pub_url : PIGEON_DEFAULT_PUB_URL;
 	store_opts so = {0};
 	events_relay *r;
@@ -309,10 +236,14 @@ events_start(events_relay **out, const events_opts *opts)
 
 	if ((r = calloc(1, sizeof(*r))) == NULL)
 		return PIGEON_RESOURCE_EXHAUSTED;
-	pthread_mutex_init(&r->mtx, NULL);
-	pthread_cond_init(&r->cond, NULL);
-	if ((rv = status_from_nng(nng_aio_alloc(&r->send_aio, NULL, NULL))) != PIGEON_OK)
+	/* Both fail only for want of resources. */
+	rv = PIGEON_RESOURCE_EXHAUSTED;
+	if (pthread_mutex_init(&r->mtx, NULL) != 0)
 		goto fail_free;
+	if (wait_cond_init(&r->cond) != 0)
+		goto fail_mutex;
+	if ((rv = status_from_nng(nng_aio_alloc(&r->send_aio, NULL, NULL))) != PIGEON_OK)
+		goto fail_cond;
 	if ((rv = status_from_nng(nng_pub0_open(&r->pub))) != PIGEON_OK)
 		goto fail_aio;
 	nng_socket_set_size(r->pub, NNG_OPT_RECVMAXSZ,
@@ -326,8 +257,7 @@ events_start(events_relay **out, const events_opts *opts)
 	so.connections = 1;
 	if ((rv = store_open(&r->st, &so)) != PIGEON_OK)
 		goto fail_close;
-	if ((rv = store_sub_open(&r->sub, opts->redis_url, channels, on_message, on_connect,
-		 r)) != PIGEON_OK)
+	if ((rv = store_sub_open(&r->sub, opts->redis_url, on_event, on_connect, r)) != PIGEON_OK)
 		goto fail_store;
 	log_info("events", "publishing url=%s", url);
 	*out = r;
@@ -339,9 +269,11 @@ fail_close:
 	nng_close(r->pub);
 fail_aio:
 	nng_aio_free(r->send_aio);
-fail_free:
+fail_cond:
 	pthread_cond_destroy(&r->cond);
+fail_mutex:
 	pthread_mutex_destroy(&r->mtx);
+fail_free:
 	free(r);
 	return rv;
 }

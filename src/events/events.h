@@ -1,16 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The events relay: pigeond's `events` role.  It subscribes to the Redis
- * channels the store's scripts publish on (event_journal, message_queue,
- * message_delivered; docs/redis-schema.md) and rebroadcasts each event on an
- * nng pub socket as the topic's bytes, one NUL byte and a packed
- * pigeon.v1.Event (docs/events.md).  Topics: event_journal, message_queue and
+ * The events relay: pigeond's `events` role.  It takes the events the
+ * store's subscriber (src/store/sub.h) hands it, already decoded and with
+ * their topic, and rebroadcasts each on an nng pub socket as the topic's
+ * bytes, one NUL byte and a packed pigeon.v1.Event (src/protocol/frame.h,
+ * docs/events.md).  Topics: event_journal, message_queue and
  * inbox/<recipient> for delivered messages.  It remembers the last journal
  * sequence it published: after a lost Redis subscription, or on a gap in the
  * live journal events, it republishes the missed ones from the journal in
- * order, and it drops live journal events it has already published.  It does
- * not speak Redis itself (src/store does) and keeps no state across restarts:
- * a fresh relay starts after the journal's newest event.
+ * order, and it drops live journal events it has already published.  It
+ * knows no Redis channel and parses no payload (src/store does both) and
+ * keeps no state across restarts: a fresh relay starts after the journal's
+ * newest event.
  */
 #ifndef PIGEON_EVENTS_H
 #define PIGEON_EVENTS_H

@@ -3,7 +3,7 @@
  * What every Redis connection of the store shares: parsing the store's URL,
  * the one table from Redis error replies to pigeon_status, the embedded Lua
  * scripts and loading them, and connecting with a socket timeout.  It owns no
- * thread and no state; store.c, sub.c and queue.c each own their
+ * thread and no state; conn.c, sub.c and queue.c each own their
  * connections.  Nothing outside src/store includes this header.
  */
 #ifndef PIGEON_STORE_REDIS_H
@@ -105,6 +105,13 @@ pigeon_status store_status_from_context(const redisContext *c);
 /* ZSET consumer name -> last heartbeat (ms since the epoch, the worker's
  * clock): the workers alive now, for Health. */
 #define STORE_KEY_WORKERS "pigeon:workers"
+
+/* The pub/sub channels the scripts publish their events on (prelude.lua's
+ * journal, send.lua, finish.lua); sub.c subscribes to them and reply.c
+ * decodes what they carry. */
+#define STORE_CHANNEL_JOURNAL "event_journal"
+#define STORE_CHANNEL_QUEUE "message_queue"
+#define STORE_CHANNEL_DELIVERED "message_delivered"
 
 /* A consumer of the group that has not read for this long is taken for
  * dead: Health does not count it, and store_queue_reclaim deletes it once it

@@ -22,6 +22,12 @@
  * reply message; `reply` and `errmsg` are borrowed and live only during the
  * callback.  Callbacks must not block.  Every operation borrows its
  * arguments (copied before it returns).  Thread-safe.
+ *
+ * Inside src/store, one job a file: store.c is this API and what each
+ * operation asks Redis; conn.c the connections and their I/O threads;
+ * reply.c the conversion of replies (and published events) into messages,
+ * pure; users.c the users file; redis.c what every connection shares; sub.c
+ * the pub/sub subscriber (sub.h) and queue.c the worker's queue (queue.h).
  */
 #ifndef PIGEON_STORE_H
 #define PIGEON_STORE_H

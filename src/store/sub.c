@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The pub/sub subscriber's thread; see sub.h. */
+/* The pub/sub subscriber's thread; see sub.h.  reply.c decodes the payloads. */
 #include "sub.h"
 
 #include <errno.h>
@@ -7,15 +7,18 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "backoff.h"
+#include "errors.h"
 #include "log.h"
 #include "redis.h"
-#include "errors.h"
+#include "reply.h"
 
-#define SUB_MAX_CHANNELS 16
 #define SUB_TIMEOUT_MS 2000
 /* Silence longer than this makes the subscriber PING; no answer to the PING
  * within as long again drops the connection. */
@@ -23,12 +26,19 @@
 #define BACKOFF_MIN_MS 50
 #define BACKOFF_MAX_MS 2000
 
+/* Every channel the scripts publish on. */
+static const char *const sub_channels[] = {
+	STORE_CHANNEL_JOURNAL,
+	STORE_CHANNEL_QUEUE,
+	STORE_CHANNEL_DELIVERED,
+};
+
+#define SUB_NCHANNELS (sizeof(sub_channels) / sizeof(sub_channels[0]))
+
 struct store_sub {
 	pthread_t thread;
 	int stop_pipe[2];
 	store_url url;
-	char *channels[SUB_MAX_CHANNELS];
-	size_t nchannels;
 	store_sub_fn fn;
 	void (*on_connect)(void *arg);
 	void *arg;
@@ -43,29 +53,40 @@ wait_stop(store_sub *s, int ms)
 	return poll(&p, 1, ms) > 0;
 }
 
+/* Hands on the event of a published message; anything else a subscribed
+ * connection reads (a PING's answer) is not one. */
 static void
 deliver(store_sub *s, redisReply *r)
 {
-	if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
-	    r->element[0]->type == REDIS_REPLY_STRING &&
-	    strcmp(r->element[0]->str, "message") == 0 &&
-	    r->element[1]->type == REDIS_REPLY_STRING && r->element[2]->type == REDIS_REPLY_STRING)
-		s->fn(s->arg, r->element[1]->str, r->element[2]->str, r->element[2]->len);
+	const redisReply *ch, *payload;
+	pigeon_status rv;
+
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
+	    r->element[0]->type != REDIS_REPLY_STRING || strcmp(r->element[0]->str, "message") != 0)
+		return;
+	ch = r->element[1];
+	payload = r->element[2];
+	if (ch->type != REDIS_REPLY_STRING || payload->type != REDIS_REPLY_STRING)
+		return;
+	if ((rv = store_reply_published(ch->str, payload->str, payload->len, s->fn, s->arg)) !=
+	    PIGEON_OK)
+		log_warn("store", "unreadable event dropped channel=%s status=%s", ch->str,
+		    pigeon_status_name(rv));
 }
 
 /* Subscribes on a fresh connection; false when the connection failed. */
 static bool
-subscribe(store_sub *s, redisContext *c)
+subscribe(redisContext *c)
 {
-	const char *argv[SUB_MAX_CHANNELS + 1];
+	const char *argv[SUB_NCHANNELS + 1];
 	redisReply *r;
 
 	argv[0] = "SUBSCRIBE";
-	for (size_t i = 0; i < s->nchannels; i++)
-		argv[i + 1] = s->channels[i];
-	if (redisAppendCommandArgv(c, (int)s->nchannels + 1, argv, NULL) != REDIS_OK)
+	for (size_t i = 0; i < SUB_NCHANNELS; i++)
+		argv[i + 1] = sub_channels[i];
+	if (redisAppendCommandArgv(c, (int)SUB_NCHANNELS + 1, argv, NULL) != REDIS_OK)
 		return false;
-	for (size_t i = 0; i < s->nchannels; i++) {
+	for (size_t i = 0; i < SUB_NCHANNELS; i++) {
 		if (redisGetReply(c, (void **)&r) != REDIS_OK)
 			return false;
 		if (r->type != REDIS_REPLY_ARRAY) {
@@ -127,27 +148,30 @@ static void *
 sub_main(void *p)
 {
 	store_sub *s = p;
-	int backoff = BACKOFF_MIN_MS;
+	backoff bo;
 	char err[160];
 
+	backoff_init(&bo, BACKOFF_MIN_MS, BACKOFF_MAX_MS);
 	for (;;) {
 		redisContext *c = store_redis_connect(&s->url, SUB_TIMEOUT_MS, err, sizeof(err));
 		bool stop;
 
-		if (c != NULL && !subscribe(s, c)) {
+		if (c != NULL && !subscribe(c)) {
 			snprintf(err, sizeof(err), "%s", c->errstr[0] ? c->errstr : "bad reply");
 			redisFree(c);
 			c = NULL;
 		}
 		if (c == NULL) {
-			log_warn("store", "subscriber cannot connect err=%s retry_ms=%d", err, backoff);
-			if (wait_stop(s, backoff))
+			int64_t delay = backoff_next(&bo);
+
+			log_warn("store", "subscriber cannot connect err=%s retry_ms=%lld", err,
+			    (long long)delay);
+			if (wait_stop(s, (int)delay))
 				return NULL;
-			backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
 			continue;
 		}
-		backoff = BACKOFF_MIN_MS;
-		log_info("store", "subscribed channels=%zu", s->nchannels);
+		backoff_reset(&bo);
+		log_info("store", "subscribed channels=%zu", SUB_NCHANNELS);
 		if (s->on_connect != NULL)
 			s->on_connect(s->arg);
 		stop = listen_loop(s, c);
@@ -160,36 +184,19 @@ sub_main(void *p)
 	}
 }
 
-static void
-sub_free(store_sub *s)
-{
-	for (size_t i = 0; i < s->nchannels; i++)
-		free(s->channels[i]);
-	free(s);
-}
-
 pigeon_status
-store_sub_open(store_sub **out, const char *url, const char *const *channels, store_sub_fn fn,
-    void (*on_connect)(void *arg), void *arg)
+store_sub_open(
+    store_sub **out, const char *url, store_sub_fn fn, void (*on_connect)(void *arg), void *arg)
 {
 	store_sub *s;
 	pigeon_status rv;
 
-	if (channels == NULL || channels[0] == NULL || fn == NULL)
+	if (fn == NULL)
 		return PIGEON_INVALID_ARGUMENT;
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return PIGEON_RESOURCE_EXHAUSTED;
 	if ((rv = store_url_parse(url != NULL ? url : STORE_DEFAULT_URL, &s->url)) != PIGEON_OK)
 		goto fail_free;
-	rv = PIGEON_INVALID_ARGUMENT;
-	for (; channels[s->nchannels] != NULL; s->nchannels++) {
-		if (s->nchannels == SUB_MAX_CHANNELS)
-			goto fail_free;
-		if ((s->channels[s->nchannels] = strdup(channels[s->nchannels])) == NULL) {
-			rv = PIGEON_RESOURCE_EXHAUSTED;
-			goto fail_free;
-		}
-	}
 	s->fn = fn;
 	s->on_connect = on_connect;
 	s->arg = arg;
@@ -208,7 +215,7 @@ fail_pipe:
 	close(s->stop_pipe[0]);
 	close(s->stop_pipe[1]);
 fail_free:
-	sub_free(s);
+	free(s);
 	return rv;
 }
 
@@ -225,5 +232,5 @@ store_sub_close(store_sub *s)
 	pthread_join(s->thread, NULL);
 	close(s->stop_pipe[0]);
 	close(s->stop_pipe[1]);
-	sub_free(s);
+	free(s);
 }

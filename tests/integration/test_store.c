@@ -833,14 +833,18 @@ typedef struct t_events {
 } t_events;
 
 static void
-t_on_event(void *arg, const char *channel, const char *payload, size_t len)
+t_on_event(void *arg, const char *topic, const Pigeon__V1__Event *ev)
 {
 	t_events *e = arg;
 
 	pthread_mutex_lock(&e->mu);
 	if (e->n < 8)
-		snprintf(e->last[e->n++], sizeof(e->last[0]), "%s %.*s", channel, (int)len,
-		    payload);
+		snprintf(e->last[e->n++], sizeof(e->last[0]),
+		    "%s seq=%llu type=%d time_ms=%lld username=%s recipient=%s message_id=%llu "
+		    "text=%s content=%s",
+		    topic, (unsigned long long)ev->sequence, (int)ev->type, (long long)ev->time_ms,
+		    ev->username, ev->recipient, (unsigned long long)ev->message_id, ev->text,
+		    ev->content);
 	pthread_mutex_unlock(&e->mu);
 }
 
@@ -893,33 +897,25 @@ static void
 test_subscriber_gets_events_and_resubscribes(void **state)
 {
 	store *st = *state;
-	const char *const channels[] = {"event_journal", "message_queue", "message_delivered",
-	    NULL};
 	t_events ev = {.mu = PTHREAD_MUTEX_INITIALIZER};
 	store_sub *sub;
 
-	assert_int_equal(store_sub_open(&sub, env.redis.url, channels, t_on_event, t_on_connect, &ev),
-	    PIGEON_OK);
+	assert_int_equal(store_sub_open(&sub, env.redis.url, t_on_event, t_on_connect, &ev), PIGEON_OK);
 	wait_events(&ev, 1, 0);
 	assert_int_equal(t_login(st, "Alice", NULL), PIGEON_OK);
 	t_send(st, "Alice", "Ilya", "hi \"there\"", NULL, NULL);
 	t_deliver_all(1);
 	wait_events(&ev, 1, 3);
-	assert_non_null(strstr(ev.last[0], "event_journal {"));
-	assert_non_null(strstr(ev.last[0], "\"seq\":1"));
-	assert_non_null(strstr(ev.last[0], "\"type\":\"LOGIN\""));
-	assert_non_null(strstr(ev.last[0], "\"username\":\"Alice\""));
-	assert_non_null(strstr(ev.last[0], "\"text\":\"LOGIN: Alice\""));
-	assert_non_null(strstr(ev.last[0], "\"time_ms\":"));
-	assert_non_null(strstr(ev.last[1], "message_queue {"));
-	assert_non_null(strstr(ev.last[1], "\"type\":\"QUEUED\""));
-	assert_non_null(strstr(ev.last[1], "\"message_id\":1"));
-	assert_non_null(strstr(ev.last[1], "\"recipient\":\"Ilya\""));
-	assert_null(strstr(ev.last[1], "\"seq\""));
-	assert_null(strstr(ev.last[1], "\"content\""));
-	assert_non_null(strstr(ev.last[2], "message_delivered {"));
-	assert_non_null(strstr(ev.last[2], "\"type\":\"DELIVERED\""));
-	assert_non_null(strstr(ev.last[2], "\"content\":\"hi \\\"there\\\"\""));
+	assert_non_null(strstr(ev.last[0], "event_journal seq=1 type=1 time_ms="));
+	assert_null(strstr(ev.last[0], "time_ms=0 "));
+	assert_string_equal(strstr(ev.last[0], " username="),
+	    " username=Alice recipient= message_id=0 text=LOGIN: Alice content=");
+	assert_non_null(strstr(ev.last[1], "message_queue seq=0 type=6 time_ms="));
+	assert_string_equal(strstr(ev.last[1], " username="),
+	    " username=Alice recipient=Ilya message_id=1 text= content=");
+	assert_non_null(strstr(ev.last[2], "inbox/Ilya seq=0 type=7 time_ms="));
+	assert_string_equal(strstr(ev.last[2], " username="),
+	    " username=Alice recipient=Ilya message_id=1 text= content=hi \"there\"");
 
 	/* Redis restarts: the subscriber comes back by itself. */
 	t_redis_stop(&env.redis, false);
