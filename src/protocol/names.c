@@ -86,7 +86,14 @@ short_parse(const ProtobufCEnumDescriptor *desc, const char *s, int *out)
 	size_t p = prefix_of(desc);
 
 	for (unsigned i = 0; i < desc->n_values; i++) {
-		if (strcasecmp(desc->values[i].name + p, s) == 0) {
+		const char *n = desc->values[i].name + p;
+
+		/* The first letter, folded by hand, rules out most names before
+		 * strcasecmp's locale-aware folding: parsing is on the store's
+		 * reply path (a state per message read). */
+		if ((n[0] | 0x20) != (s[0] | 0x20))
+			continue;
+		if (strcasecmp(n, s) == 0) {
 			*out = desc->values[i].value;
 			return true;
 		}

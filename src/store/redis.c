@@ -93,13 +93,6 @@ static const struct {
 	{"TRYAGAIN", PIGEON_UNAVAILABLE},
 };
 
-static const char *const status_words[PIGEON_STATUS_COUNT] = {
-	"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
-	"ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
-	"ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
-	"UNAUTHENTICATED",
-};
-
 static bool
 first_word_is(const char *err, size_t wlen, const char *word)
 {
@@ -111,9 +104,10 @@ store_status_from_error(const char *err, const char **msg)
 {
 	size_t wlen = strcspn(err, " ");
 
-	/* OK is not an error: a script answering "OK ..." is broken. */
+	/* The scripts' errors start with a status name (pigeon_status_name's
+	 * table).  OK is not an error: a script answering "OK ..." is broken. */
 	for (size_t i = 1; i < PIGEON_STATUS_COUNT; i++) {
-		if (first_word_is(err, wlen, status_words[i])) {
+		if (first_word_is(err, wlen, pigeon_status_name((pigeon_status)i))) {
 			*msg = err[wlen] == ' ' ? err + wlen + 1 : err + wlen;
 			return (pigeon_status)i;
 		}
