@@ -301,12 +301,9 @@ events_stop(events_relay *r)
 void
 events_render(events_relay *r, prom_text *t)
 {
-	prom_family(t, "pigeon_events_relayed_total", "counter",
-	    "Events published on the pub socket.");
-	prom_printf(t, "pigeon_events_relayed_total %llu\n",
-	    (unsigned long long)prom_load(&r->relayed));
-	prom_family(t, "pigeon_events_gaps_filled_total", "counter",
-	    "Journal events published from the journal because pub/sub had lost them.");
-	prom_printf(t, "pigeon_events_gaps_filled_total %llu\n",
-	    (unsigned long long)prom_load(&r->gaps_filled));
+	prom_single(t, "pigeon_events_relayed_total", "counter",
+	    "Events published on the pub socket.", prom_load(&r->relayed));
+	prom_single(t, "pigeon_events_gaps_filled_total", "counter",
+	    "Journal events published from the journal because pub/sub had lost them.",
+	    prom_load(&r->gaps_filled));
 }

@@ -80,6 +80,13 @@ prom_family(prom_text *t, const char *name, const char *type, const char *help)
 }
 
 void
+prom_single(prom_text *t, const char *name, const char *type, const char *help, uint64_t value)
+{
+	prom_family(t, name, type, help);
+	prom_printf(t, "%s %llu\n", name, (unsigned long long)value);
+}
+
+void
 prom_hist_observe(prom_hist *h, int64_t us)
 {
 	size_t b = 0;

@@ -38,6 +38,11 @@ void prom_printf(prom_text *t, const char *fmt, ...) __attribute__((format(print
  * or "histogram". */
 void prom_family(prom_text *t, const char *name, const char *type, const char *help);
 
+/* A whole family of one unlabelled sample: its HELP and TYPE lines and the
+ * value ("counter" or "gauge"). */
+void prom_single(
+    prom_text *t, const char *name, const char *type, const char *help, uint64_t value);
+
 /* Upper bounds of every histogram's buckets, microseconds (+Inf implied):
  * 100 µs to 10 s. */
 #define PROM_BUCKETS 16

@@ -120,23 +120,19 @@ render_queue(store *st, prom_text *t)
 	prom_printf(t, "pigeon_redis_up %d\n", up);
 	if (!up)
 		return;
-	prom_family(t, "pigeon_queue_depth", "gauge",
-	    "Messages waiting in the queue, not yet taken by a worker.");
-	prom_printf(t, "pigeon_queue_depth %llu\n", (unsigned long long)h.queue_depth);
-	prom_family(t, "pigeon_queue_pending", "gauge",
-	    "Messages taken by a worker and not yet finished.");
-	prom_printf(t, "pigeon_queue_pending %llu\n", (unsigned long long)h.queue_pending);
+	prom_single(t, "pigeon_queue_depth", "gauge",
+	    "Messages waiting in the queue, not yet taken by a worker.", h.queue_depth);
+	prom_single(t, "pigeon_queue_pending", "gauge",
+	    "Messages taken by a worker and not yet finished.", h.queue_pending);
 	prom_family(t, "pigeon_queue_oldest_pending_age_seconds", "gauge",
 	    "How long the oldest message taken and not yet finished has been held (0: "
 	    "none).");
 	prom_printf(t, "pigeon_queue_oldest_pending_age_seconds %.3f\n",
 	    (double)h.oldest_pending_ms / 1e3);
-	prom_family(t, "pigeon_dead_letters", "gauge",
-	    "Messages in the dead-letter stream.");
-	prom_printf(t, "pigeon_dead_letters %llu\n", (unsigned long long)h.dead_letters);
-	prom_family(t, "pigeon_queue_workers", "gauge",
-	    "Workers the queue's consumer group has seen lately.");
-	prom_printf(t, "pigeon_queue_workers %u\n", (unsigned)h.workers);
+	prom_single(t, "pigeon_dead_letters", "gauge", "Messages in the dead-letter stream.",
+	    h.dead_letters);
+	prom_single(t, "pigeon_queue_workers", "gauge",
+	    "Workers the queue's consumer group has seen lately.", h.workers);
 }
 
 static char *

@@ -156,11 +156,10 @@ rpc_dispatcher_render(const rpc_dispatcher *d, prom_text *t)
 	    "RPC requests received and not yet answered.");
 	prom_printf(t, "pigeon_rpc_in_flight %ld\n",
 	    atomic_load_explicit(&d->in_flight, memory_order_relaxed));
-	prom_family(t, "pigeon_rpc_resends_total", "counter",
+	prom_single(t, "pigeon_rpc_resends_total", "counter",
 	    "Resent requests answered from the de-duplication table instead of running "
-	    "again.");
-	prom_printf(t, "pigeon_rpc_resends_total %llu\n",
-	    (unsigned long long)prom_load(&d->resends));
+	    "again.",
+	    prom_load(&d->resends));
 }
 
 /* Answers a request that never reached a handler (nor decoded). */

@@ -466,13 +466,11 @@ store_conns_up(const store_conns *cs)
 void
 store_conns_render(store_conns *cs, prom_text *t)
 {
-	prom_family(t, "pigeon_redis_round_trips_total", "counter",
+	prom_single(t, "pigeon_redis_round_trips_total", "counter",
 	    "Pipelined writes of commands to Redis by the store's connections (one may "
-	    "carry many commands).");
-	prom_printf(t, "pigeon_redis_round_trips_total %llu\n",
-	    (unsigned long long)prom_load(&cs->round_trips));
-	prom_family(t, "pigeon_redis_reconnects_total", "counter",
-	    "Connections of the store to Redis made again after one was lost.");
-	prom_printf(t, "pigeon_redis_reconnects_total %llu\n",
-	    (unsigned long long)prom_load(&cs->reconnects));
+	    "carry many commands).",
+	    prom_load(&cs->round_trips));
+	prom_single(t, "pigeon_redis_reconnects_total", "counter",
+	    "Connections of the store to Redis made again after one was lost.",
+	    prom_load(&cs->reconnects));
 }
