@@ -128,7 +128,11 @@ call_finish(rpc_call *c, pigeon_status st, const char *msg, const ProtobufCMessa
 			return;
 		}
 	}
-	if (c->tracked)
+	/* UNAVAILABLE means "not done, try again": a retry with the same
+	 * request id must run again, not get this answer back. */
+	if (c->tracked && st == PIGEON_UNAVAILABLE)
+		dedup_forget(c->d->dd, c->req.env->client_id, request_id, buf, len);
+	else if (c->tracked)
 		dedup_finish(c->d->dd, c->req.env->client_id, request_id, buf, len);
 	c->fn(c->arg, buf, len);
 	free(buf);

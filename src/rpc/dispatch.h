@@ -3,7 +3,8 @@
  * Dispatch: from one request's bytes to one reply's bytes, through the
  * service descriptor protoc-c generates.  Checks, in order: the size limit,
  * the envelope (garbage or truncated bytes are INVALID_ARGUMENT), a resent
- * copy (answered from the de-duplication table), the deadline
+ * copy (answered from the de-duplication table, which does not keep
+ * UNAVAILABLE answers: a retry of those runs again), the deadline
  * (DEADLINE_EXCEEDED without doing the work), the method (UNIMPLEMENTED),
  * the payload (INVALID_ARGUMENT); then calls the service's handler.  No
  * sockets here: the server feeds it, and unit tests drive it directly.
