@@ -47,6 +47,12 @@ pigeon_status rpc_dispatcher_new(
 /* Frees it.  No request may be in flight.  Accepts NULL. */
 void rpc_dispatcher_free(rpc_dispatcher *d);
 
+/* The latest deadline (ms since the Unix epoch) of the requests dispatched
+ * so far; INT64_MAX once one came without a deadline, 0 before the first.  No
+ * request in flight has a later deadline, so a server that stops need not
+ * wait for an answer past it.  Thread-safe. */
+int64_t rpc_dispatcher_deadline_max(rpc_dispatcher *d);
+
 /* Handles one request; calls fn exactly once with the reply, now or later
  * and possibly on another thread.  Borrows buf only during the call. */
 void rpc_dispatch(rpc_dispatcher *d, const void *buf, size_t len, rpc_reply_fn fn, void *arg);
