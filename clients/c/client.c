@@ -8,7 +8,10 @@
  * answer a resent request with its first answer.  Calls that find no
  * connection to pigeond fail fast with UNAVAILABLE once the dialer has had its
  * chance; a call that times out reports UNAVAILABLE rather than
- * DEADLINE_EXCEEDED if pigeond was not connected at any point.
+ * DEADLINE_EXCEEDED if pigeond was not connected at any point.  With a retry
+ * policy (retry.h) a call is a series of attempts of the same packed request,
+ * each on the call's one context and aio, with nng timers for the waits in
+ * between, so that close cancels a waiting call as it cancels a sending one.
  */
 #include <pthread.h>
 #include <stdarg.h>
@@ -27,6 +30,7 @@
 #include "clocks.h"
 #include "codec.h"
 #include "errors.h"
+#include "retry.h"
 #include "wait.h"
 
 #define CLIENT_RECV_MAX_DEFAULT (4u * 1024 * 1024)
@@ -72,6 +76,10 @@ struct pigeon_client {
 	/* Finished asynchronous calls kept for reuse (acall.next_idle). */
 	struct acall *idle;
 	unsigned nidle;
+	/* Normalised: max_attempts is at least 1. */
+	pigeon_retry_policy retry;
+	/* The backoffs' random numbers: retry_mix64 of this counter. */
+	atomic_uint_fast64_t rng;
 };
 
 static void
@@ -137,6 +145,8 @@ pigeon_client_open_opts(pigeon_client **out, const pigeon_client_opts *opts)
 	url = opts->url != NULL ? opts->url : PIGEON_DEFAULT_RPC_URL;
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return PIGEON_RESOURCE_EXHAUSTED;
+	if ((rv = retry_policy_normalize(&opts->retry, &c->retry)) != PIGEON_OK)
+		goto fail_free;
 	snprintf(c->url, sizeof(c->url), "%s", url);
 	c->deadline_ms = opts->deadline_ms > 0 ? opts->deadline_ms : PIGEON_DEFAULT_DEADLINE_MS;
 	c->opened_ms = clocks_wall_ms();
@@ -145,6 +155,7 @@ pigeon_client_open_opts(pigeon_client **out, const pigeon_client_opts *opts)
 	atomic_init(&c->next_request, 1);
 	atomic_init(&c->pipes, 0);
 	atomic_init(&c->down_since_ms, c->opened_ms);
+	atomic_init(&c->rng, c->client_id);
 	rv = PIGEON_RESOURCE_EXHAUSTED;
 	if (pthread_mutex_init(&c->mtx, NULL) != 0)
 		goto fail_free;
@@ -191,16 +202,30 @@ fail_free:
 	return rv;
 }
 
-/* One asynchronous call: send, then receive, then complete. */
+/* What an asynchronous call is doing with its aio. */
+typedef enum acall_stage {
+	ACALL_SENDING,
+	ACALL_RECEIVING,
+	/* Waiting out a backoff before the next attempt (nng_sleep_aio). */
+	ACALL_WAITING,
+} acall_stage;
+
+/* One asynchronous call: attempts of send then receive, with a wait before
+ * each retry, then completion. */
 typedef struct acall {
 	call_link link;
 	pigeon_client *c;
 	const ProtobufCMethodDescriptor *md;
 	uint64_t request_id;
-	int64_t deadline;
+	/* The call's end on the monotonic clock (clocks_mono_ms). */
+	int64_t end_ms;
+	/* The request, from which every attempt but the last sends a copy (a
+	 * send takes its message); NULL once the last has taken it. */
+	nng_msg *req;
+	uint32_t attempts;
 	nng_ctx ctx;
 	nng_aio *aio;
-	bool receiving;
+	acall_stage stage;
 	pigeon_done done;
 	void *arg;
 	struct acall *next_idle;
@@ -313,6 +338,57 @@ call_start(pigeon_client *c, void (*op)(nng_ctx, nng_aio *), nng_ctx ctx, nng_ai
 	return ok;
 }
 
+/* Starts the wait before a call's next attempt on its aio, as call_start
+ * starts a send.  nng_sleep_aio ends a sleep early at the aio's timeout: the
+ * default (none) lets it run its course. */
+static bool
+call_sleep(pigeon_client *c, int64_t ms, nng_aio *aio)
+{
+	bool ok;
+
+	pthread_mutex_lock(&c->mtx);
+	ok = !c->closing;
+	if (ok) {
+		nng_aio_set_timeout(aio, NNG_DURATION_DEFAULT);
+		nng_sleep_aio((nng_duration)ms, aio);
+	}
+	pthread_mutex_unlock(&c->mtx);
+	return ok;
+}
+
+/* Whether a call that has made `attempts` attempts, the last ending with st,
+ * makes another, and after how long (*delay_ms).  The random draw is made
+ * only for a retry that the policy allows at all. */
+static bool
+call_retry(pigeon_client *c, pigeon_status st, uint32_t attempts, int64_t end_ms,
+    int64_t *delay_ms)
+{
+	int64_t delay;
+
+	if (st != PIGEON_UNAVAILABLE || attempts >= c->retry.max_attempts)
+		return false;
+	delay = retry_backoff_ms(&c->retry, attempts,
+	    retry_mix64(atomic_fetch_add(&c->rng, RETRY_MIX_GAMMA)));
+	if (!retry_allowed(&c->retry, st, attempts, clocks_mono_ms(), delay, end_ms))
+		return false;
+	*delay_ms = delay;
+	return true;
+}
+
+/* The message an attempt sends: a copy of *req while another attempt may
+ * follow, else *req itself (then set to NULL).  RESOURCE_EXHAUSTED without
+ * memory for the copy. */
+static pigeon_status
+attempt_msg(pigeon_client *c, uint32_t attempt, nng_msg **req, nng_msg **out)
+{
+	if (attempt >= c->retry.max_attempts) {
+		*out = *req;
+		*req = NULL;
+		return PIGEON_OK;
+	}
+	return nng_msg_dup(out, *req) == 0 ? PIGEON_OK : PIGEON_RESOURCE_EXHAUSTED;
+}
+
 /* nng 1.5's dialer stops for good when an attempt ends in NNG_ECLOSED,
  * which is what sending the SP header into a peer that died after accepting
  * gives (EPIPE): a pigeond killed while its clients reconnect does that now
@@ -364,11 +440,13 @@ client_connected(pigeon_client *c, bool may_wait, int32_t timeout_ms)
 	return up;
 }
 
-/* Checks the request and packs its envelope into a new nng message. */
+/* Checks the request and packs its envelope, with a new request id and the
+ * call's deadline, into a new nng message, which every attempt of the call
+ * sends (or a copy of it). */
 static pigeon_status
 call_prepare(pigeon_client *c, const char *method, const ProtobufCMessage *req,
     int32_t deadline_ms, const ProtobufCMethodDescriptor **mdp, uint64_t *request_id,
-    nng_msg **msgp, int32_t *timeout_ms, bool may_wait, pigeon_error *err)
+    nng_msg **msgp, int32_t *timeout_ms, pigeon_error *err)
 {
 	const ProtobufCMethodDescriptor *md;
 	uint8_t *buf;
@@ -384,10 +462,6 @@ call_prepare(pigeon_client *c, const char *method, const ProtobufCMessage *req,
 	if (req == NULL || req->descriptor != md->input) {
 		set_error(err, PIGEON_INVALID_ARGUMENT, "%s takes a %s", method, md->input->name);
 		return PIGEON_INVALID_ARGUMENT;
-	}
-	if (!client_connected(c, may_wait, timeout)) {
-		set_error(err, PIGEON_UNAVAILABLE, "pigeond is not reachable at %s", c->url);
-		return PIGEON_UNAVAILABLE;
 	}
 	*request_id = atomic_fetch_add(&c->next_request, 1);
 	rv = rpc_request_pack(method, c->client_id, *request_id, clocks_wall_ms() + timeout, req, &buf,
@@ -459,6 +533,55 @@ call_decode(const ProtobufCMethodDescriptor *md, uint64_t request_id, nng_msg *m
 	return st;
 }
 
+/* Milliseconds left until end_ms, at least 1 (an nng timeout of 0 would
+ * mean "none"). */
+static int32_t
+ms_left(int64_t end_ms)
+{
+	int64_t left = end_ms - clocks_mono_ms();
+
+	return left > 0 ? (int32_t)left : 1;
+}
+
+/* One attempt of a synchronous call: UNAVAILABLE at once without a
+ * connection to pigeond (after the connect grace), else sends msg (taken)
+ * on ctx and waits for the reply until end_ms. */
+static pigeon_status
+sync_attempt(pigeon_client *c, const ProtobufCMethodDescriptor *md, uint64_t request_id,
+    nng_msg *msg, int64_t end_ms, nng_ctx ctx, nng_aio *aio, ProtobufCMessage **reply,
+    pigeon_error *err)
+{
+	pigeon_status rv;
+	int nerr;
+
+	if (!client_connected(c, true, ms_left(end_ms))) {
+		nng_msg_free(msg);
+		set_error(err, PIGEON_UNAVAILABLE, "pigeond is not reachable at %s", c->url);
+		return PIGEON_UNAVAILABLE;
+	}
+	nng_aio_set_msg(aio, msg);
+	nng_aio_set_timeout(aio, ms_left(end_ms));
+	if (!call_start(c, nng_ctx_send, ctx, aio)) {
+		nng_msg_free(msg);
+		return call_nng_failure(c, NNG_ECLOSED, err);
+	}
+	nng_aio_wait(aio);
+	if ((nerr = nng_aio_result(aio)) != 0) {
+		nng_msg_free(nng_aio_get_msg(aio));
+		return call_nng_failure(c, nerr, err);
+	}
+	nng_aio_set_timeout(aio, ms_left(end_ms));
+	if (!call_start(c, nng_ctx_recv, ctx, aio))
+		return call_nng_failure(c, NNG_ECLOSED, err);
+	nng_aio_wait(aio);
+	if ((nerr = nng_aio_result(aio)) != 0)
+		return call_nng_failure(c, nerr, err);
+	msg = nng_aio_get_msg(aio);
+	rv = call_decode(md, request_id, msg, reply, err);
+	nng_msg_free(msg);
+	return rv;
+}
+
 pigeon_status
 pigeon_call(pigeon_client *c, const char *method, const ProtobufCMessage *req,
     ProtobufCMessage **reply, int32_t deadline_ms, pigeon_error *err)
@@ -466,69 +589,62 @@ pigeon_call(pigeon_client *c, const char *method, const ProtobufCMessage *req,
 	const ProtobufCMethodDescriptor *md;
 	uint64_t request_id;
 	int32_t timeout;
-	nng_msg *msg;
+	nng_msg *msg, *attempt;
 	nng_aio *aio;
 	nng_ctx ctx;
 	call_link link;
 	pigeon_status rv;
-	int64_t deadline;
+	int64_t end_ms, delay;
+	uint32_t attempts = 0;
 	int nerr;
 
-	rv = call_prepare(
-	    c, method, req, deadline_ms, &md, &request_id, &msg, &timeout, true, err);
+	rv = call_prepare(c, method, req, deadline_ms, &md, &request_id, &msg, &timeout, err);
 	if (rv != PIGEON_OK)
 		return rv;
-	deadline = clocks_wall_ms() + timeout;
+	end_ms = clocks_mono_ms() + timeout;
 	if ((nerr = nng_aio_alloc(&aio, NULL, NULL)) != 0) {
-		nng_msg_free(msg);
-		return call_nng_failure(c, nerr, err);
+		rv = call_nng_failure(c, nerr, err);
+		goto out_msg;
 	}
 	if ((nerr = nng_ctx_open(&ctx, c->sock)) != 0) {
-		nng_msg_free(msg);
 		rv = call_nng_failure(c, nerr, err);
 		goto out_aio;
 	}
 	if (!call_link_add(c, &link, aio)) {
-		nng_msg_free(msg);
 		rv = call_nng_failure(c, NNG_ECLOSED, err);
 		goto out_ctx;
 	}
-	nng_aio_set_msg(aio, msg);
-	nng_aio_set_timeout(aio, timeout);
-	if (!call_start(c, nng_ctx_send, ctx, aio)) {
-		nng_msg_free(msg);
-		rv = call_nng_failure(c, NNG_ECLOSED, err);
-		goto out_link;
+	for (;;) {
+		if ((rv = attempt_msg(c, ++attempts, &msg, &attempt)) != PIGEON_OK) {
+			set_error(err, rv, "out of memory");
+			break;
+		}
+		rv = sync_attempt(c, md, request_id, attempt, end_ms, ctx, aio, reply, err);
+		if (!call_retry(c, rv, attempts, end_ms, &delay))
+			break;
+		if (!call_sleep(c, delay, aio)) {
+			rv = call_nng_failure(c, NNG_ECLOSED, err);
+			break;
+		}
+		nng_aio_wait(aio);
+		if ((nerr = nng_aio_result(aio)) != 0) {
+			rv = call_nng_failure(c, nerr, err);
+			break;
+		}
 	}
-	nng_aio_wait(aio);
-	if ((nerr = nng_aio_result(aio)) != 0) {
-		nng_msg_free(nng_aio_get_msg(aio));
-		rv = call_nng_failure(c, nerr, err);
-		goto out_link;
-	}
-	timeout = (int32_t)(deadline - clocks_wall_ms());
-	nng_aio_set_timeout(aio, timeout > 0 ? timeout : 1);
-	if (!call_start(c, nng_ctx_recv, ctx, aio)) {
-		rv = call_nng_failure(c, NNG_ECLOSED, err);
-		goto out_link;
-	}
-	nng_aio_wait(aio);
-	if ((nerr = nng_aio_result(aio)) != 0) {
-		rv = call_nng_failure(c, nerr, err);
-		goto out_link;
-	}
-	msg = nng_aio_get_msg(aio);
-	rv = call_decode(md, request_id, msg, reply, err);
-	nng_msg_free(msg);
-out_link:
 	nng_ctx_close(ctx);
 	call_link_remove(c, &link);
 	nng_aio_free(aio);
+	if (msg != NULL)
+		nng_msg_free(msg);
 	return rv;
 out_ctx:
 	nng_ctx_close(ctx);
 out_aio:
 	nng_aio_free(aio);
+out_msg:
+	if (msg != NULL)
+		nng_msg_free(msg);
 	return rv;
 }
 
@@ -561,6 +677,10 @@ acall_complete(acall *a, pigeon_status st, const char *message, ProtobufCMessage
 	pigeon_client *c = a->c;
 	bool kept;
 
+	if (a->req != NULL) {
+		nng_msg_free(a->req);
+		a->req = NULL;
+	}
 	a->done(st, message, reply, a->arg);
 	pigeon_reply_free(reply);
 	pthread_mutex_lock(&c->mtx);
@@ -591,7 +711,6 @@ acall_get(pigeon_client *c, acall **out)
 	}
 	pthread_mutex_unlock(&c->mtx);
 	if (a != NULL) {
-		a->receiving = false;
 		*out = a;
 		return PIGEON_OK;
 	}
@@ -626,6 +745,52 @@ acall_put(pigeon_client *c, acall *a)
 	}
 }
 
+/* An attempt ended with st: an UNAVAILABLE one is made again after a
+ * backoff while the policy and the deadline allow, otherwise the call
+ * completes.  Runs on an nng thread, or on the caller's for a first attempt
+ * that found no connection. */
+static void
+acall_end(acall *a, pigeon_status st, const char *message, ProtobufCMessage *reply)
+{
+	int64_t delay;
+
+	if (a->req != NULL && call_retry(a->c, st, a->attempts, a->end_ms, &delay)) {
+		a->stage = ACALL_WAITING;
+		if (call_sleep(a->c, delay, a->aio))
+			return;
+		st = PIGEON_CANCELLED;
+		message = "client closed";
+	}
+	acall_complete(a, st, message, reply);
+}
+
+/* Starts the call's next attempt: UNAVAILABLE at once without a connection
+ * to pigeond, else the send of the request (or of a copy). */
+static void
+acall_attempt(acall *a)
+{
+	pigeon_client *c = a->c;
+	nng_msg *msg;
+
+	a->attempts++;
+	if (!client_connected(c, false, ms_left(a->end_ms))) {
+		acall_end(a, PIGEON_UNAVAILABLE, "pigeond is not reachable", NULL);
+		return;
+	}
+	if (attempt_msg(c, a->attempts, &a->req, &msg) != PIGEON_OK) {
+		acall_end(a, PIGEON_RESOURCE_EXHAUSTED, "out of memory", NULL);
+		return;
+	}
+	a->stage = ACALL_SENDING;
+	nng_aio_set_msg(a->aio, msg);
+	nng_aio_set_timeout(a->aio, ms_left(a->end_ms));
+	if (!call_start(c, nng_ctx_send, a->ctx, a->aio)) {
+		/* Closing began in between: the caller hears it through done. */
+		nng_msg_free(msg);
+		acall_complete(a, PIGEON_CANCELLED, "client closed", NULL);
+	}
+}
+
 static void
 acall_cb(void *arg)
 {
@@ -633,31 +798,44 @@ acall_cb(void *arg)
 	pigeon_error err = {0};
 	ProtobufCMessage *reply = NULL;
 	pigeon_status st;
-	int32_t left;
+	nng_msg *msg;
 	int nerr = nng_aio_result(a->aio);
 
-	if (nerr != 0) {
-		if (!a->receiving)
-			nng_msg_free(nng_aio_get_msg(a->aio));
-		st = call_nng_failure(a->c, nerr, &err);
-		acall_complete(a, st, err.message, NULL);
+	switch (a->stage) {
+	case ACALL_WAITING:
+		if (nerr != 0) {
+			st = call_nng_failure(a->c, nerr, &err);
+			acall_complete(a, st, err.message, NULL);
+		} else {
+			acall_attempt(a);
+		}
 		return;
-	}
-	if (!a->receiving) {
-		a->receiving = true;
-		left = (int32_t)(a->deadline - clocks_wall_ms());
-		nng_aio_set_timeout(a->aio, left > 0 ? left : 1);
+	case ACALL_SENDING:
+		if (nerr != 0) {
+			nng_msg_free(nng_aio_get_msg(a->aio));
+			st = call_nng_failure(a->c, nerr, &err);
+			acall_end(a, st, err.message, NULL);
+			return;
+		}
+		a->stage = ACALL_RECEIVING;
+		nng_aio_set_timeout(a->aio, ms_left(a->end_ms));
 		if (!call_start(a->c, nng_ctx_recv, a->ctx, a->aio)) {
 			st = call_nng_failure(a->c, NNG_ECLOSED, &err);
 			acall_complete(a, st, err.message, NULL);
 		}
 		return;
+	case ACALL_RECEIVING:
+		if (nerr != 0) {
+			st = call_nng_failure(a->c, nerr, &err);
+			acall_end(a, st, err.message, NULL);
+			return;
+		}
+		msg = nng_aio_get_msg(a->aio);
+		st = call_decode(a->md, a->request_id, msg, &reply, &err);
+		nng_msg_free(msg);
+		acall_end(a, st, st == PIGEON_OK ? "" : err.message, reply);
+		return;
 	}
-	nng_msg *msg = nng_aio_get_msg(a->aio);
-
-	st = call_decode(a->md, a->request_id, msg, &reply, &err);
-	nng_msg_free(msg);
-	acall_complete(a, st, st == PIGEON_OK ? "" : err.message, reply);
 }
 
 pigeon_status
@@ -671,13 +849,7 @@ pigeon_call_async(pigeon_client *c, const char *method, const ProtobufCMessage *
 	int32_t timeout;
 	pigeon_status rv;
 
-	rv = call_prepare(
-	    c, method, req, deadline_ms, &md, &request_id, &msg, &timeout, false, NULL);
-	if (rv == PIGEON_UNAVAILABLE) {
-		/* Not a failure to start: the caller hears it through done. */
-		done(rv, "pigeond is not reachable", NULL, arg);
-		return PIGEON_OK;
-	}
+	rv = call_prepare(c, method, req, deadline_ms, &md, &request_id, &msg, &timeout, NULL);
 	if (rv != PIGEON_OK)
 		return rv;
 	if ((rv = acall_get(c, &a)) != PIGEON_OK)
@@ -687,18 +859,15 @@ pigeon_call_async(pigeon_client *c, const char *method, const ProtobufCMessage *
 	a->request_id = request_id;
 	a->done = done;
 	a->arg = arg;
-	a->deadline = clocks_wall_ms() + timeout;
+	a->end_ms = clocks_mono_ms() + timeout;
+	a->attempts = 0;
 	if (!call_link_add(c, &a->link, a->aio)) {
 		rv = PIGEON_CANCELLED;
 		goto fail_put;
 	}
-	nng_aio_set_msg(a->aio, msg);
-	nng_aio_set_timeout(a->aio, timeout);
-	if (!call_start(c, nng_ctx_send, a->ctx, a->aio)) {
-		/* Closing began in between: the caller hears it through done. */
-		nng_msg_free(msg);
-		acall_complete(a, PIGEON_CANCELLED, "client closed", NULL);
-	}
+	/* From here on the call owns the request and done hears the outcome. */
+	a->req = msg;
+	acall_attempt(a);
 	return PIGEON_OK;
 
 fail_put:

@@ -3,15 +3,23 @@
  * pigeond: options, wiring and signals.  Roles: `rpc` serves the RPC socket
  * from the store, `worker` runs the queue workers, `events` rebroadcasts
  * Redis pub/sub on the nng pub socket, `all` (the default) runs every role in
- * one process.  SIGINT/SIGTERM stop it; SIGHUP reloads the spam filter.
+ * one process.  SIGHUP reloads the spam filter.  SIGINT/SIGTERM stop it
+ * gracefully, in the order at `out:` below, and a second one during that
+ * stop ends it at once with exit code 1.  At start an address still held
+ * (by a pigeond before this one, draining) is waited for.
  */
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <pigeon/wire.h>
 
+#include "backoff.h"
+#include "clocks.h"
 #include "dispatch.h"
 #include "events.h"
 #include "log.h"
@@ -39,7 +47,13 @@ typedef struct config {
 	uint64_t contexts;
 	uint64_t content_max;
 	uint64_t journal_max;
+	uint64_t drain_max_ms;
+	uint64_t listen_wait_ms;
 } config;
+
+/* Tries at a busy address: the first wait, and the longest. */
+#define ADDRESS_RETRY_MIN_MS 20
+#define ADDRESS_RETRY_MAX_MS 500
 
 static const char *const mutating_methods[] = {
 	"Login", "Logout", "SendMessage", "RegisterUser", NULL};
@@ -77,6 +91,77 @@ open_metrics(const config *cf, store *st, rpc_dispatcher *disp, worker_pool *wp,
 	return PIGEON_OK;
 }
 
+/* Waiting at start for an address another process holds: a pigeond being
+ * replaced keeps its RPC address until the requests in flight are answered
+ * (rpc_server_drain), and its pub address until its workers have stopped. */
+typedef struct address_wait {
+	const sigset_t *sigs;
+	int64_t end_ms;
+	backoff retry;
+	bool logged;
+	/* The signal (SIGINT or SIGTERM) that stopped the wait, or 0. */
+	int stop_signal;
+} address_wait;
+
+static void
+address_wait_init(address_wait *w, const sigset_t *sigs, uint64_t wait_ms)
+{
+	w->sigs = sigs;
+	w->end_ms = clocks_mono_ms() + (int64_t)wait_ms;
+	backoff_init(&w->retry, ADDRESS_RETRY_MIN_MS, ADDRESS_RETRY_MAX_MS);
+	w->logged = false;
+	w->stop_signal = 0;
+}
+
+/* After an attempt to listen found the address in use: waits before the
+ * next and returns true, or false when the wait is over or a stop signal
+ * came (w->stop_signal).  The waits are sigtimedwait, so that SIGINT and
+ * SIGTERM end them. */
+static bool
+address_wait_more(address_wait *w, const char *what, const char *url)
+{
+	int64_t left = w->end_ms - clocks_mono_ms(), delay = backoff_next(&w->retry);
+	struct timespec ts;
+	int sig;
+
+	if (left <= 0)
+		return false;
+	if (!w->logged) {
+		log_info("pigeond", "%s address in use, waiting for it url=%s wait_ms=%lld", what,
+		    url, (long long)left);
+		w->logged = true;
+	}
+	if (delay > left)
+		delay = left;
+	ts.tv_sec = delay / 1000;
+	ts.tv_nsec = (long)(delay % 1000) * 1000000;
+	if ((sig = sigtimedwait(w->sigs, NULL, &ts)) == SIGINT || sig == SIGTERM) {
+		w->stop_signal = sig;
+		return false;
+	}
+	if (sig == SIGHUP)
+		log_info("pigeond", "SIGHUP ignored while starting");
+	return true;
+}
+
+/* Runs once the stop has begun: a second SIGINT or SIGTERM ends pigeond at
+ * once, whatever the stop is waiting for, with exit code 1.  Cancelled (in
+ * sigwait) when the stop is over. */
+static void *
+stop_watch(void *arg)
+{
+	const sigset_t *sigs = arg;
+	int sig;
+
+	for (;;) {
+		if (sigwait(sigs, &sig) != 0 || sig == SIGHUP)
+			continue;
+		log_error("pigeond", "second signal during the stop: exiting at once signal=%d",
+		    sig);
+		_exit(1);
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -111,6 +196,14 @@ main(int argc, char **argv)
 		    "largest message content, bytes", &cf.content_max},
 		{"journal-max", "PIGEON_JOURNAL_MAX", OPT_UINT, "1000000",
 		    "journal entries kept", &cf.journal_max},
+		{"drain-max-ms", "PIGEON_DRAIN_MAX_MS", OPT_UINT, "10000",
+		    "on SIGTERM, how long requests in flight are waited for at most (also no "
+		    "longer than their deadlines)",
+		    &cf.drain_max_ms},
+		{"listen-wait-ms", "PIGEON_LISTEN_WAIT_MS", OPT_UINT, "15000",
+		    "at start, how long to wait for an address another process holds (a "
+		    "pigeond being replaced, still stopping)",
+		    &cf.listen_wait_ms},
 		{"log-level", "PIGEON_LOG_LEVEL", OPT_STRING, "info", "error, warn, info or debug",
 		    &cf.log_level},
 		{"metrics-listen", "PIGEON_METRICS_LISTEN", OPT_STRING, NULL,
@@ -133,7 +226,12 @@ main(int argc, char **argv)
 	store *metrics_st = NULL;
 	pigeond_metrics *metrics = NULL;
 	sigset_t sigs;
+	address_wait aw;
+	pthread_t watch;
+	bool watching = false;
 	pigeon_status rv;
+	int64_t stop_start;
+	unsigned left;
 	int first_arg, code = 1, sig;
 
 	if (!opts_parse(defs, argc, argv, "[OPTION]...",
@@ -188,7 +286,13 @@ main(int argc, char **argv)
 		ropts.url = cf.rpc_url;
 		ropts.recv_max = (size_t)cf.recv_max;
 		ropts.contexts = (unsigned)cf.contexts;
-		if ((rv = rpc_server_open(&srv, &ropts, disp)) != PIGEON_OK) {
+		address_wait_init(&aw, &sigs, cf.listen_wait_ms);
+		while ((rv = rpc_server_open(&srv, &ropts, disp)) == PIGEON_UNAVAILABLE &&
+		    address_wait_more(&aw, "RPC", cf.rpc_url))
+			;
+		if ((sig = aw.stop_signal) != 0)
+			goto stopping;
+		if (rv != PIGEON_OK) {
 			log_error("pigeond", "cannot serve RPC status=%s url=%s",
 			    pigeon_status_name(rv), cf.rpc_url);
 			goto out;
@@ -214,7 +318,13 @@ main(int argc, char **argv)
 		eo.redis_url = cf.redis_url;
 		eo.pub_url = cf.pub_url;
 		eo.recv_max = (size_t)cf.recv_max;
-		if ((rv = events_start(&ev, &eo)) != PIGEON_OK) {
+		address_wait_init(&aw, &sigs, cf.listen_wait_ms);
+		while ((rv = events_start(&ev, &eo)) == PIGEON_UNAVAILABLE &&
+		    address_wait_more(&aw, "pub", cf.pub_url))
+			;
+		if ((sig = aw.stop_signal) != 0)
+			goto stopping;
+		if (rv != PIGEON_OK) {
 			log_error("pigeond", "cannot start the events relay status=%s url=%s",
 			    pigeon_status_name(rv), cf.pub_url);
 			goto out;
@@ -235,21 +345,43 @@ main(int argc, char **argv)
 				    pigeon_status_name(rv));
 			continue;
 		}
-		log_info("pigeond", "stopping signal=%d", sig);
 		break;
 	}
+stopping:
+	log_info("pigeond", "stopping signal=%d drain_max_ms=%llu", sig,
+	    (unsigned long long)cf.drain_max_ms);
+	if (pthread_create(&watch, NULL, stop_watch, &sigs) == 0)
+		watching = true;
+	else
+		log_warn("pigeond", "a second signal will not cut the stop short");
 	code = 0;
 
 out:
-	/* Stop taking requests first; those in flight finish on the store,
-	 * which closes after them. */
+	/* The graceful stop, in this order: refuse new requests and answer
+	 * those in flight; close the RPC socket, which frees its address for
+	 * the pigeond that replaces this one; let each worker finish and
+	 * acknowledge its batch; relay the events of those batches; close the
+	 * store, which answered the requests.  Also the way out of a failed
+	 * start, where whatever did not start is NULL. */
+	stop_start = clocks_mono_ms();
+	if (srv != NULL && (left = rpc_server_drain(srv, (int64_t)cf.drain_max_ms)) > 0)
+		log_warn("pigeond", "requests still in flight after the drain; waiting for their "
+				    "handlers in_flight=%u",
+		    left);
+	/* Metrics read the parts below: they stop before any is freed. */
 	pigeond_metrics_close(metrics);
 	store_close(metrics_st);
 	rpc_server_close(srv);
-	events_stop(ev);
 	worker_pool_stop(wp);
+	events_stop(ev);
 	rpc_dispatcher_free(disp);
 	service_free(svc);
 	store_close(st);
+	if (watching) {
+		pthread_cancel(watch);
+		pthread_join(watch, NULL);
+	}
+	log_info("pigeond", "stopped code=%d ms=%lld", code,
+	    (long long)(clocks_mono_ms() - stop_start));
 	return code;
 }

@@ -185,14 +185,18 @@ dedup_begin(dedup *d, uint64_t client_id, uint64_t request_id, dedup_reply_fn fn
 	return DEDUP_NEW;
 }
 
-void
-dedup_finish(dedup *d, uint64_t client_id, uint64_t request_id, const uint8_t *buf, size_t len)
+/* Hands the answer to the waiting copies and, when keep, records it for
+ * later ones; otherwise forgets the request. */
+static void
+settle(dedup *d, uint64_t client_id, uint64_t request_id, const uint8_t *buf, size_t len,
+    bool keep)
 {
 	entry *e;
 	waiter *w;
-	uint8_t *copy;
+	uint8_t *copy = NULL;
 
-	copy = malloc(len > 0 ? len : 1);
+	if (keep)
+		copy = malloc(len > 0 ? len : 1);
 	pthread_mutex_lock(&d->mtx);
 	if ((e = find(d, client_id, request_id)) == NULL || e->done) {
 		pthread_mutex_unlock(&d->mtx);
@@ -202,8 +206,9 @@ dedup_finish(dedup *d, uint64_t client_id, uint64_t request_id, const uint8_t *b
 	w = e->waiters;
 	e->waiters = NULL;
 	if (copy == NULL) {
-		/* Without memory for the answer, forget the request: a later
-		 * copy executes again rather than getting a wrong answer. */
+		/* Not to be kept, or without memory for the answer: forget
+		 * the request, so that a later copy executes again rather than
+		 * getting a wrong answer. */
 		unlink_entry(d, e);
 	} else {
 		memcpy(copy, buf, len);
@@ -215,6 +220,18 @@ dedup_finish(dedup *d, uint64_t client_id, uint64_t request_id, const uint8_t *b
 	for (waiter *it = w; it != NULL; it = it->next)
 		it->fn(it->arg, buf, len);
 	waiters_free(w);
+}
+
+void
+dedup_finish(dedup *d, uint64_t client_id, uint64_t request_id, const uint8_t *buf, size_t len)
+{
+	settle(d, client_id, request_id, buf, len, true);
+}
+
+void
+dedup_forget(dedup *d, uint64_t client_id, uint64_t request_id, const uint8_t *buf, size_t len)
+{
+	settle(d, client_id, request_id, buf, len, false);
 }
 
 size_t

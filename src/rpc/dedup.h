@@ -48,6 +48,13 @@ dedup_state dedup_begin(
 void dedup_finish(dedup *d, uint64_t client_id, uint64_t request_id, const uint8_t *buf,
     size_t len);
 
+/* Hands the answer of a request that dedup_begin called NEW to every waiting
+ * copy, and forgets the request: a copy arriving later executes again.  For
+ * answers that mean "not done, try again" (UNAVAILABLE), which a client
+ * retries with the same request id.  Borrows buf. */
+void dedup_forget(dedup *d, uint64_t client_id, uint64_t request_id, const uint8_t *buf,
+    size_t len);
+
 /* Entries held now (for tests and metrics). */
 size_t dedup_size(dedup *d);
 

@@ -30,6 +30,8 @@ struct rpc_dispatcher {
 	method_stats *stats;
 	atomic_long in_flight;
 	atomic_uint_fast64_t resends;
+	/* See rpc_dispatcher_deadline_max. */
+	atomic_int_fast64_t deadline_max;
 };
 
 /* One request being executed: from dispatch until its reply is sent. */
@@ -57,6 +59,7 @@ rpc_dispatcher_new(rpc_dispatcher **out, ProtobufCService *svc, const rpc_dispat
 	if ((d = calloc(1, sizeof(*d))) == NULL)
 		return PIGEON_RESOURCE_EXHAUSTED;
 	d->svc = svc;
+	atomic_init(&d->deadline_max, 0);
 	d->request_max = opts != NULL && opts->request_max > 0 ? opts->request_max
 							       : RPC_REQUEST_MAX_DEFAULT;
 	if ((d->dedup_method = calloc(sd->n_methods, sizeof(bool))) == NULL)
@@ -208,7 +211,11 @@ call_finish(rpc_call *c, pigeon_status st, const char *msg, const ProtobufCMessa
 			return;
 		}
 	}
-	if (c->tracked)
+	/* UNAVAILABLE means "not done, try again": a retry with the same
+	 * request id must run again, not get this answer back. */
+	if (c->tracked && st == PIGEON_UNAVAILABLE)
+		dedup_forget(c->d->dd, c->req.env->client_id, request_id, buf, len);
+	else if (c->tracked)
 		dedup_finish(c->d->dd, c->req.env->client_id, request_id, buf, len);
 	count_answer(c->d, c->method, st, c->start_us);
 	atomic_fetch_sub_explicit(&c->d->in_flight, 1, memory_order_relaxed);
@@ -256,6 +263,25 @@ rpc_call_done(void *closure_data, pigeon_status st, const char *errmsg, const Pr
 }
 
 
+/* Raises deadline_max to deadline_ms.  Deadlines grow with time, so nearly
+ * every request raises it: one compare-and-swap, rarely two. */
+static void
+deadline_note(rpc_dispatcher *d, int64_t deadline_ms)
+{
+	int_fast64_t cur = atomic_load_explicit(&d->deadline_max, memory_order_relaxed);
+
+	while (deadline_ms > cur &&
+	    !atomic_compare_exchange_weak_explicit(&d->deadline_max, &cur, deadline_ms,
+		memory_order_relaxed, memory_order_relaxed))
+		;
+}
+
+int64_t
+rpc_dispatcher_deadline_max(rpc_dispatcher *d)
+{
+	return atomic_load_explicit(&d->deadline_max, memory_order_relaxed);
+}
+
 void
 rpc_dispatch(rpc_dispatcher *d, const void *buf, size_t len, rpc_reply_fn fn, void *arg)
 {
@@ -286,6 +312,7 @@ rpc_dispatch(rpc_dispatcher *d, const void *buf, size_t len, rpc_reply_fn fn, vo
 		return;
 	}
 	env = c->req.env;
+	deadline_note(d, env->deadline_ms != 0 ? env->deadline_ms : INT64_MAX);
 	md = protobuf_c_service_descriptor_get_method_by_name(sd, env->method);
 	c->method = md != NULL ? (unsigned)(md - sd->methods) : sd->n_methods;
 

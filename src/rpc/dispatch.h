@@ -3,7 +3,8 @@
  * Dispatch: from one request's bytes to one reply's bytes, through the
  * service descriptor protoc-c generates.  Checks, in order: the size limit,
  * the envelope (garbage or truncated bytes are INVALID_ARGUMENT), a resent
- * copy (answered from the de-duplication table), the deadline
+ * copy (answered from the de-duplication table, which does not keep
+ * UNAVAILABLE answers: a retry of those runs again), the deadline
  * (DEADLINE_EXCEEDED without doing the work), the method (UNIMPLEMENTED),
  * the payload (INVALID_ARGUMENT); then calls the service's handler.  No
  * sockets here: the server feeds it, and unit tests drive it directly.
@@ -47,6 +48,12 @@ pigeon_status rpc_dispatcher_new(
     rpc_dispatcher **out, ProtobufCService *svc, const rpc_dispatch_opts *opts);
 /* Frees it.  No request may be in flight.  Accepts NULL. */
 void rpc_dispatcher_free(rpc_dispatcher *d);
+
+/* The latest deadline (ms since the Unix epoch) of the requests dispatched
+ * so far; INT64_MAX once one came without a deadline, 0 before the first.  No
+ * request in flight has a later deadline, so a server that stops need not
+ * wait for an answer past it.  Thread-safe. */
+int64_t rpc_dispatcher_deadline_max(rpc_dispatcher *d);
 
 /* Handles one request; calls fn exactly once with the reply, now or later
  * and possibly on another thread.  Borrows buf only during the call. */

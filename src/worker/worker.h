@@ -49,9 +49,12 @@ typedef struct worker_opts {
  * spam config, INVALID_ARGUMENT for a malformed url, RESOURCE_EXHAUSTED. */
 pigeon_status worker_pool_start(worker_pool **out, const worker_opts *o);
 
-/* Stops the threads (within about a second: a blocked read waits at most
- * that long) and frees the pool.  Messages in flight stay pending in the
- * group and are reclaimed by the next worker.  Accepts NULL. */
+/* Stops the threads and frees the pool.  A thread in the middle of a batch
+ * finishes it first, acknowledging every message it delivers or blocks, so
+ * nothing it took is left for a later worker to take again; only a batch
+ * whose scripts fail (Redis unreachable) stays pending in the group, to be
+ * reclaimed.  Takes up to a second more than that batch: a blocked read
+ * waits at most that long.  Accepts NULL. */
 void worker_pool_stop(worker_pool *p);
 
 /* Re-reads the spam config; batches after it use the new filter.  On

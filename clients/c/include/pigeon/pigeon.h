@@ -45,6 +45,48 @@ typedef struct pigeon_error {
 
 typedef struct pigeon_client pigeon_client;
 
+/* The backoff of a retry policy whose fields are left 0. */
+#define PIGEON_DEFAULT_RETRY_INITIAL_BACKOFF_MS 100
+#define PIGEON_DEFAULT_RETRY_MAX_BACKOFF_MS 1000
+#define PIGEON_DEFAULT_RETRY_MULTIPLIER 2.0
+
+/*
+ * Retries, as gRPC's retry policy makes them.  A call whose attempt fails
+ * with PIGEON_UNAVAILABLE (no connection to pigeond, pigeond stopping for a
+ * restart, pigeond unable to reach Redis) is sent again after a random wait:
+ * retry n waits a time drawn uniformly from
+ * [0, min(initial_backoff_ms * multiplier^(n-1), max_backoff_ms)] ms ("full
+ * jitter", so that clients that failed together do not come back together).
+ * No other code is retried.  Every attempt carries the same request id, so a
+ * pigeond that executed an earlier attempt answers with that first answer
+ * rather than executing it again (an UNAVAILABLE answer is not remembered, so
+ * the retry of one runs).  That memory is per pigeond process: across a
+ * restart only SendMessage's idempotency_key keeps a retried message from
+ * being stored twice, so give one to every message you send with retries.
+ * Attempts and waits stay within the call's deadline: no attempt starts
+ * after it, and a call whose next wait would end past it fails at once with
+ * the last attempt's UNAVAILABLE.  The policy is the client's, fixed when it
+ * opens, so calls from any thread share it.
+ */
+typedef struct pigeon_retry_policy {
+	/* Attempts of one call at most, the first included; 0 or 1: no retry. */
+	uint32_t max_attempts;
+	/* The bound of the first retry's wait, ms; 0:
+	 * PIGEON_DEFAULT_RETRY_INITIAL_BACKOFF_MS. */
+	int32_t initial_backoff_ms;
+	/* The largest bound of a wait, ms; at least initial_backoff_ms; 0:
+	 * PIGEON_DEFAULT_RETRY_MAX_BACKOFF_MS (or initial_backoff_ms if larger). */
+	int32_t max_backoff_ms;
+	/* How the bound grows from one retry to the next; at least 1; 0:
+	 * PIGEON_DEFAULT_RETRY_MULTIPLIER. */
+	double multiplier;
+} pigeon_retry_policy;
+
+/* Options of pigeon_client_open_opts.  Zero-initialise it (`= {0}` or a
+ * designated initialiser) and set what you need: every field's 0 means its
+ * default.  New fields are only ever appended, so such code keeps compiling
+ * and behaving the same when the struct grows; the struct's size changes,
+ * though, so a program must be rebuilt against the new header. */
 typedef struct pigeon_client_opts {
 	/* pigeond's RPC address (tcp:// or ipc://); NULL: PIGEON_DEFAULT_RPC_URL. */
 	const char *url;
@@ -56,6 +98,9 @@ typedef struct pigeon_client_opts {
 	int32_t resend_ms;
 	/* Largest reply accepted, bytes; 0: 4 MiB. */
 	size_t recv_max;
+	/* Retries of calls that fail with UNAVAILABLE, for every call of this
+	 * client, synchronous or not; zeroed: none. */
+	pigeon_retry_policy retry;
 } pigeon_client_opts;
 
 /* Opens a client of pigeond at url (NULL: the default).  The connection is
@@ -65,7 +110,8 @@ typedef struct pigeon_client_opts {
  * RESOURCE_EXHAUSTED without memory. */
 pigeon_status pigeon_client_open(pigeon_client **out, const char *url);
 
-/* The same with every option; opts may be NULL. */
+/* The same with every option; opts may be NULL.  Borrows opts (copied).
+ * INVALID_ARGUMENT also for a retry policy out of range. */
 pigeon_status pigeon_client_open_opts(pigeon_client **out, const pigeon_client_opts *opts);
 
 /* Closes the client.  Calls in flight complete with CANCELLED first.
@@ -74,23 +120,32 @@ void pigeon_client_close(pigeon_client *c);
 
 /* Calls the method named `method` (as in the .proto, "SendMessage") with
  * request `req`, waiting until a reply or the deadline (deadline_ms from now;
- * 0: the client's default).  On OK, *reply is the decoded reply, which the
- * caller frees with pigeon_reply_free.  On failure returns the code and, if
- * err is not NULL, fills it.  Borrows every argument.
+ * 0: the client's default).  With a retry policy, attempts that fail with
+ * UNAVAILABLE are made again within that deadline, this thread sleeping in
+ * between.  On OK, *reply is the decoded reply, which the caller frees with
+ * pigeon_reply_free.  On failure returns the code (of the last attempt) and,
+ * if err is not NULL, fills it.  Borrows every argument.
  * Codes besides the method's own: UNIMPLEMENTED (unknown method),
- * DEADLINE_EXCEEDED, UNAVAILABLE, CANCELLED (client closing),
- * INVALID_ARGUMENT (request type does not match the method). */
+ * DEADLINE_EXCEEDED, UNAVAILABLE (also once retries are used up or the
+ * deadline leaves no room for the next), CANCELLED (client closing, also
+ * during a wait between attempts), INVALID_ARGUMENT (request type does not
+ * match the method). */
 pigeon_status pigeon_call(pigeon_client *c, const char *method, const ProtobufCMessage *req,
     ProtobufCMessage **reply, int32_t deadline_ms, pigeon_error *err);
 
 /* Completion of an asynchronous call.  Runs exactly once per call, on an nng
- * thread.  `reply` is NULL unless st is OK; it and `message` are borrowed and
- * live only during the callback. */
+ * thread, except when pigeond is not reachable and no retry follows: then it
+ * runs with UNAVAILABLE on the caller's thread before pigeon_call_async
+ * returns.  `reply` is NULL unless st is OK; it and `message` are borrowed
+ * and live only during the callback. */
 typedef void (*pigeon_done)(
     pigeon_status st, const char *message, const ProtobufCMessage *reply, void *arg);
 
 /* Starts the call and returns at once; `done` runs with the outcome.  The
  * request is packed before this returns, so it need not outlive the call.
+ * With a retry policy, attempts that fail with UNAVAILABLE are made again
+ * within the deadline; the waits in between are nng timers, so no thread
+ * blocks, and `done` runs once, with the outcome of the last attempt.
  * Returns a code without calling `done` only if the call could not be started
  * (UNIMPLEMENTED, INVALID_ARGUMENT, RESOURCE_EXHAUSTED, CANCELLED). */
 pigeon_status pigeon_call_async(pigeon_client *c, const char *method,
