@@ -7,9 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
-#include "redis.h"
 #include "clocks.h"
+#include "log.h"
+#include "names.h"
+#include "redis.h"
 
 /* Longer than the longest XREADGROUP BLOCK, so a blocked read never times
  * out on the socket. */
@@ -356,6 +357,7 @@ store_queue_claim(
 {
 	store_cmd cmd = STORE_CMD_INIT;
 	redisReply *r = NULL;
+	const char *checking;
 	pigeon_status rv;
 
 	if (b->n == 0)
@@ -376,11 +378,14 @@ store_queue_claim(
 		goto done;
 	if ((rv = check_batch_reply(q, r, b->n, 3, "claim")) != PIGEON_OK)
 		goto done;
+	checking = names_message_state(PIGEON__V1__MESSAGE_STATE__MESSAGE_STATE_BEING_SPAM_CHECKED);
 	for (size_t i = 0; i < b->n; i++) {
 		store_queue_entry *x = &b->entries[i];
 		redisReply *const *e = &r->element[3 * i];
 
-		x->claimed = strcmp(e[0]->str, "being_spam_checked") == 0;
+		/* The state the claim left the message in: this worker's when
+		 * it is being checked. */
+		x->claimed = strcmp(e[0]->str, checking) == 0;
 		x->sent_in_window = (uint32_t)e[1]->integer;
 		x->flood_recipients = (uint32_t)e[2]->integer;
 	}
