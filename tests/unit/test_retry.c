@@ -23,6 +23,7 @@
 #include "dedup.h"
 #include "dispatch.h"
 #include "retry.h"
+#include "t_service.h"
 
 static pigeon_retry_policy
 t_policy(uint32_t attempts, int32_t initial, int32_t max, double multiplier)
@@ -198,25 +199,7 @@ t_logout(Pigeon__V1__Pigeon_Service *s, const Pigeon__V1__LogoutRequest *in,
 	rpc_call_fail(data, PIGEON_NOT_FOUND, "no such user");
 }
 
-#define T_UNIMPLEMENTED(fn, Req, Closure)                                                   \
-	static void t_##fn(Pigeon__V1__Pigeon_Service *s, const Req *in, Closure closure,    \
-	    void *data)                                                                     \
-	{                                                                                   \
-		rpc_call_fail(data, PIGEON_UNIMPLEMENTED, "not in this test");              \
-	}
-T_UNIMPLEMENTED(send_message, Pigeon__V1__SendMessageRequest, Pigeon__V1__SendMessageReply_Closure)
-T_UNIMPLEMENTED(get_user_stats, Pigeon__V1__GetUserStatsRequest, Pigeon__V1__UserStats_Closure)
-T_UNIMPLEMENTED(list_inbound_messages, Pigeon__V1__ListInboundMessagesRequest,
-    Pigeon__V1__ListInboundMessagesReply_Closure)
-T_UNIMPLEMENTED(get_spammer_stats, Pigeon__V1__LeaderboardRequest, Pigeon__V1__Leaderboard_Closure)
-T_UNIMPLEMENTED(get_chatter_stats, Pigeon__V1__LeaderboardRequest, Pigeon__V1__Leaderboard_Closure)
-T_UNIMPLEMENTED(list_online_users, Pigeon__V1__ListOnlineUsersRequest,
-    Pigeon__V1__ListOnlineUsersReply_Closure)
-T_UNIMPLEMENTED(get_event_journal, Pigeon__V1__GetEventJournalRequest,
-    Pigeon__V1__GetEventJournalReply_Closure)
-T_UNIMPLEMENTED(register_user, Pigeon__V1__RegisterUserRequest,
-    Pigeon__V1__RegisterUserReply_Closure)
-T_UNIMPLEMENTED(health, Pigeon__V1__HealthRequest, Pigeon__V1__HealthReply_Closure)
+T_SERVICE_REST
 
 static Pigeon__V1__Pigeon_Service t_service = PIGEON__V1__PIGEON__INIT(t_);
 
