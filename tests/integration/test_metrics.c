@@ -37,11 +37,16 @@ setup(void **state)
 	fixture *f = calloc(1, sizeof(*f));
 	const char *extra[] = {"--metrics-listen", f->listen, NULL};
 	t_env_opts o = {.tag = "metrics", .pigeond_args = extra, .client = true};
+	t_file_has ready = {NULL, "info events: relaying last="};
 
 	snprintf(f->listen, sizeof(f->listen), "127.0.0.1:%d", t_free_port());
 	snprintf(f->url, sizeof(f->url), "http://%s/metrics", f->listen);
 	t_env_start(&f->env, &o);
 	f->c = f->env.client;
+	/* A fresh relay starts after the newest journal event: the events
+	 * counted below must come after it has read the journal. */
+	ready.path = f->env.pigeond.proc.log;
+	assert_true(t_wait_for(t_file_holds, &ready, 30000));
 	*state = f;
 	return 0;
 }
