@@ -7,6 +7,8 @@ PIGEON_PACKAGES=(
   gcc meson ninja-build pkg-config
   libnng-dev libprotobuf-c-dev protobuf-c-compiler libhiredis-dev
   libmicrohttpd-dev libjansson-dev libcmocka-dev
+  # identity: usernames (PRECIS, UTS #39 confusables) and passwords, tokens
+  libicu-dev libsodium-dev
   # run
   redis-server
   # test and measure
