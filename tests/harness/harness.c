@@ -363,12 +363,34 @@ t_pigeond_health(pigeon_client *c, bool *serving)
 	return st;
 }
 
+/* The harness's Health probe of a starting pigeond, and what its last
+ * attempt saw, for the message when pigeond never serves. */
+typedef struct serving_probe {
+	pigeon_client *c;
+	unsigned attempts;
+	pigeon_status st;
+	bool serving;
+	char message[sizeof(((pigeon_error *)0)->message)];
+} serving_probe;
+
 static bool
 pigeond_serving(void *arg)
 {
-	bool serving;
+	serving_probe *p = arg;
+	Pigeon__V1__HealthRequest req = PIGEON__V1__HEALTH_REQUEST__INIT;
+	Pigeon__V1__HealthReply *rep;
+	pigeon_error err = {0};
 
-	return t_pigeond_health(arg, &serving) == PIGEON_OK && serving;
+	p->attempts++;
+	p->serving = false;
+	if ((p->st = pigeon_health(p->c, &req, &rep, &err)) != PIGEON_OK) {
+		snprintf(p->message, sizeof(p->message), "%s", err.message);
+		return false;
+	}
+	p->serving = rep->status == PIGEON__V1__SERVING_STATUS__SERVING_STATUS_SERVING;
+	p->message[0] = '\0';
+	pigeon_reply_free(rep);
+	return p->serving;
 }
 
 /* pigeond on rpc_url (NULL: ipc:// in its dir) and pub_url (NULL: the same),
@@ -382,8 +404,8 @@ pigeond_spawn(t_pigeond *p, const t_redis *r, const char *rpc_url, const char *p
 	char *argv[64], wrap[512], *save = NULL;
 	const char *wrapper;
 	int n = 0, wait_ms = 10000;
-	pigeon_client *c;
 	pigeon_client_opts co = {0};
+	serving_probe probe = {0};
 
 	if (bin == NULL) {
 		fprintf(stderr, "harness: PIGEOND is not set\n");
@@ -432,17 +454,21 @@ pigeond_spawn(t_pigeond *p, const t_redis *r, const char *rpc_url, const char *p
 
 	co.url = p->rpc_url;
 	co.deadline_ms = 500;
-	if (pigeon_client_open_opts(&c, &co) != PIGEON_OK) {
+	if (pigeon_client_open_opts(&probe.c, &co) != PIGEON_OK) {
 		fprintf(stderr, "harness: cannot open a client of %s\n", p->rpc_url);
 		exit(1);
 	}
-	if (!t_wait_for(pigeond_serving, c, wait_ms)) {
-		fprintf(stderr, "harness: pigeond did not serve within %d s; its log:\n",
-		    wait_ms / 1000);
+	if (!t_wait_for(pigeond_serving, &probe, wait_ms)) {
+		fprintf(stderr,
+		    "harness: pigeond did not serve within %d s; %u Health calls, the last "
+		    "%s%s%s; its log:\n",
+		    wait_ms / 1000, probe.attempts, pigeon_status_name(probe.st),
+		    probe.st == PIGEON_OK ? (probe.serving ? " SERVING" : " NOT_SERVING") : ": ",
+		    probe.message);
 		t_print_file(log);
 		exit(1);
 	}
-	pigeon_client_close(c);
+	pigeon_client_close(probe.c);
 }
 
 void
