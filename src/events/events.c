@@ -26,6 +26,7 @@
 #include "clocks.h"
 #include "errors.h"
 #include "frame.h"
+#include "guard.h"
 #include "log.h"
 #include "prom.h"
 #include "store.h"
@@ -39,6 +40,7 @@
 
 struct events_relay {
 	nng_socket pub;
+	listen_guard *guard;
 	/* Every publish goes through this one aio: nng_sendmsg would allocate
 	 * an aio per event (and read the kernel's random source for it).
 	 * Publishes never overlap: see last below. */
@@ -248,7 +250,7 @@ events_start(events_relay **out, const events_opts *opts)
 		goto fail_aio;
 	nng_socket_set_size(r->pub, NNG_OPT_RECVMAXSZ,
 	    opts->recv_max > 0 ? opts->recv_max : EVENTS_RECV_MAX_DEFAULT);
-	if ((rv = status_from_nng(nng_listen(r->pub, url, NULL, 0))) != PIGEON_OK) {
+	if ((rv = listen_guard_start(&r->guard, r->pub, url, "pub")) != PIGEON_OK) {
 		log_error("events", "cannot listen status=%s url=%s", pigeon_status_name(rv), url);
 		goto fail_close;
 	}
@@ -266,6 +268,7 @@ events_start(events_relay **out, const events_opts *opts)
 fail_store:
 	store_close(r->st);
 fail_close:
+	listen_guard_stop(r->guard);
 	nng_close(r->pub);
 fail_aio:
 	nng_aio_free(r->send_aio);
@@ -291,6 +294,7 @@ events_stop(events_relay *r)
 	 * open, so that read completes, and then the thread sees stopping. */
 	store_sub_close(r->sub);
 	store_close(r->st);
+	listen_guard_stop(r->guard);
 	nng_close(r->pub);
 	nng_aio_free(r->send_aio);
 	pthread_cond_destroy(&r->cond);

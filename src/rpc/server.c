@@ -20,6 +20,7 @@
 #include "clocks.h"
 #include "codec.h"
 #include "errors.h"
+#include "guard.h"
 #include "log.h"
 #include "wait.h"
 
@@ -39,6 +40,7 @@ typedef struct rpc_ctx {
 
 struct rpc_server {
 	nng_socket sock;
+	listen_guard *guard;
 	rpc_dispatcher *d;
 	rpc_ctx *ctxs;
 	unsigned nctx;
@@ -181,10 +183,8 @@ rpc_server_open(rpc_server **out, const rpc_server_opts *opts, rpc_dispatcher *d
 	}
 	/* pigeond logs the failure: while another pigeond drains, it waits
 	 * for the address and tries again. */
-	if ((err = nng_listen(s->sock, url, NULL, 0)) != 0) {
-		rv = status_from_nng(err);
+	if ((rv = listen_guard_start(&s->guard, s->sock, url, "RPC")) != PIGEON_OK)
 		goto fail_aios;
-	}
 	for (i = 0; i < s->nctx; i++)
 		nng_ctx_recv(s->ctxs[i].ctx, s->ctxs[i].aio);
 	*out = s;
@@ -248,6 +248,7 @@ rpc_server_close(rpc_server *s)
 	/* Receives pending now are cancelled; contexts with a request in
 	 * flight still get its answer from the handler and send it, then
 	 * retire; nothing starts after the sweep. */
+	listen_guard_stop(s->guard);
 	pthread_mutex_lock(&s->mtx);
 	s->closing = true;
 	for (unsigned i = 0; i < s->nctx; i++)

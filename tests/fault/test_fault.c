@@ -3,7 +3,7 @@
  * Fault tests: each drives load through libpigeon against a real pigeond
  * and redis-server, injects one fault (a worker killed or frozen, Redis
  * stopped, killed or out of memory, pigeond killed, a poison message,
- * resent requests), lets the system drain, and then recomputes the truth
+ * resent requests, connections dropped mid-handshake), lets the system drain, and then recomputes the truth
  * from what the clients were told (load.h): lost, duplicated and unexpected
  * messages must all be 0, and every counter, leaderboard entry and journal
  * event must match.
@@ -12,6 +12,7 @@
  * divides the message counts (the sanitizer build sets 4); the default is
  * the issue's figures (20,000 messages, 20 kills).
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,6 +23,10 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -618,6 +623,110 @@ test_bad_rpc_input(void **state)
 	free(huge);
 }
 
+/* Opens and at once closes n connections to the ipc:// address url, before
+ * the SP handshake: what a port scan or a client killed while connecting
+ * does. */
+static void
+slam(const char *url, int n)
+{
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+
+	assert_int_equal(strncmp(url, "ipc://", 6), 0);
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s", url + 6);
+	for (int i = 0; i < n; i++) {
+		int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+		assert_true(fd >= 0);
+		if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0)
+			fprintf(stderr, "broken_handshakes: connect %d: %s\n", i, strerror(errno));
+		close(fd);
+	}
+}
+
+/* A new client, connected after the damage, is answered. */
+static bool
+new_client_served(void *arg)
+{
+	pigeon_client_opts co = {.url = arg, .deadline_ms = 1000};
+	pigeon_client *c;
+	bool serving = false;
+
+	if (pigeon_client_open_opts(&c, &co) != PIGEON_OK)
+		return false;
+	t_pigeond_health(c, &serving);
+	pigeon_client_close(c);
+	return serving;
+}
+
+typedef struct heard {
+	t_env *e;
+	atomic_int events;
+} heard;
+
+static void
+count_event(const char *topic, const Pigeon__V1__Event *ev, void *arg)
+{
+	(void)topic;
+	(void)ev;
+	atomic_fetch_add(&((heard *)arg)->events, 1);
+}
+
+/* A new subscriber, connected after the damage, hears an event: each try
+ * sends one message and gives the event a moment to arrive. */
+static bool
+new_subscriber_hears(void *arg)
+{
+	heard *h = arg;
+	pigeon_subscribe_opts so = {.url = h->e->pigeond.pub_url};
+	pigeon_subscription *sub;
+	pigeon_status st;
+
+	atomic_store(&h->events, 0);
+	if (pigeon_subscribe(&sub, &so, count_event, h) != PIGEON_OK)
+		return false;
+	for (int i = 0; i < 10 && atomic_load(&h->events) == 0; i++) {
+		Pigeon__V1__SendMessageRequest req = PIGEON__V1__SEND_MESSAGE_REQUEST__INIT;
+		Pigeon__V1__SendMessageReply *rep;
+
+		req.sender = "Alice";
+		req.recipient = "Ilya";
+		req.content = "are you there?";
+		if ((st = pigeon_send_message(h->e->client, &req, &rep, NULL)) == PIGEON_OK)
+			pigeon_reply_free(rep);
+		usleep(100 * 1000);
+	}
+	pigeon_subscription_close(sub);
+	return atomic_load(&h->events) > 0;
+}
+
+/* Connections dropped before the SP handshake stop nng 1.5.2's listener
+ * for good (src/listen/guard.h): after each round of them, new clients of
+ * both the RPC and the pub socket must be served again. */
+static void
+test_broken_handshakes(void **state)
+{
+	pigeon_client_opts co = {.url = env.e.rpc_url, .deadline_ms = 2000};
+	heard h = {.e = &env.e};
+	char log[600];
+	char *text, *at;
+	int restarts = 0;
+
+	f_pigeond_start("all", "300", NULL);
+	assert_int_equal(pigeon_client_open_opts(&env.e.client, &co), PIGEON_OK);
+	for (int round = 0; round < 3; round++) {
+		slam(env.e.rpc_url, 20);
+		slam(env.e.pigeond.pub_url, 20);
+		assert_true(t_wait_every(new_client_served, env.e.rpc_url, 200, 30000));
+		assert_true(t_wait_every(new_subscriber_hears, &h, 10, 30000));
+	}
+	snprintf(log, sizeof(log), "%s/pigeond.log", env.e.pigeond.dir);
+	text = t_file_text(log);
+	for (at = text; (at = strstr(at, "listening again")) != NULL; at++)
+		restarts++;
+	fprintf(stderr, "broken_handshakes: the listeners were opened again %d times\n", restarts);
+	free(text);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -631,6 +740,7 @@ main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_resent_requests, f_setup, f_teardown),
 		cmocka_unit_test_setup_teardown(test_redis_oom, f_setup, f_teardown),
 		cmocka_unit_test_setup_teardown(test_bad_rpc_input, f_setup, f_teardown),
+		cmocka_unit_test_setup_teardown(test_broken_handshakes, f_setup, f_teardown),
 	};
 
 	if (argc > 1) {
