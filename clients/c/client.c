@@ -60,6 +60,8 @@ struct pigeon_client {
 	atomic_int pipes;
 	/* When the client last had no pipe left, or dialed: see redial. */
 	atomic_int_fast64_t down_since_ms;
+	/* The session token calls carry (malloc'd), or NULL; under mtx. */
+	char *token;
 	/* Held by the one caller that replaces the dialer. */
 	pthread_mutex_t dial_mtx;
 	nng_dialer dialer;
@@ -264,7 +266,33 @@ pigeon_client_close(pigeon_client *c)
 	pthread_cond_destroy(&c->drained);
 	pthread_mutex_destroy(&c->dial_mtx);
 	pthread_mutex_destroy(&c->mtx);
+	if (c->token != NULL) {
+		explicit_bzero(c->token, strlen(c->token));
+		free(c->token);
+	}
 	free(c);
+}
+
+pigeon_status
+pigeon_client_set_token(pigeon_client *c, const char *token)
+{
+	char *copy = NULL, *old;
+
+	if (token != NULL && token[0] != '\0') {
+		if (strlen(token) > PIGEON_TOKEN_MAX)
+			return PIGEON_INVALID_ARGUMENT;
+		if ((copy = strdup(token)) == NULL)
+			return PIGEON_RESOURCE_EXHAUSTED;
+	}
+	pthread_mutex_lock(&c->mtx);
+	old = c->token;
+	c->token = copy;
+	pthread_mutex_unlock(&c->mtx);
+	if (old != NULL) {
+		explicit_bzero(old, strlen(old));
+		free(old);
+	}
+	return PIGEON_OK;
 }
 
 void
@@ -464,8 +492,10 @@ call_prepare(pigeon_client *c, const char *method, const ProtobufCMessage *req,
 		return PIGEON_INVALID_ARGUMENT;
 	}
 	*request_id = atomic_fetch_add(&c->next_request, 1);
-	rv = rpc_request_pack(method, c->client_id, *request_id, clocks_wall_ms() + timeout, req, &buf,
-	    &len);
+	pthread_mutex_lock(&c->mtx);
+	rv = rpc_request_pack_token(method, c->client_id, *request_id, clocks_wall_ms() + timeout,
+	    c->token, req, &buf, &len);
+	pthread_mutex_unlock(&c->mtx);
 	if (rv != PIGEON_OK) {
 		set_error(err, rv, "cannot pack the request");
 		return rv;

@@ -72,8 +72,9 @@ pack_envelope(const ProtobufCMessage *env, uint8_t **buf, size_t *len)
 }
 
 pigeon_status
-rpc_request_pack(const char *method, uint64_t client_id, uint64_t request_id, int64_t deadline_ms,
-    const ProtobufCMessage *req, uint8_t **buf, size_t *len)
+rpc_request_pack_token(const char *method, uint64_t client_id, uint64_t request_id,
+    int64_t deadline_ms, const char *token, const ProtobufCMessage *req, uint8_t **buf,
+    size_t *len)
 {
 	Pigeon__V1__RequestEnvelope env = PIGEON__V1__REQUEST_ENVELOPE__INIT;
 	pigeon_status rv;
@@ -84,9 +85,19 @@ rpc_request_pack(const char *method, uint64_t client_id, uint64_t request_id, in
 	env.client_id = client_id;
 	env.request_id = request_id;
 	env.deadline_ms = deadline_ms;
+	if (token != NULL)
+		env.token = (char *)token;
 	rv = pack_envelope(&env.base, buf, len);
 	free(env.payload.data);
 	return rv;
+}
+
+pigeon_status
+rpc_request_pack(const char *method, uint64_t client_id, uint64_t request_id, int64_t deadline_ms,
+    const ProtobufCMessage *req, uint8_t **buf, size_t *len)
+{
+	return rpc_request_pack_token(method, client_id, request_id, deadline_ms, NULL, req, buf,
+	    len);
 }
 
 pigeon_status

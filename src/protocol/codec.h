@@ -48,8 +48,13 @@ void rpc_request_fini(rpc_request *r);
 pigeon_status rpc_payload_decode(const ProtobufCMessageDescriptor *desc,
     const ProtobufCBinaryData *payload, pb_budget *budget, ProtobufCMessage **out);
 
-/* Packs a request envelope around `req` (packed into the payload).  On OK,
- * *buf is malloc'd and the caller frees it. */
+/* Packs a request envelope around `req` (packed into the payload), with
+ * the caller's session token (NULL or "": none).  On OK, *buf is malloc'd
+ * and the caller frees it. */
+pigeon_status rpc_request_pack_token(const char *method, uint64_t client_id,
+    uint64_t request_id, int64_t deadline_ms, const char *token, const ProtobufCMessage *req,
+    uint8_t **buf, size_t *len);
+/* rpc_request_pack_token without a token. */
 pigeon_status rpc_request_pack(const char *method, uint64_t client_id, uint64_t request_id,
     int64_t deadline_ms, const ProtobufCMessage *req, uint8_t **buf, size_t *len);
 

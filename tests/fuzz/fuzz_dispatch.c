@@ -48,6 +48,8 @@ F_ANSWER(get_event_journal, Pigeon__V1__GetEventJournalRequest,
     Pigeon__V1__GetEventJournalReply, PIGEON__V1__GET_EVENT_JOURNAL_REPLY__INIT)
 F_ANSWER(register_user, Pigeon__V1__RegisterUserRequest, Pigeon__V1__RegisterUserReply,
     PIGEON__V1__REGISTER_USER_REPLY__INIT)
+F_ANSWER(revoke_sessions, Pigeon__V1__RevokeSessionsRequest, Pigeon__V1__RevokeSessionsReply,
+    PIGEON__V1__REVOKE_SESSIONS_REPLY__INIT)
 F_ANSWER(health, Pigeon__V1__HealthRequest, Pigeon__V1__HealthReply,
     PIGEON__V1__HEALTH_REPLY__INIT)
 

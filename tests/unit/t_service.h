@@ -35,6 +35,8 @@
 	    Pigeon__V1__GetEventJournalReply_Closure)                                       \
 	T_UNIMPLEMENTED(register_user, Pigeon__V1__RegisterUserRequest,                       \
 	    Pigeon__V1__RegisterUserReply_Closure)                                          \
+	T_UNIMPLEMENTED(revoke_sessions, Pigeon__V1__RevokeSessionsRequest,                   \
+	    Pigeon__V1__RevokeSessionsReply_Closure)                                        \
 	T_UNIMPLEMENTED(health, Pigeon__V1__HealthRequest, Pigeon__V1__HealthReply_Closure)
 
 #endif

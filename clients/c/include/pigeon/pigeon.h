@@ -118,6 +118,17 @@ pigeon_status pigeon_client_open_opts(pigeon_client **out, const pigeon_client_o
  * Accepts NULL. */
 void pigeon_client_close(pigeon_client *c);
 
+/* The longest session token a client carries, bytes. */
+#define PIGEON_TOKEN_MAX 1024
+
+/* Sets the session token (as Login returned it) that the client's calls
+ * carry from now on, in their request envelope; NULL or "" carries none.
+ * pigeond run with --auth required needs it on every call but Health, Login
+ * and RegisterUser (docs/auth.md).  Copied; safe while other threads call.
+ * INVALID_ARGUMENT for a token longer than PIGEON_TOKEN_MAX,
+ * RESOURCE_EXHAUSTED without memory. */
+pigeon_status pigeon_client_set_token(pigeon_client *c, const char *token);
+
 /* Calls the method named `method` (as in the .proto, "SendMessage") with
  * request `req`, waiting until a reply or the deadline (deadline_ms from now;
  * 0: the client's default).  With a retry policy, attempts that fail with
@@ -184,6 +195,8 @@ void pigeon_reply_free(void *reply);
 	    Pigeon__V1__GetEventJournalReply)                                              \
 	X(register_user, "RegisterUser", Pigeon__V1__RegisterUserRequest,                 \
 	    Pigeon__V1__RegisterUserReply)                                                 \
+	X(revoke_sessions, "RevokeSessions", Pigeon__V1__RevokeSessionsRequest,           \
+	    Pigeon__V1__RevokeSessionsReply)                                               \
 	X(health, "Health", Pigeon__V1__HealthRequest, Pigeon__V1__HealthReply)
 
 #define PIGEON_DECLARE_RPC(fn, name, Req, Rep)                                             \
