@@ -60,9 +60,9 @@ struct store_conns {
 	atomic_uint_fast64_t reconnects;
 };
 
-store_op *
-store_op_new(store_op_kind kind, int script, int argc, const char *const *argv, store_cb cb,
-    void *arg)
+static store_op *
+op_alloc(store_op_kind kind, int script, int argc, const char *const *argv, store_cb cb,
+    store_auth_cb auth_cb, void *arg)
 {
 	store_op *op;
 	size_t total = sizeof(*op), l[STORE_OP_ARGS];
@@ -73,11 +73,15 @@ store_op_new(store_op_kind kind, int script, int argc, const char *const *argv, 
 		total += l[i] + 1;
 	}
 	if ((op = calloc(1, total)) == NULL) {
-		cb(arg, PIGEON_RESOURCE_EXHAUSTED, "out of memory", NULL);
+		if (auth_cb != NULL)
+			auth_cb(arg, PIGEON_RESOURCE_EXHAUSTED, "out of memory", NULL);
+		else
+			cb(arg, PIGEON_RESOURCE_EXHAUSTED, "out of memory", NULL);
 		return NULL;
 	}
 	op->req.kind = kind;
 	op->req.cb = cb;
+	op->req.auth_cb = auth_cb;
 	op->req.arg = arg;
 	op->script = script;
 	op->argc = argc;
@@ -91,6 +95,19 @@ store_op_new(store_op_kind kind, int script, int argc, const char *const *argv, 
 	}
 	op->req.username = argc > 0 ? op->argv[0] : NULL;
 	return op;
+}
+
+store_op *
+store_op_new(store_op_kind kind, int script, int argc, const char *const *argv, store_cb cb,
+    void *arg)
+{
+	return op_alloc(kind, script, argc, argv, cb, NULL, arg);
+}
+
+store_op *
+store_op_new_auth(int script, int argc, const char *const *argv, store_auth_cb cb, void *arg)
+{
+	return op_alloc(STORE_OP_AUTH, script, argc, argv, NULL, cb, arg);
 }
 
 void

@@ -57,6 +57,9 @@ typedef struct store_op {
  * RESOURCE_EXHAUSTED, and returns NULL. */
 store_op *store_op_new(store_op_kind kind, int script, int argc, const char *const *argv,
     store_cb cb, void *arg);
+/* The same for a STORE_OP_AUTH operation, which answers through cb. */
+store_op *store_op_new_auth(
+    int script, int argc, const char *const *argv, store_auth_cb cb, void *arg);
 
 typedef struct store_conns store_conns;
 

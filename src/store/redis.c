@@ -18,6 +18,11 @@ extern const char store_lua_deadletter[];
 extern const char store_lua_read_user_stats[];
 extern const char store_lua_read_inbox[];
 extern const char store_lua_read_health[];
+extern const char store_lua_auth_read[];
+extern const char store_lua_auth_fail[];
+extern const char store_lua_auth_revoke[];
+extern const char store_lua_auth_revoke_all[];
+extern const char store_lua_auth_register_count[];
 
 static const char *const script_texts[STORE_SCRIPT_COUNT] = {
 	[STORE_SCRIPT_LOGIN] = store_lua_login,
@@ -30,6 +35,11 @@ static const char *const script_texts[STORE_SCRIPT_COUNT] = {
 	[STORE_SCRIPT_USER_STATS] = store_lua_read_user_stats,
 	[STORE_SCRIPT_INBOX] = store_lua_read_inbox,
 	[STORE_SCRIPT_HEALTH] = store_lua_read_health,
+	[STORE_SCRIPT_AUTH_READ] = store_lua_auth_read,
+	[STORE_SCRIPT_AUTH_FAIL] = store_lua_auth_fail,
+	[STORE_SCRIPT_AUTH_REVOKE] = store_lua_auth_revoke,
+	[STORE_SCRIPT_AUTH_REVOKE_ALL] = store_lua_auth_revoke_all,
+	[STORE_SCRIPT_AUTH_REGISTER_COUNT] = store_lua_auth_register_count,
 };
 
 const char *

@@ -561,10 +561,32 @@ reply_health(const store_reply_req *q, const redisReply *r)
 	return PIGEON_OK;
 }
 
+/* The auth_ scripts' {exists, hash, admin, generation, revoked, count}. */
+static pigeon_status
+reply_auth(const store_reply_req *q, const redisReply *r)
+{
+	store_auth a = {0};
+
+	if (!is_arr(r, 6) || !is_int(r->element[0]) || !is_str(r->element[1]) ||
+	    !is_int(r->element[2]) || !is_int(r->element[3]) || !is_int(r->element[4]) ||
+	    !is_int(r->element[5]))
+		return PIGEON_INTERNAL;
+	a.exists = r->element[0]->integer != 0;
+	a.hash = r->element[1]->str;
+	a.admin = r->element[2]->integer != 0;
+	a.generation = count_of(r->element[3]->integer);
+	a.revoked = r->element[4]->integer != 0;
+	a.count = count_of(r->element[5]->integer);
+	q->auth_cb(q->arg, PIGEON_OK, NULL, &a);
+	return PIGEON_OK;
+}
+
 void
 store_reply_fail(const store_reply_req *q, pigeon_status rv, const char *msg)
 {
-	if (q->kind == STORE_OP_HEALTH && rv != PIGEON_CANCELLED) {
+	if (q->kind == STORE_OP_AUTH) {
+		q->auth_cb(q->arg, rv, msg, NULL);
+	} else if (q->kind == STORE_OP_HEALTH && rv != PIGEON_CANCELLED) {
 		Pigeon__V1__HealthReply rep = PIGEON__V1__HEALTH_REPLY__INIT;
 
 		rep.status = PIGEON__V1__SERVING_STATUS__SERVING_STATUS_NOT_SERVING;
@@ -624,6 +646,9 @@ store_reply_complete(const store_reply_req *q, const redisReply *r, const redisR
 	case STORE_OP_HEALTH:
 		rv = reply_health(q, r);
 		break;
+	case STORE_OP_AUTH:
+		rv = reply_auth(q, r);
+		break;
 	default:
 		rv = PIGEON_INTERNAL;
 		break;
@@ -633,5 +658,5 @@ store_reply_complete(const store_reply_req *q, const redisReply *r, const redisR
 malformed:
 	log_error("store", "unexpected reply kind=%d type=%d", (int)q->kind,
 	    r != NULL ? r->type : -1);
-	q->cb(q->arg, rv, rv == PIGEON_INTERNAL ? MSG_MALFORMED : MSG_NO_MEMORY, NULL);
+	store_reply_fail(q, rv, rv == PIGEON_INTERNAL ? MSG_MALFORMED : MSG_NO_MEMORY);
 }

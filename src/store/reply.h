@@ -38,6 +38,8 @@ typedef enum store_op_kind {
 	STORE_OP_JOURNAL,
 	STORE_OP_REGISTER,
 	STORE_OP_HEALTH,
+	/* Sign-in state (store_auth_cb): every auth_ script. */
+	STORE_OP_AUTH,
 } store_op_kind;
 
 /* What answering an operation needs besides Redis's reply. */
@@ -49,8 +51,10 @@ typedef struct store_reply_req {
 	/* The page size asked for (inbox, online, journal): the command asked
 	 * for one more, to learn whether more follow. */
 	uint32_t page;
+	/* STORE_OP_AUTH answers through auth_cb, every other kind through cb. */
 	store_cb cb;
 	void *arg;
+	store_auth_cb auth_cb;
 } store_reply_req;
 
 /* Answers q from r, the reply to its command, and r2, the reply to the

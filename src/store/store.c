@@ -103,6 +103,24 @@ store_logout(store *st, const char *username, store_cb cb, void *arg)
 }
 
 void
+store_login_again(store *st, const char *username, store_cb cb, void *arg)
+{
+	const char *argv[] = {username, st->jmax, "again"};
+
+	store_conns_submit(
+	    st->conns, store_op_new(STORE_OP_LOGIN, STORE_SCRIPT_LOGIN, 3, argv, cb, arg));
+}
+
+void
+store_logout_again(store *st, const char *username, store_cb cb, void *arg)
+{
+	const char *argv[] = {username, st->jmax, "again"};
+
+	store_conns_submit(
+	    st->conns, store_op_new(STORE_OP_LOGOUT, STORE_SCRIPT_LOGOUT, 3, argv, cb, arg));
+}
+
+void
 store_send_message(store *st, const Pigeon__V1__SendMessageRequest *req, store_cb cb, void *arg)
 {
 	const char *argv[] = {req->sender, req->recipient, req->content,
@@ -210,15 +228,23 @@ store_get_event_journal(
 }
 
 void
-store_register_user(
-    store *st, const Pigeon__V1__RegisterUserRequest *req, store_cb cb, void *arg)
+store_register_user_password(store *st, const Pigeon__V1__RegisterUserRequest *req,
+    const char *hash, store_cb cb, void *arg)
 {
 	const char *argv[] = {req->username,
 	    names_role(req->role == PIGEON__V1__ROLE__ROLE_ADMIN ? PIGEON__V1__ROLE__ROLE_ADMIN
-								 : PIGEON__V1__ROLE__ROLE_REGULAR)};
+								 : PIGEON__V1__ROLE__ROLE_REGULAR),
+	    hash != NULL ? hash : ""};
 
 	store_conns_submit(
-	    st->conns, store_op_new(STORE_OP_REGISTER, STORE_SCRIPT_REGISTER, 2, argv, cb, arg));
+	    st->conns, store_op_new(STORE_OP_REGISTER, STORE_SCRIPT_REGISTER, 3, argv, cb, arg));
+}
+
+void
+store_register_user(
+    store *st, const Pigeon__V1__RegisterUserRequest *req, store_cb cb, void *arg)
+{
+	store_register_user_password(st, req, NULL, cb, arg);
 }
 
 void
@@ -231,6 +257,60 @@ store_health(store *st, store_cb cb, void *arg)
 	snprintf(now, sizeof(now), "%" PRId64, clocks_wall_ms());
 	store_conns_submit(
 	    st->conns, store_op_new(STORE_OP_HEALTH, STORE_SCRIPT_HEALTH, 2, argv, cb, arg));
+}
+
+void
+store_auth_read(store *st, const char *username, const char *session, int64_t now_ms,
+    store_auth_cb cb, void *arg)
+{
+	char now[24];
+	const char *argv[] = {username, session != NULL ? session : "", now};
+
+	snprintf(now, sizeof(now), "%" PRId64, now_ms);
+	store_conns_submit(st->conns, store_op_new_auth(STORE_SCRIPT_AUTH_READ, 3, argv, cb, arg));
+}
+
+void
+store_auth_fail(store *st, const char *username, int64_t window_ms, store_auth_cb cb, void *arg)
+{
+	char window[24];
+	const char *argv[] = {username, window};
+
+	snprintf(window, sizeof(window), "%" PRId64, window_ms);
+	store_conns_submit(st->conns, store_op_new_auth(STORE_SCRIPT_AUTH_FAIL, 2, argv, cb, arg));
+}
+
+void
+store_auth_revoke(store *st, const char *username, const char *session, int64_t expires_ms,
+    int64_t now_ms, store_auth_cb cb, void *arg)
+{
+	char expires[24], now[24];
+	const char *argv[] = {username, session, expires, now};
+
+	snprintf(expires, sizeof(expires), "%" PRId64, expires_ms);
+	snprintf(now, sizeof(now), "%" PRId64, now_ms);
+	store_conns_submit(
+	    st->conns, store_op_new_auth(STORE_SCRIPT_AUTH_REVOKE, 4, argv, cb, arg));
+}
+
+void
+store_auth_revoke_all(store *st, const char *username, store_auth_cb cb, void *arg)
+{
+	const char *argv[] = {username};
+
+	store_conns_submit(
+	    st->conns, store_op_new_auth(STORE_SCRIPT_AUTH_REVOKE_ALL, 1, argv, cb, arg));
+}
+
+void
+store_auth_register_count(store *st, int64_t window_ms, store_auth_cb cb, void *arg)
+{
+	char window[24];
+	const char *argv[] = {window};
+
+	snprintf(window, sizeof(window), "%" PRId64, window_ms);
+	store_conns_submit(
+	    st->conns, store_op_new_auth(STORE_SCRIPT_AUTH_REGISTER_COUNT, 1, argv, cb, arg));
 }
 
 void

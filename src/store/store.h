@@ -76,11 +76,35 @@ bool store_connected(const store *st);
 typedef void (*store_cb)(
     void *arg, pigeon_status st, const char *errmsg, const ProtobufCMessage *reply);
 
+/* What the store knows of a user's sign-in (docs/auth.md); every string
+ * borrowed for the callback only. */
+typedef struct store_auth {
+	/* The user exists. */
+	bool exists;
+	bool admin;
+	/* The argon2id hash of the user's password; "" when there is none. */
+	const char *hash;
+	/* The user's token generation (RevokeSessions bumps it). */
+	uint64_t generation;
+	/* The session asked about is revoked. */
+	bool revoked;
+	/* Failed logins of the username in the current window; for
+	 * store_auth_register_count, registrations in its window. */
+	uint64_t count;
+} store_auth;
+
+typedef void (*store_auth_cb)(
+    void *arg, pigeon_status st, const char *errmsg, const store_auth *a);
+
 /* Each operation answers with the reply message of the RPC of the same name,
  * and the codes pigeon.proto lists for it.  The RPC layer has validated the
  * arguments (usernames, content) before calling. */
 void store_login(store *st, const char *username, store_cb cb, void *arg);
 void store_logout(store *st, const char *username, store_cb cb, void *arg);
+/* The same for sessions (--auth required): logging in while online, and
+ * out while offline, are not errors; each still journals its event. */
+void store_login_again(store *st, const char *username, store_cb cb, void *arg);
+void store_logout_again(store *st, const char *username, store_cb cb, void *arg);
 void store_send_message(
     store *st, const Pigeon__V1__SendMessageRequest *req, store_cb cb, void *arg);
 void store_get_user_stats(store *st, const char *username, store_cb cb, void *arg);
@@ -94,10 +118,32 @@ void store_get_event_journal(
     store *st, const Pigeon__V1__GetEventJournalRequest *req, store_cb cb, void *arg);
 void store_register_user(
     store *st, const Pigeon__V1__RegisterUserRequest *req, store_cb cb, void *arg);
+/* The same with the new user's password hash (argon2id string), kept in the
+ * user's sign-in state. */
+void store_register_user_password(store *st, const Pigeon__V1__RegisterUserRequest *req,
+    const char *hash, store_cb cb, void *arg);
 /* HealthReply with status, queue_depth, queue_pending, dead_letters, workers
  * filled; uptime and version are the caller's.  Answers OK with
  * NOT_SERVING while Redis is down. */
 void store_health(store *st, store_cb cb, void *arg);
+
+/* Sign-in state of username, and whether `session` ("" or NULL: none) is
+ * revoked at now_ms. */
+void store_auth_read(store *st, const char *username, const char *session, int64_t now_ms,
+    store_auth_cb cb, void *arg);
+/* Counts a failed login of username (known or not) in a window of
+ * window_ms that starts with the first failure; a->count is the new count. */
+void store_auth_fail(
+    store *st, const char *username, int64_t window_ms, store_auth_cb cb, void *arg);
+/* Revokes one session of username until expires_ms. */
+void store_auth_revoke(store *st, const char *username, const char *session, int64_t expires_ms,
+    int64_t now_ms, store_auth_cb cb, void *arg);
+/* Revokes every token of username: a->generation is the new generation.
+ * NOT_FOUND: no such user. */
+void store_auth_revoke_all(store *st, const char *username, store_auth_cb cb, void *arg);
+/* Counts one registration in a window of window_ms that starts with the
+ * first; a->count is the count. */
+void store_auth_register_count(store *st, int64_t window_ms, store_auth_cb cb, void *arg);
 
 /* Renders the store's metrics into t: round trips to Redis and reconnects.
  * Safe from any thread. */

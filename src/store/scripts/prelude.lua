@@ -62,3 +62,25 @@ end
 local function count(s, field, n)
 	redis.call('HINCRBY', P .. 'stats:' .. s, field, n)
 end
+
+-- A key of user u's sign-in state (docs/redis-schema.md): all of them share
+-- the hash tag {u:NAME}, so a script touches one cluster slot for them.
+local function auth_key(u, what)
+	return P .. '{u:' .. u .. '}:' .. what
+end
+
+-- What the auth_ scripts return: {exists, password hash or "", admin,
+-- generation, session revoked, failed logins in the window}.
+local function auth_state(u, session, now)
+	local role = redis.call('HGET', P .. 'users', u)
+	local a = redis.call('HMGET', auth_key(u, 'auth'), 'pw', 'gen')
+	local revoked = 0
+	if session ~= '' then
+		local until_ms = redis.call('ZSCORE', auth_key(u, 'revoked'), session)
+		if until_ms and tonumber(until_ms) > now then
+			revoked = 1
+		end
+	end
+	return {role and 1 or 0, a[1] or '', role == 'admin' and 1 or 0, tonumber(a[2] or 0),
+		revoked, tonumber(redis.call('GET', auth_key(u, 'login-fails')) or 0)}
+end
