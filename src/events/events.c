@@ -41,6 +41,7 @@
 struct events_relay {
 	nng_socket pub;
 	listen_guard *guard;
+	bool redact_content;
 	/* Every publish goes through this one aio: nng_sendmsg would allocate
 	 * an aio per event (and read the kernel's random source for it).
 	 * Publishes never overlap: see last below. */
@@ -69,9 +70,15 @@ struct events_relay {
 static void
 publish(events_relay *r, const char *topic, const Pigeon__V1__Event *ev)
 {
+	Pigeon__V1__Event redacted;
 	nng_msg *m;
 	int err;
 
+	if (r->redact_content && ev->content != NULL && ev->content[0] != '\0') {
+		redacted = *ev;
+		redacted.content = "";
+		ev = &redacted;
+	}
 	if ((err = nng_msg_alloc(&m, frame_size(topic, ev))) != 0) {
 		log_warn("events", "event dropped err=%s", nng_strerror(err));
 		return;
@@ -246,6 +253,7 @@ events_start(events_relay **out, const events_opts *opts)
 		goto fail_mutex;
 	if ((rv = status_from_nng(nng_aio_alloc(&r->send_aio, NULL, NULL))) != PIGEON_OK)
 		goto fail_cond;
+	r->redact_content = opts->redact_content;
 	if ((rv = status_from_nng(nng_pub0_open(&r->pub))) != PIGEON_OK)
 		goto fail_aio;
 	nng_socket_set_size(r->pub, NNG_OPT_RECVMAXSZ,

@@ -31,6 +31,9 @@ typedef struct events_opts {
 	const char *pub_url;
 	/* NNG_OPT_RECVMAXSZ of the pub socket (it receives nothing); 0: 64 KiB. */
 	size_t recv_max;
+	/* --auth required: events go out without message content (a DELIVERED
+	 * event names the message; its recipient reads it with a token). */
+	bool redact_content;
 } events_opts;
 
 /* Listens on the pub url and starts relaying; the Redis connections are made

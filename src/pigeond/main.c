@@ -17,17 +17,20 @@
 #include <unistd.h>
 
 #include <pigeon/wire.h>
+#include <sodium.h>
 
 #include "backoff.h"
 #include "clocks.h"
 #include "dispatch.h"
 #include "events.h"
+#include "identity.h"
 #include "log.h"
 #include "metrics.h"
 #include "opts.h"
 #include "server.h"
 #include "service.h"
 #include "store.h"
+#include "validate.h"
 #include "worker.h"
 
 typedef struct config {
@@ -49,14 +52,32 @@ typedef struct config {
 	uint64_t journal_max;
 	uint64_t drain_max_ms;
 	uint64_t listen_wait_ms;
+	const char *auth;
+	const char *auth_key_file;
+	const char *auth_key_file_previous;
+	const char *create_admin;
+	const char *password_file;
+	uint64_t token_ttl_ms;
+	uint64_t login_fails_max;
+	uint64_t login_window_ms;
+	uint64_t register_max;
+	uint64_t register_window_ms;
+	uint64_t passwd_threads;
+	uint64_t passwd_queue;
+	uint64_t passwd_mem_kib;
+	uint64_t passwd_ops;
 } config;
+
+/* OWASP's least argon2id parameters: 19 MiB of memory, 2 passes. */
+#define PASSWD_MEM_KIB_MIN 19456
+#define PASSWD_OPS_MIN 2
 
 /* Tries at a busy address: the first wait, and the longest. */
 #define ADDRESS_RETRY_MIN_MS 20
 #define ADDRESS_RETRY_MAX_MS 500
 
 static const char *const mutating_methods[] = {
-	"Login", "Logout", "SendMessage", "RegisterUser", NULL};
+	"Login", "Logout", "SendMessage", "RegisterUser", "RevokeSessions", NULL};
 
 static bool
 role_has(const config *cf, const char *role)
@@ -162,6 +183,182 @@ stop_watch(void *arg)
 	}
 }
 
+/* Checks the identity options; 0, or the exit code for a bad one. */
+static int
+check_auth(const config *cf, const char *prog)
+{
+	if (strcmp(cf->auth, "open") != 0 && strcmp(cf->auth, "required") != 0) {
+		fprintf(stderr, "%s: unknown --auth '%s' (open or required)\n", prog, cf->auth);
+		return 2;
+	}
+	if (strcmp(cf->auth, "required") == 0 && cf->create_admin == NULL &&
+	    (cf->auth_key_file == NULL || cf->auth_key_file[0] == '\0')) {
+		fprintf(stderr, "%s: --auth required needs --auth-key-file\n", prog);
+		return 2;
+	}
+	if (cf->passwd_mem_kib < PASSWD_MEM_KIB_MIN || cf->passwd_ops < PASSWD_OPS_MIN) {
+		fprintf(stderr, "%s: --passwd-mem-kib must be at least %d and --passwd-ops at least %d\n",
+		    prog, PASSWD_MEM_KIB_MIN, PASSWD_OPS_MIN);
+		return 2;
+	}
+	if (cf->passwd_threads < 1 || cf->passwd_threads > PASSWD_THREADS_MAX ||
+	    cf->passwd_queue > PASSWD_QUEUE_MAX || cf->token_ttl_ms < 1000 ||
+	    cf->token_ttl_ms > INT32_MAX * 1000ULL || cf->login_fails_max < 1 ||
+	    cf->login_window_ms < 1 || cf->register_window_ms < 1) {
+		fprintf(stderr,
+		    "%s: --passwd-threads must be 1 to %d, --passwd-queue at most %d, "
+		    "--token-ttl-ms at least 1000, --login-fails-max and the windows at least 1\n",
+		    prog, PASSWD_THREADS_MAX, PASSWD_QUEUE_MAX);
+		return 2;
+	}
+	return 0;
+}
+
+static passwd_opts
+passwd_options(const config *cf)
+{
+	passwd_opts o = {.threads = (unsigned)cf->passwd_threads,
+	    .queue_max = (unsigned)cf->passwd_queue,
+	    .opslimit = cf->passwd_ops,
+	    .memlimit = (size_t)cf->passwd_mem_kib * 1024};
+
+	return o;
+}
+
+static identity_opts
+identity_options(const config *cf)
+{
+	identity_opts io = {.key_file = cf->auth_key_file,
+	    .key_file_previous = cf->auth_key_file_previous,
+	    .token_ttl_ms = (int64_t)cf->token_ttl_ms,
+	    .login_fails_max = (unsigned)cf->login_fails_max,
+	    .login_window_ms = (int64_t)cf->login_window_ms,
+	    .register_max = (unsigned)cf->register_max,
+	    .register_window_ms = (int64_t)cf->register_window_ms,
+	    .passwd = passwd_options(cf)};
+
+	return io;
+}
+
+/* One answer awaited by create_admin. */
+typedef struct awaited {
+	pthread_mutex_t mtx;
+	pthread_cond_t cv;
+	bool done;
+	pigeon_status st;
+	char text[PASSWD_HASH_BYTES + 256];
+} awaited;
+
+static void
+awaited_set(awaited *a, pigeon_status st, const char *text)
+{
+	pthread_mutex_lock(&a->mtx);
+	a->st = st;
+	snprintf(a->text, sizeof(a->text), "%s", text != NULL ? text : "");
+	a->done = true;
+	pthread_cond_broadcast(&a->cv);
+	pthread_mutex_unlock(&a->mtx);
+}
+
+static void
+awaited_wait(awaited *a)
+{
+	pthread_mutex_lock(&a->mtx);
+	while (!a->done)
+		pthread_cond_wait(&a->cv, &a->mtx);
+	a->done = false;
+	pthread_mutex_unlock(&a->mtx);
+}
+
+static void
+admin_hashed(void *arg, pigeon_status st, const char *hash)
+{
+	awaited_set(arg, st, st == PIGEON_OK ? hash : NULL);
+}
+
+static void
+admin_registered(void *arg, pigeon_status st, const char *errmsg, const ProtobufCMessage *reply)
+{
+	awaited_set(arg, st, errmsg);
+}
+
+/* Reads the password: the first line of --password-file, or of standard
+ * input.  Empty on failure. */
+static void
+read_password(const config *cf, char *pw, size_t cap)
+{
+	FILE *f = cf->password_file != NULL ? fopen(cf->password_file, "r") : stdin;
+
+	pw[0] = '\0';
+	if (f == NULL)
+		return;
+	if (fgets(pw, (int)cap, f) == NULL)
+		pw[0] = '\0';
+	pw[strcspn(pw, "\r\n")] = '\0';
+	if (f != stdin)
+		fclose(f);
+}
+
+/* --create-admin NAME: the first admin, whom no admin can register. */
+static int
+create_admin(const config *cf, const char *prog)
+{
+	Pigeon__V1__RegisterUserRequest req = PIGEON__V1__REGISTER_USER_REQUEST__INIT;
+	passwd_opts po = passwd_options(cf);
+	store_opts so = {.url = cf->redis_url, .users_file = cf->users_file, .connections = 1};
+	awaited a = {.mtx = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+	char pw[PASSWD_MAX + 2];
+	const char *why;
+	passwd_pool *pool = NULL;
+	store *st = NULL;
+	pigeon_status rv;
+	int code = 1;
+
+	if ((why = validate_username(cf->create_admin, strlen(cf->create_admin))) != NULL) {
+		fprintf(stderr, "%s: --create-admin: %s\n", prog, why);
+		return 2;
+	}
+	read_password(cf, pw, sizeof(pw));
+	if (strlen(pw) < PASSWD_MIN || strlen(pw) > PASSWD_MAX) {
+		fprintf(stderr, "%s: the password must be %d to %d bytes (one line of %s)\n", prog,
+		    PASSWD_MIN, PASSWD_MAX,
+		    cf->password_file != NULL ? cf->password_file : "standard input");
+		code = 2;
+		goto out;
+	}
+	if ((rv = passwd_pool_new(&pool, &po)) != PIGEON_OK ||
+	    (rv = passwd_hash(pool, pw, strlen(pw), admin_hashed, &a)) != PIGEON_OK) {
+		fprintf(stderr, "%s: cannot hash the password: %s\n", prog, pigeon_status_name(rv));
+		goto out;
+	}
+	awaited_wait(&a);
+	if (a.st != PIGEON_OK) {
+		fprintf(stderr, "%s: cannot hash the password: %s\n", prog, pigeon_status_name(a.st));
+		goto out;
+	}
+	if ((rv = store_open(&st, &so)) != PIGEON_OK) {
+		fprintf(stderr, "%s: cannot open the store: %s\n", prog, pigeon_status_name(rv));
+		goto out;
+	}
+	req.username = (char *)cf->create_admin;
+	req.role = PIGEON__V1__ROLE__ROLE_ADMIN;
+	store_register_user_password(st, &req, a.text, admin_registered, &a);
+	awaited_wait(&a);
+	if (a.st != PIGEON_OK) {
+		fprintf(stderr, "%s: cannot create admin %s: %s %s\n", prog, cf->create_admin,
+		    pigeon_status_name(a.st), a.text);
+		goto out;
+	}
+	printf("admin %s created\n", cf->create_admin);
+	code = 0;
+out:
+	sodium_memzero(pw, sizeof(pw));
+	sodium_memzero(a.text, sizeof(a.text));
+	store_close(st);
+	passwd_pool_free(pool);
+	return code;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -209,6 +406,45 @@ main(int argc, char **argv)
 		{"metrics-listen", "PIGEON_METRICS_LISTEN", OPT_STRING, NULL,
 		    "serve Prometheus metrics at http://ADDR:PORT/metrics; off without",
 		    &cf.metrics_listen},
+		{"auth", "PIGEON_AUTH", OPT_STRING, "open",
+		    "open (anyone acts as anyone) or required (passwords and session tokens, "
+		    "docs/auth.md)",
+		    &cf.auth},
+		{"auth-key-file", "PIGEON_AUTH_KEY_FILE", OPT_STRING, NULL,
+		    "required mode: the key that signs session tokens, 32 or more random bytes",
+		    &cf.auth_key_file},
+		{"auth-key-file-previous", "PIGEON_AUTH_KEY_FILE_PREVIOUS", OPT_STRING, NULL,
+		    "a previous signing key whose tokens still verify (key rotation)",
+		    &cf.auth_key_file_previous},
+		{"token-ttl-ms", "PIGEON_TOKEN_TTL_MS", OPT_UINT, "86400000",
+		    "how long a session token is valid", &cf.token_ttl_ms},
+		{"login-fails-max", "PIGEON_LOGIN_FAILS_MAX", OPT_UINT, "5",
+		    "failed logins of one username after which logins are refused until the "
+		    "window passes",
+		    &cf.login_fails_max},
+		{"login-window-ms", "PIGEON_LOGIN_WINDOW_MS", OPT_UINT, "60000",
+		    "the window of --login-fails-max", &cf.login_window_ms},
+		{"register-max", "PIGEON_REGISTER_MAX", OPT_UINT, "20",
+		    "registrations accepted per --register-window-ms, from anyone", &cf.register_max},
+		{"register-window-ms", "PIGEON_REGISTER_WINDOW_MS", OPT_UINT, "60000",
+		    "the window of --register-max", &cf.register_window_ms},
+		{"passwd-threads", "PIGEON_PASSWD_THREADS", OPT_UINT, "2",
+		    "threads hashing passwords (each uses --passwd-mem-kib while it hashes)",
+		    &cf.passwd_threads},
+		{"passwd-queue", "PIGEON_PASSWD_QUEUE", OPT_UINT, "16",
+		    "password checks waiting for a thread at most; beyond, RESOURCE_EXHAUSTED",
+		    &cf.passwd_queue},
+		{"passwd-mem-kib", "PIGEON_PASSWD_MEM_KIB", OPT_UINT, "19456",
+		    "argon2id memory per hash, KiB (at least 19456)", &cf.passwd_mem_kib},
+		{"passwd-ops", "PIGEON_PASSWD_OPS", OPT_UINT, "2",
+		    "argon2id passes per hash (at least 2)", &cf.passwd_ops},
+		{"create-admin", NULL, OPT_STRING, NULL,
+		    "create the admin NAME with the password read from --password-file or "
+		    "standard input, then exit",
+		    &cf.create_admin},
+		{"password-file", "PIGEON_PASSWORD_FILE", OPT_STRING, NULL,
+		    "with --create-admin: the file holding the password (one line)",
+		    &cf.password_file},
 		{NULL, NULL, 0, NULL, NULL, NULL},
 	};
 	store_opts so = {0};
@@ -219,6 +455,7 @@ main(int argc, char **argv)
 	events_opts eo = {0};
 	store *st = NULL;
 	service *svc = NULL;
+	identity *id = NULL;
 	rpc_dispatcher *disp = NULL;
 	rpc_server *srv = NULL;
 	worker_pool *wp = NULL;
@@ -257,6 +494,10 @@ main(int argc, char **argv)
 		    cf.role);
 		return 2;
 	}
+	if ((code = check_auth(&cf, argv[0])) != 0)
+		return code;
+	if (cf.create_admin != NULL)
+		return create_admin(&cf, argv[0]);
 
 	/* Every thread started from here on inherits the blocked set, so the
 	 * signals reach only sigwait below. */
@@ -276,6 +517,19 @@ main(int argc, char **argv)
 			    pigeon_status_name(rv), cf.redis_url);
 			goto out;
 		}
+		if (strcmp(cf.auth, "required") == 0) {
+			identity_opts io = identity_options(&cf);
+			char err[512];
+
+			if ((rv = identity_new(&id, st, &io, err, sizeof(err))) != PIGEON_OK) {
+				log_error("pigeond", "cannot start --auth required status=%s: %s",
+				    pigeon_status_name(rv), err);
+				goto out;
+			}
+			log_info("pigeond", "auth required token_ttl_ms=%llu passwd_threads=%llu",
+			    (unsigned long long)cf.token_ttl_ms, (unsigned long long)cf.passwd_threads);
+		}
+		svo.id = id;
 		svo.content_max = (size_t)cf.content_max;
 		if ((rv = service_new(&svc, st, &svo)) != PIGEON_OK)
 			goto out;
@@ -318,6 +572,7 @@ main(int argc, char **argv)
 		eo.redis_url = cf.redis_url;
 		eo.pub_url = cf.pub_url;
 		eo.recv_max = (size_t)cf.recv_max;
+		eo.redact_content = strcmp(cf.auth, "required") == 0;
 		address_wait_init(&aw, &sigs, cf.listen_wait_ms);
 		while ((rv = events_start(&ev, &eo)) == PIGEON_UNAVAILABLE &&
 		    address_wait_more(&aw, "pub", cf.pub_url))
@@ -376,6 +631,8 @@ out:
 	events_stop(ev);
 	rpc_dispatcher_free(disp);
 	service_free(svc);
+	/* No request is in flight: nothing waits for the hashing pool. */
+	identity_free(id);
 	store_close(st);
 	if (watching) {
 		pthread_cancel(watch);

@@ -16,6 +16,7 @@
 struct service {
 	Pigeon__V1__Pigeon_Service base;
 	store *st;
+	identity *id;
 	size_t content_max;
 	int64_t started_ms;
 };
@@ -76,20 +77,50 @@ check_content(void *call, const char *content, size_t content_max)
 	return true;
 }
 
+/* Runs then at once in open mode; in required mode once identity.h has
+ * checked the caller's token and rights. */
+static void
+authorized(service *svc, void *call, const void *in, identity_need need, const char *acting_for,
+    const char *what, identity_then then)
+{
+	if (svc->id == NULL)
+		then(svc, call, in, NULL);
+	else
+		identity_authorize(svc->id, call, in, need, acting_for, what, then, svc);
+}
+
 static void
 svc_login(Pigeon__V1__Pigeon_Service *base, const Pigeon__V1__LoginRequest *in,
     Pigeon__V1__LoginReply_Closure closure, void *call)
 {
-	if (check_username(call, "username", in->username))
-		store_login(svc_of(base)->st, in->username, rpc_call_done, call);
+	service *svc = svc_of(base);
+
+	if (!check_username(call, "username", in->username))
+		return;
+	if (svc->id != NULL)
+		identity_login(svc->id, call, in);
+	else
+		store_login(svc->st, in->username, rpc_call_done, call);
 }
 
 static void
 svc_logout(Pigeon__V1__Pigeon_Service *base, const Pigeon__V1__LogoutRequest *in,
     Pigeon__V1__LogoutReply_Closure closure, void *call)
 {
-	if (check_username(call, "username", in->username))
-		store_logout(svc_of(base)->st, in->username, rpc_call_done, call);
+	service *svc = svc_of(base);
+
+	if (!check_username(call, "username", in->username))
+		return;
+	if (svc->id != NULL)
+		identity_logout(svc->id, call, in);
+	else
+		store_logout(svc->st, in->username, rpc_call_done, call);
+}
+
+static void
+send_authorized(void *ctx, void *call, const void *in, const identity_caller *who)
+{
+	store_send_message(((service *)ctx)->st, in, rpc_call_done, call);
 }
 
 static void
@@ -107,7 +138,16 @@ svc_send_message(Pigeon__V1__Pigeon_Service *base, const Pigeon__V1__SendMessage
 		    "idempotency_key is longer than %d bytes", IDEMPOTENCY_KEY_MAX);
 		return;
 	}
-	store_send_message(svc->st, in, rpc_call_done, call);
+	authorized(svc, call, in, IDENTITY_SELF_OR_ADMIN, in->sender, "sending as another user",
+	    send_authorized);
+}
+
+static void
+user_stats_authorized(void *ctx, void *call, const void *in, const identity_caller *who)
+{
+	const Pigeon__V1__GetUserStatsRequest *req = in;
+
+	store_get_user_stats(((service *)ctx)->st, req->username, rpc_call_done, call);
 }
 
 static void
@@ -115,7 +155,14 @@ svc_get_user_stats(Pigeon__V1__Pigeon_Service *base, const Pigeon__V1__GetUserSt
     Pigeon__V1__UserStats_Closure closure, void *call)
 {
 	if (check_username(call, "username", in->username))
-		store_get_user_stats(svc_of(base)->st, in->username, rpc_call_done, call);
+		authorized(svc_of(base), call, in, IDENTITY_SELF_OR_ADMIN, in->username,
+		    "reading another user's stats", user_stats_authorized);
+}
+
+static void
+inbox_authorized(void *ctx, void *call, const void *in, const identity_caller *who)
+{
+	store_list_inbound_messages(((service *)ctx)->st, in, rpc_call_done, call);
 }
 
 static void
@@ -125,7 +172,16 @@ svc_list_inbound_messages(Pigeon__V1__Pigeon_Service *base,
 {
 	if (check_username(call, "username", in->username) &&
 	    check_page(call, "page_size", in->page_size))
-		store_list_inbound_messages(svc_of(base)->st, in, rpc_call_done, call);
+		authorized(svc_of(base), call, in, IDENTITY_SELF_OR_ADMIN, in->username,
+		    "reading another user's inbox", inbox_authorized);
+}
+
+static void
+spammers_authorized(void *ctx, void *call, const void *in, const identity_caller *who)
+{
+	const Pigeon__V1__LeaderboardRequest *req = in;
+
+	store_get_spammer_stats(((service *)ctx)->st, req->limit, rpc_call_done, call);
 }
 
 static void
@@ -133,7 +189,15 @@ svc_get_spammer_stats(Pigeon__V1__Pigeon_Service *base, const Pigeon__V1__Leader
     Pigeon__V1__Leaderboard_Closure closure, void *call)
 {
 	if (check_page(call, "limit", in->limit))
-		store_get_spammer_stats(svc_of(base)->st, in->limit, rpc_call_done, call);
+		authorized(svc_of(base), call, in, IDENTITY_SIGNED_IN, NULL, NULL, spammers_authorized);
+}
+
+static void
+chatters_authorized(void *ctx, void *call, const void *in, const identity_caller *who)
+{
+	const Pigeon__V1__LeaderboardRequest *req = in;
+
+	store_get_chatter_stats(((service *)ctx)->st, req->limit, rpc_call_done, call);
 }
 
 static void
@@ -141,7 +205,13 @@ svc_get_chatter_stats(Pigeon__V1__Pigeon_Service *base, const Pigeon__V1__Leader
     Pigeon__V1__Leaderboard_Closure closure, void *call)
 {
 	if (check_page(call, "limit", in->limit))
-		store_get_chatter_stats(svc_of(base)->st, in->limit, rpc_call_done, call);
+		authorized(svc_of(base), call, in, IDENTITY_SIGNED_IN, NULL, NULL, chatters_authorized);
+}
+
+static void
+online_authorized(void *ctx, void *call, const void *in, const identity_caller *who)
+{
+	store_list_online_users(((service *)ctx)->st, in, rpc_call_done, call);
 }
 
 static void
@@ -150,7 +220,13 @@ svc_list_online_users(Pigeon__V1__Pigeon_Service *base,
     Pigeon__V1__ListOnlineUsersReply_Closure closure, void *call)
 {
 	if (check_page(call, "page_size", in->page_size))
-		store_list_online_users(svc_of(base)->st, in, rpc_call_done, call);
+		authorized(svc_of(base), call, in, IDENTITY_SIGNED_IN, NULL, NULL, online_authorized);
+}
+
+static void
+journal_authorized(void *ctx, void *call, const void *in, const identity_caller *who)
+{
+	store_get_event_journal(((service *)ctx)->st, in, rpc_call_done, call);
 }
 
 static void
@@ -159,7 +235,8 @@ svc_get_event_journal(Pigeon__V1__Pigeon_Service *base,
     Pigeon__V1__GetEventJournalReply_Closure closure, void *call)
 {
 	if (check_page(call, "page_size", in->page_size))
-		store_get_event_journal(svc_of(base)->st, in, rpc_call_done, call);
+		authorized(svc_of(base), call, in, IDENTITY_ADMIN, NULL, "reading the event journal",
+		    journal_authorized);
 }
 
 static void
@@ -173,7 +250,25 @@ svc_register_user(Pigeon__V1__Pigeon_Service *base, const Pigeon__V1__RegisterUs
 		rpc_call_fail(call, PIGEON_INVALID_ARGUMENT, "unknown role %d", (int)in->role);
 		return;
 	}
-	store_register_user(svc_of(base)->st, in, rpc_call_done, call);
+	if (svc_of(base)->id != NULL)
+		identity_register(svc_of(base)->id, call, in);
+	else
+		store_register_user(svc_of(base)->st, in, rpc_call_done, call);
+}
+
+static void
+svc_revoke_sessions(Pigeon__V1__Pigeon_Service *base, const Pigeon__V1__RevokeSessionsRequest *in,
+    Pigeon__V1__RevokeSessionsReply_Closure closure, void *call)
+{
+	service *svc = svc_of(base);
+
+	if (!check_username(call, "username", in->username))
+		return;
+	if (svc->id == NULL)
+		rpc_call_fail(call, PIGEON_FAILED_PRECONDITION,
+		    "sessions exist only when pigeond runs with --auth required");
+	else
+		identity_revoke_sessions(svc->id, call, in);
 }
 
 /* Health adds what only this process knows to the store's answer. */
@@ -224,6 +319,7 @@ service_new(service **out, store *st, const service_opts *opts)
 		return PIGEON_RESOURCE_EXHAUSTED;
 	svc->base = handlers;
 	svc->st = st;
+	svc->id = opts != NULL ? opts->id : NULL;
 	svc->content_max = opts != NULL && opts->content_max > 0 ? opts->content_max
 								 : PIGEON_CONTENT_MAX_DEFAULT;
 	svc->started_ms = clocks_wall_ms();

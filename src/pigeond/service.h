@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The handlers of the service pigeon.v1.Pigeon: each validates its request
- * (usernames, content, page sizes) and hands it to the store, whose answer
- * goes straight back to the caller.  The generated service struct lists one
+ * (usernames, content, page sizes), in --auth required mode has identity.h
+ * check the caller's token and rights, and hands it to the store, whose
+ * answer goes straight back to the caller.  The generated service struct lists one
  * handler per RPC, so an RPC added to the .proto does not compile until its
  * handler exists here.
  */
@@ -14,11 +15,15 @@
 #include <pigeon/wire.h>
 #include <protobuf-c/protobuf-c.h>
 
+#include "identity.h"
 #include "store.h"
 
 typedef struct service_opts {
 	/* Largest message content accepted, bytes; 0: 64 KiB. */
 	size_t content_max;
+	/* --auth required: who may do what (borrowed; must outlive the
+	 * service).  NULL: --auth open, where anyone acts as anyone. */
+	identity *id;
 } service_opts;
 
 typedef struct service service;

@@ -240,6 +240,14 @@ call_closure(const ProtobufCMessage *reply, void *data)
 	call_finish(c, PIGEON_OK, NULL, reply);
 }
 
+const char *
+rpc_call_token(void *closure_data)
+{
+	const rpc_call *c = closure_data;
+
+	return c->req.env->token != NULL ? c->req.env->token : "";
+}
+
 void
 rpc_call_fail(void *closure_data, pigeon_status st, const char *fmt, ...)
 {

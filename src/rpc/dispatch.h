@@ -64,6 +64,10 @@ void rpc_dispatch(rpc_dispatcher *d, const void *buf, size_t len, rpc_reply_fn f
  * answered from the de-duplication table.  Safe from any thread. */
 void rpc_dispatcher_render(const rpc_dispatcher *d, prom_text *t);
 
+/* The session token of the request whose handler got `closure_data` (its
+ * envelope's `token`, "" when none); lives until the request finishes. */
+const char *rpc_call_token(void *closure_data);
+
 /* Finishes the request whose handler got `closure_data` with an error status
  * (not OK) and a message for humans. */
 void rpc_call_fail(void *closure_data, pigeon_status st, const char *fmt, ...)

@@ -1,0 +1,717 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * --auth required over RPC, through libpigeon against a real pigeond and
+ * redis-server (docs/auth.md): registration with a password, login and its
+ * token, every check of a token (missing, forged, expired, from another key,
+ * revoked by Logout or RevokeSessions, the previous key during rotation),
+ * acting only as oneself unless admin, the login throttle, equal answers to
+ * an unknown user and a wrong password, and no content on the pub socket.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <pthread.h>
+
+#include <cmocka.h>
+
+#include <pigeon/pigeon.h>
+
+#include "clocks.h"
+#include "harness.h"
+
+#define PASSWORD "correct horse battery"
+
+typedef struct fixture {
+	t_env env;
+	char key[300];
+	char key2[300];
+	char pwfile[300];
+} fixture;
+
+/* Writes n random bytes into a new file at path. */
+static void
+write_key(const char *path, size_t n)
+{
+	char cmd[600];
+	int code;
+
+	snprintf(cmd, sizeof(cmd), "head -c %zu /dev/urandom > '%s' && chmod 600 '%s'", n, path,
+	    path);
+	free(t_sh(cmd, &code));
+	assert_int_equal(code, 0);
+}
+
+static int
+setup(void **state)
+{
+	fixture *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	t_env_init(&f->env, "auth");
+	snprintf(f->key, sizeof(f->key), "%s/auth.key", f->env.dir);
+	snprintf(f->key2, sizeof(f->key2), "%s/auth2.key", f->env.dir);
+	snprintf(f->pwfile, sizeof(f->pwfile), "%s/admin.pw", f->env.dir);
+	write_key(f->key, 32);
+	write_key(f->key2, 48);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	fixture *f = *state;
+
+	assert_int_equal(t_env_stop(&f->env), 0);
+	free(f);
+	return 0;
+}
+
+/* pigeond in required mode with the key file `key` (and `previous`, may be
+ * NULL) and more arguments (NULL-terminated, may be NULL). */
+static void
+start(fixture *f, const char *key, const char *previous, const char *const *more)
+{
+	const char *args[24] = {"--auth", "required", "--auth-key-file", key};
+	int n = 4;
+
+	if (previous != NULL) {
+		args[n++] = "--auth-key-file-previous";
+		args[n++] = previous;
+	}
+	for (; more != NULL && *more != NULL && n < 23; more++)
+		args[n++] = *more;
+	args[n] = NULL;
+	t_env_start(&f->env, &(t_env_opts){.tag = "auth", .pigeond_args = args, .client = true,
+				 .client_deadline_ms = 20000});
+}
+
+static void
+restart(fixture *f, const char *key, const char *previous)
+{
+	const char *args[8] = {"--auth", "required", "--auth-key-file", key};
+
+	if (previous != NULL) {
+		args[4] = "--auth-key-file-previous";
+		args[5] = previous;
+	}
+	assert_int_equal(t_pigeond_stop(&f->env.pigeond), 0);
+	t_env_pigeond_start(&f->env, args);
+}
+
+static pigeon_client *
+client(fixture *f)
+{
+	/* Retries ride over the restarts of test_other_key_and_rotation. */
+	pigeon_client_opts co = {.url = f->env.rpc_url, .deadline_ms = 20000,
+	    .retry = {.max_attempts = 20, .initial_backoff_ms = 50, .max_backoff_ms = 500}};
+	pigeon_client *c;
+
+	assert_int_equal(pigeon_client_open_opts(&c, &co), PIGEON_OK);
+	return c;
+}
+
+static pigeon_status
+reg(pigeon_client *c, const char *name, const char *pw, Pigeon__V1__Role role, char *msg)
+{
+	Pigeon__V1__RegisterUserRequest req = PIGEON__V1__REGISTER_USER_REQUEST__INIT;
+	Pigeon__V1__RegisterUserReply *rep;
+	pigeon_error err = {0};
+	pigeon_status st;
+
+	req.username = (char *)name;
+	req.password = (char *)pw;
+	req.role = role;
+	if ((st = pigeon_register_user(c, &req, &rep, &err)) == PIGEON_OK)
+		pigeon_reply_free(rep);
+	if (msg != NULL)
+		strcpy(msg, err.message);
+	return st;
+}
+
+/* Logs in; on OK copies the token into token (PIGEON_TOKEN_MAX + 1). */
+static pigeon_status
+login(pigeon_client *c, const char *name, const char *pw, char *token, char *msg,
+    int64_t *expires_ms)
+{
+	Pigeon__V1__LoginRequest req = PIGEON__V1__LOGIN_REQUEST__INIT;
+	Pigeon__V1__LoginReply *rep;
+	pigeon_error err = {0};
+	pigeon_status st;
+
+	req.username = (char *)name;
+	req.password = (char *)pw;
+	if ((st = pigeon_login(c, &req, &rep, &err)) == PIGEON_OK) {
+		assert_string_equal(rep->username, name);
+		assert_true(strncmp(rep->token, "p1.", 3) == 0);
+		if (token != NULL)
+			snprintf(token, PIGEON_TOKEN_MAX + 1, "%s", rep->token);
+		if (expires_ms != NULL)
+			*expires_ms = rep->expires_ms;
+		pigeon_reply_free(rep);
+	}
+	if (msg != NULL)
+		strcpy(msg, err.message);
+	return st;
+}
+
+static pigeon_status
+send_as(pigeon_client *c, const char *from, const char *to, char *msg)
+{
+	Pigeon__V1__SendMessageRequest req = PIGEON__V1__SEND_MESSAGE_REQUEST__INIT;
+	Pigeon__V1__SendMessageReply *rep;
+	pigeon_error err = {0};
+	pigeon_status st;
+
+	req.sender = (char *)from;
+	req.recipient = (char *)to;
+	req.content = "a secret word";
+	if ((st = pigeon_send_message(c, &req, &rep, &err)) == PIGEON_OK)
+		pigeon_reply_free(rep);
+	if (msg != NULL)
+		strcpy(msg, err.message);
+	return st;
+}
+
+static pigeon_status
+stats_of(pigeon_client *c, const char *who, char *msg)
+{
+	Pigeon__V1__GetUserStatsRequest req = PIGEON__V1__GET_USER_STATS_REQUEST__INIT;
+	Pigeon__V1__UserStats *rep;
+	pigeon_error err = {0};
+	pigeon_status st;
+
+	req.username = (char *)who;
+	if ((st = pigeon_get_user_stats(c, &req, &rep, &err)) == PIGEON_OK)
+		pigeon_reply_free(rep);
+	if (msg != NULL)
+		strcpy(msg, err.message);
+	return st;
+}
+
+static pigeon_status
+inbox_of(pigeon_client *c, const char *who)
+{
+	Pigeon__V1__ListInboundMessagesRequest req = PIGEON__V1__LIST_INBOUND_MESSAGES_REQUEST__INIT;
+	Pigeon__V1__ListInboundMessagesReply *rep;
+	pigeon_status st;
+
+	req.username = (char *)who;
+	if ((st = pigeon_list_inbound_messages(c, &req, &rep, NULL)) == PIGEON_OK)
+		pigeon_reply_free(rep);
+	return st;
+}
+
+static pigeon_status
+journal(pigeon_client *c)
+{
+	Pigeon__V1__GetEventJournalRequest req = PIGEON__V1__GET_EVENT_JOURNAL_REQUEST__INIT;
+	Pigeon__V1__GetEventJournalReply *rep;
+	pigeon_status st;
+
+	if ((st = pigeon_get_event_journal(c, &req, &rep, NULL)) == PIGEON_OK)
+		pigeon_reply_free(rep);
+	return st;
+}
+
+static pigeon_status
+chatters(pigeon_client *c)
+{
+	Pigeon__V1__LeaderboardRequest req = PIGEON__V1__LEADERBOARD_REQUEST__INIT;
+	Pigeon__V1__Leaderboard *rep;
+	pigeon_status st;
+
+	if ((st = pigeon_get_chatter_stats(c, &req, &rep, NULL)) == PIGEON_OK)
+		pigeon_reply_free(rep);
+	return st;
+}
+
+static pigeon_status
+online(pigeon_client *c)
+{
+	Pigeon__V1__ListOnlineUsersRequest req = PIGEON__V1__LIST_ONLINE_USERS_REQUEST__INIT;
+	Pigeon__V1__ListOnlineUsersReply *rep;
+	pigeon_status st;
+
+	if ((st = pigeon_list_online_users(c, &req, &rep, NULL)) == PIGEON_OK)
+		pigeon_reply_free(rep);
+	return st;
+}
+
+static pigeon_status
+logout(pigeon_client *c, const char *who)
+{
+	Pigeon__V1__LogoutRequest req = PIGEON__V1__LOGOUT_REQUEST__INIT;
+	Pigeon__V1__LogoutReply *rep;
+	pigeon_status st;
+
+	req.username = (char *)who;
+	if ((st = pigeon_logout(c, &req, &rep, NULL)) == PIGEON_OK)
+		pigeon_reply_free(rep);
+	return st;
+}
+
+static pigeon_status
+revoke(pigeon_client *c, const char *who, uint64_t *generation)
+{
+	Pigeon__V1__RevokeSessionsRequest req = PIGEON__V1__REVOKE_SESSIONS_REQUEST__INIT;
+	Pigeon__V1__RevokeSessionsReply *rep;
+	pigeon_status st;
+
+	req.username = (char *)who;
+	if ((st = pigeon_revoke_sessions(c, &req, &rep, NULL)) == PIGEON_OK) {
+		if (generation != NULL)
+			*generation = rep->generation;
+		pigeon_reply_free(rep);
+	}
+	return st;
+}
+
+/* A client carrying token. */
+static pigeon_client *
+client_with(fixture *f, const char *token)
+{
+	pigeon_client *c = client(f);
+
+	assert_int_equal(pigeon_client_set_token(c, token), PIGEON_OK);
+	return c;
+}
+
+/* pigeond --create-admin name against the env's Redis, password from a file. */
+static void
+create_admin(fixture *f, const char *name, const char *pw)
+{
+	char cmd[1200];
+	char *out;
+	int code;
+	FILE *pf = fopen(f->pwfile, "w");
+
+	assert_non_null(pf);
+	fprintf(pf, "%s\n", pw);
+	fclose(pf);
+	snprintf(cmd, sizeof(cmd),
+	    "'%s' --redis-url '%s' --auth required --create-admin '%s' --password-file '%s' "
+	    "2>'%s/create-admin.log'",
+	    getenv("PIGEOND"), f->env.redis.url, name, f->pwfile, f->env.dir);
+	out = t_sh(cmd, &code);
+	if (code != 0) {
+		snprintf(cmd, sizeof(cmd), "%s/create-admin.log", f->env.dir);
+		t_print_file(cmd);
+	}
+	assert_int_equal(code, 0);
+	assert_string_equal(out, "admin root created\n");
+	free(out);
+}
+
+static void
+test_register_login_and_act_only_as_oneself(void **state)
+{
+	fixture *f = *state;
+	char token[PIGEON_TOKEN_MAX + 1], msg[256];
+	int64_t expires, before;
+	pigeon_client *c, *anon;
+	bool serving;
+
+	start(f, f->key, NULL, NULL);
+	anon = f->env.client;
+	assert_int_equal(reg(anon, "bob", "short", 0, msg), PIGEON_INVALID_ARGUMENT);
+	assert_string_equal(msg, "password must be 8 to 1024 bytes");
+	assert_int_equal(reg(anon, "bob", "", 0, NULL), PIGEON_INVALID_ARGUMENT);
+	assert_int_equal(reg(anon, "bob", PASSWORD, 0, NULL), PIGEON_OK);
+	assert_int_equal(reg(anon, "bob", PASSWORD, 0, msg), PIGEON_ALREADY_EXISTS);
+	assert_int_equal(reg(anon, "carol", "12345678", 0, NULL), PIGEON_OK);
+	/* Registering an admin needs an admin's token. */
+	assert_int_equal(
+	    reg(anon, "mallet", PASSWORD, PIGEON__V1__ROLE__ROLE_ADMIN, msg), PIGEON_UNAUTHENTICATED);
+	assert_string_equal(msg, "missing, invalid, expired or revoked session token");
+
+	before = clocks_wall_ms();
+	assert_int_equal(login(anon, "bob", PASSWORD, token, NULL, &expires), PIGEON_OK);
+	assert_true(expires >= before + 86400000 && expires <= clocks_wall_ms() + 86400000);
+	/* Health needs no token; everything else does. */
+	assert_int_equal(t_pigeond_health(anon, &serving), PIGEON_OK);
+	assert_true(serving);
+	assert_int_equal(send_as(anon, "bob", "Alice", msg), PIGEON_UNAUTHENTICATED);
+	assert_string_equal(msg, "missing, invalid, expired or revoked session token");
+	assert_int_equal(stats_of(anon, "bob", NULL), PIGEON_UNAUTHENTICATED);
+	assert_int_equal(chatters(anon), PIGEON_UNAUTHENTICATED);
+	assert_int_equal(online(anon), PIGEON_UNAUTHENTICATED);
+	assert_int_equal(revoke(anon, "bob", NULL), PIGEON_UNAUTHENTICATED);
+
+	c = client_with(f, token);
+	assert_int_equal(send_as(c, "bob", "Alice", NULL), PIGEON_OK);
+	assert_int_equal(send_as(c, "Alice", "bob", msg), PIGEON_PERMISSION_DENIED);
+	assert_string_equal(msg, "sending as another user needs that user or an admin");
+	assert_int_equal(stats_of(c, "bob", NULL), PIGEON_OK);
+	assert_int_equal(stats_of(c, "Alice", msg), PIGEON_PERMISSION_DENIED);
+	assert_string_equal(msg, "reading another user's stats needs that user or an admin");
+	assert_int_equal(inbox_of(c, "bob"), PIGEON_OK);
+	assert_int_equal(inbox_of(c, "carol"), PIGEON_PERMISSION_DENIED);
+	assert_int_equal(journal(c), PIGEON_PERMISSION_DENIED);
+	assert_int_equal(chatters(c), PIGEON_OK);
+	assert_int_equal(online(c), PIGEON_OK);
+	assert_int_equal(logout(c, "carol"), PIGEON_PERMISSION_DENIED);
+	assert_int_equal(revoke(c, "carol", NULL), PIGEON_PERMISSION_DENIED);
+	assert_int_equal(
+	    reg(c, "mallet", PASSWORD, PIGEON__V1__ROLE__ROLE_ADMIN, msg), PIGEON_PERMISSION_DENIED);
+	assert_string_equal(msg, "registering an admin needs an admin");
+	/* The original users have no password: they cannot log in here. */
+	assert_int_equal(login(anon, "Alice", "", NULL, msg, NULL), PIGEON_UNAUTHENTICATED);
+	assert_string_equal(msg, "wrong username or password");
+	pigeon_client_close(c);
+}
+
+/* Every single changed character of a token, and truncations. */
+static void
+test_forged_tokens_are_unauthenticated(void **state)
+{
+	fixture *f = *state;
+	char token[PIGEON_TOKEN_MAX + 1], forged[PIGEON_TOKEN_MAX + 1];
+	static const char alphabet[] = "AQgw_-.1";
+	pigeon_client *c;
+	size_t len;
+	unsigned tried = 0;
+
+	start(f, f->key, NULL, NULL);
+	assert_int_equal(reg(f->env.client, "bob", PASSWORD, 0, NULL), PIGEON_OK);
+	assert_int_equal(login(f->env.client, "bob", PASSWORD, token, NULL, NULL), PIGEON_OK);
+	c = client_with(f, token);
+	assert_int_equal(stats_of(c, "bob", NULL), PIGEON_OK);
+	len = strlen(token);
+	for (size_t i = 0; i < len; i++) {
+		for (const char *a = alphabet; *a != '\0'; a++) {
+			if (token[i] == *a)
+				continue;
+			memcpy(forged, token, len + 1);
+			forged[i] = *a;
+			assert_int_equal(pigeon_client_set_token(c, forged), PIGEON_OK);
+			if (stats_of(c, "bob", NULL) != PIGEON_UNAUTHENTICATED) {
+				fprintf(stderr, "forged token accepted: position %zu -> '%c'\n", i, *a);
+				fail();
+			}
+			tried++;
+			break;
+		}
+	}
+	for (size_t cut = 1; cut < len; cut += 7) {
+		memcpy(forged, token, cut);
+		forged[cut] = '\0';
+		assert_int_equal(pigeon_client_set_token(c, forged), PIGEON_OK);
+		assert_int_equal(stats_of(c, "bob", NULL), PIGEON_UNAUTHENTICATED);
+	}
+	assert_int_equal(tried, len);
+	/* The genuine token still works. */
+	assert_int_equal(pigeon_client_set_token(c, token), PIGEON_OK);
+	assert_int_equal(stats_of(c, "bob", NULL), PIGEON_OK);
+	pigeon_client_close(c);
+}
+
+typedef struct expiring {
+	pigeon_client *c;
+} expiring;
+
+static bool
+refused(void *arg)
+{
+	return stats_of(((expiring *)arg)->c, "bob", NULL) == PIGEON_UNAUTHENTICATED;
+}
+
+static void
+test_expired_tokens_are_unauthenticated(void **state)
+{
+	fixture *f = *state;
+	static const char *const ttl[] = {"--token-ttl-ms", "2000", NULL};
+	char token[PIGEON_TOKEN_MAX + 1];
+	int64_t expires, asked;
+	expiring e;
+	pigeon_status st;
+
+	start(f, f->key, NULL, ttl);
+	assert_int_equal(reg(f->env.client, "bob", PASSWORD, 0, NULL), PIGEON_OK);
+	assert_int_equal(login(f->env.client, "bob", PASSWORD, token, NULL, &expires), PIGEON_OK);
+	e.c = client_with(f, token);
+	asked = clocks_wall_ms();
+	st = stats_of(e.c, "bob", NULL);
+	/* Before its expiry the token works; a machine slow enough to ask
+	 * after it gets what an expired token gets. */
+	assert_int_equal(st, asked < expires ? PIGEON_OK : PIGEON_UNAUTHENTICATED);
+	assert_true(t_wait_every(refused, &e, 100, 30000));
+	assert_true(clocks_wall_ms() >= expires);
+	pigeon_client_close(e.c);
+}
+
+static void
+test_other_key_and_rotation(void **state)
+{
+	fixture *f = *state;
+	char token[PIGEON_TOKEN_MAX + 1], fresh[PIGEON_TOKEN_MAX + 1];
+	pigeon_client *c;
+
+	start(f, f->key, NULL, NULL);
+	assert_int_equal(reg(f->env.client, "bob", PASSWORD, 0, NULL), PIGEON_OK);
+	assert_int_equal(login(f->env.client, "bob", PASSWORD, token, NULL, NULL), PIGEON_OK);
+	/* A pigeond with another key does not know the token. */
+	restart(f, f->key2, NULL);
+	c = client_with(f, token);
+	assert_int_equal(stats_of(c, "bob", NULL), PIGEON_UNAUTHENTICATED);
+	/* Rotation: the old key as the previous one still verifies it, and new
+	 * tokens are signed with the new key. */
+	restart(f, f->key2, f->key);
+	assert_int_equal(stats_of(c, "bob", NULL), PIGEON_OK);
+	assert_int_equal(login(f->env.client, "bob", PASSWORD, fresh, NULL, NULL), PIGEON_OK);
+	restart(f, f->key2, NULL);
+	assert_int_equal(stats_of(c, "bob", NULL), PIGEON_UNAUTHENTICATED);
+	assert_int_equal(pigeon_client_set_token(c, fresh), PIGEON_OK);
+	assert_int_equal(stats_of(c, "bob", NULL), PIGEON_OK);
+	pigeon_client_close(c);
+}
+
+static void
+test_logout_and_revoke_sessions(void **state)
+{
+	fixture *f = *state;
+	char a[PIGEON_TOKEN_MAX + 1], b[PIGEON_TOKEN_MAX + 1], c3[PIGEON_TOKEN_MAX + 1];
+	pigeon_client *ca, *cb, *cc;
+	uint64_t gen = 0;
+
+	start(f, f->key, NULL, NULL);
+	assert_int_equal(reg(f->env.client, "bob", PASSWORD, 0, NULL), PIGEON_OK);
+	assert_int_equal(login(f->env.client, "bob", PASSWORD, a, NULL, NULL), PIGEON_OK);
+	/* A second login while online: a second session. */
+	assert_int_equal(login(f->env.client, "bob", PASSWORD, b, NULL, NULL), PIGEON_OK);
+	ca = client_with(f, a);
+	cb = client_with(f, b);
+	assert_int_equal(logout(ca, "bob"), PIGEON_OK);
+	assert_int_equal(stats_of(ca, "bob", NULL), PIGEON_UNAUTHENTICATED);
+	assert_int_equal(logout(ca, "bob"), PIGEON_UNAUTHENTICATED);
+	assert_int_equal(stats_of(cb, "bob", NULL), PIGEON_OK);
+	assert_int_equal(revoke(cb, "bob", &gen), PIGEON_OK);
+	assert_int_equal(gen, 1);
+	assert_int_equal(stats_of(cb, "bob", NULL), PIGEON_UNAUTHENTICATED);
+	assert_int_equal(login(f->env.client, "bob", PASSWORD, c3, NULL, NULL), PIGEON_OK);
+	cc = client_with(f, c3);
+	assert_int_equal(stats_of(cc, "bob", NULL), PIGEON_OK);
+	assert_int_equal(revoke(cc, "bob", &gen), PIGEON_OK);
+	assert_int_equal(gen, 2);
+	assert_int_equal(stats_of(cc, "bob", NULL), PIGEON_UNAUTHENTICATED);
+	pigeon_client_close(ca);
+	pigeon_client_close(cb);
+	pigeon_client_close(cc);
+}
+
+static void
+test_admin_rights(void **state)
+{
+	fixture *f = *state;
+	char root[PIGEON_TOKEN_MAX + 1], bob[PIGEON_TOKEN_MAX + 1];
+	pigeon_client *ca, *cb;
+	uint64_t gen = 0;
+
+	start(f, f->key, NULL, NULL);
+	create_admin(f, "root", "an admin's long password");
+	assert_int_equal(reg(f->env.client, "bob", PASSWORD, 0, NULL), PIGEON_OK);
+	assert_int_equal(login(f->env.client, "root", "an admin's long password", root, NULL, NULL),
+	    PIGEON_OK);
+	assert_int_equal(login(f->env.client, "bob", PASSWORD, bob, NULL, NULL), PIGEON_OK);
+	ca = client_with(f, root);
+	cb = client_with(f, bob);
+	assert_int_equal(journal(ca), PIGEON_OK);
+	assert_int_equal(stats_of(ca, "bob", NULL), PIGEON_OK);
+	assert_int_equal(inbox_of(ca, "bob"), PIGEON_OK);
+	assert_int_equal(send_as(ca, "bob", "Alice", NULL), PIGEON_OK);
+	assert_int_equal(reg(ca, "admin2", PASSWORD, PIGEON__V1__ROLE__ROLE_ADMIN, NULL), PIGEON_OK);
+	assert_int_equal(stats_of(cb, "bob", NULL), PIGEON_OK);
+	/* An admin logging bob out ends every session of his. */
+	assert_int_equal(logout(ca, "bob"), PIGEON_OK);
+	assert_int_equal(stats_of(cb, "bob", NULL), PIGEON_UNAUTHENTICATED);
+	assert_int_equal(revoke(ca, "bob", &gen), PIGEON_OK);
+	assert_int_equal(gen, 2);
+	assert_int_equal(revoke(ca, "nobody", NULL), PIGEON_NOT_FOUND);
+	assert_int_equal(journal(ca), PIGEON_OK);
+	pigeon_client_close(ca);
+	pigeon_client_close(cb);
+}
+
+static bool
+bob_logs_in(void *arg)
+{
+	fixture *f = arg;
+
+	return login(f->env.client, "bob", PASSWORD, NULL, NULL, NULL) == PIGEON_OK;
+}
+
+static void
+test_login_throttle(void **state)
+{
+	fixture *f = *state;
+	static const char *const window[] = {"--login-window-ms", "3000", NULL};
+	char msg[256];
+	int64_t first;
+
+	start(f, f->key, NULL, window);
+	assert_int_equal(reg(f->env.client, "bob", PASSWORD, 0, NULL), PIGEON_OK);
+	first = clocks_wall_ms();
+	for (int i = 0; i < 5; i++) {
+		assert_int_equal(login(f->env.client, "bob", "not the password", NULL, msg, NULL),
+		    PIGEON_UNAUTHENTICATED);
+		assert_string_equal(msg, "wrong username or password");
+	}
+	/* Within the window even the right password is refused. */
+	if (clocks_wall_ms() - first < 3000) {
+		assert_int_equal(login(f->env.client, "bob", PASSWORD, NULL, msg, NULL),
+		    PIGEON_RESOURCE_EXHAUSTED);
+		assert_string_equal(msg, "too many failed logins for this username; try again later");
+	}
+	/* Unknown names are throttled alike. */
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(login(f->env.client, "ghost", "whatever1", NULL, NULL, NULL),
+		    PIGEON_UNAUTHENTICATED);
+	/* Once the window has passed, the right password works again. */
+	assert_true(t_wait_every(bob_logs_in, f, 200, 30000));
+}
+
+static int
+cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Unknown user and wrong password: the same status, the same message, and
+ * about the same time (medians of 9 each, interleaved). */
+static void
+test_unknown_user_and_wrong_password_look_alike(void **state)
+{
+	fixture *f = *state;
+	static const char *const many[] = {"--login-fails-max", "1000", NULL};
+	char m1[256], m2[256], name[32];
+	int64_t unknown[9], wrong[9], t;
+
+	start(f, f->key, NULL, many);
+	assert_int_equal(reg(f->env.client, "bob", PASSWORD, 0, NULL), PIGEON_OK);
+	for (int i = 0; i < 9; i++) {
+		snprintf(name, sizeof(name), "ghost%d", i);
+		t = clocks_mono_us();
+		assert_int_equal(login(f->env.client, name, PASSWORD, NULL, m1, NULL),
+		    PIGEON_UNAUTHENTICATED);
+		unknown[i] = clocks_mono_us() - t;
+		t = clocks_mono_us();
+		assert_int_equal(login(f->env.client, "bob", "wrong password", NULL, m2, NULL),
+		    PIGEON_UNAUTHENTICATED);
+		wrong[i] = clocks_mono_us() - t;
+		assert_string_equal(m1, m2);
+	}
+	qsort(unknown, 9, sizeof(unknown[0]), cmp_i64);
+	qsort(wrong, 9, sizeof(wrong[0]), cmp_i64);
+	fprintf(stderr, "login: median %lld us for an unknown user, %lld us for a wrong password\n",
+	    (long long)unknown[4], (long long)wrong[4]);
+	/* Both are one argon2id verification: neither median is under half
+	 * the other (an unknown user answered without hashing would be). */
+	assert_true(unknown[4] * 2 > wrong[4]);
+	assert_true(wrong[4] * 2 > unknown[4]);
+}
+
+static void
+test_registrations_are_rate_limited(void **state)
+{
+	fixture *f = *state;
+	static const char *const few[] = {"--register-max", "3", "--register-window-ms", "600000",
+	    NULL};
+	char msg[256];
+
+	start(f, f->key, NULL, few);
+	assert_int_equal(reg(f->env.client, "u1", PASSWORD, 0, NULL), PIGEON_OK);
+	assert_int_equal(reg(f->env.client, "u2", PASSWORD, 0, NULL), PIGEON_OK);
+	assert_int_equal(reg(f->env.client, "u3", PASSWORD, 0, NULL), PIGEON_OK);
+	assert_int_equal(reg(f->env.client, "u4", PASSWORD, 0, msg), PIGEON_RESOURCE_EXHAUSTED);
+	assert_string_equal(msg, "too many registrations; try again later");
+}
+
+typedef struct heard {
+	pthread_mutex_t mtx;
+	int delivered;
+	char content[64];
+	uint64_t message_id;
+} heard;
+
+static void
+on_event(const char *topic, const Pigeon__V1__Event *ev, void *arg)
+{
+	heard *h = arg;
+
+	if (ev->type != PIGEON__V1__EVENT_TYPE__EVENT_TYPE_DELIVERED)
+		return;
+	pthread_mutex_lock(&h->mtx);
+	h->delivered++;
+	snprintf(h->content, sizeof(h->content), "%s", ev->content != NULL ? ev->content : "");
+	h->message_id = ev->message_id;
+	pthread_mutex_unlock(&h->mtx);
+}
+
+static bool
+got_delivery(void *arg)
+{
+	heard *h = arg;
+	bool got;
+
+	pthread_mutex_lock(&h->mtx);
+	got = h->delivered > 0;
+	pthread_mutex_unlock(&h->mtx);
+	return got;
+}
+
+static void
+test_no_content_on_the_pub_socket(void **state)
+{
+	fixture *f = *state;
+	char token[PIGEON_TOKEN_MAX + 1];
+	heard h = {.mtx = PTHREAD_MUTEX_INITIALIZER};
+	pigeon_subscribe_opts so = {0};
+	pigeon_subscription *sub;
+	pigeon_client *c;
+
+	start(f, f->key, NULL, NULL);
+	so.url = f->env.pigeond.pub_url;
+	assert_int_equal(pigeon_subscribe(&sub, &so, on_event, &h), PIGEON_OK);
+	assert_int_equal(reg(f->env.client, "bob", PASSWORD, 0, NULL), PIGEON_OK);
+	assert_int_equal(login(f->env.client, "bob", PASSWORD, token, NULL, NULL), PIGEON_OK);
+	c = client_with(f, token);
+	/* The subscriber connects in the background: send until one arrives. */
+	for (int i = 0; i < 300 && !got_delivery(&h); i++) {
+		assert_int_equal(send_as(c, "bob", "Alice", NULL), PIGEON_OK);
+		t_wait_every(got_delivery, &h, 10, 100);
+	}
+	assert_true(got_delivery(&h));
+	pigeon_subscription_close(sub);
+	assert_string_equal(h.content, "");
+	assert_true(h.message_id > 0);
+	pigeon_client_close(c);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(
+		    test_register_login_and_act_only_as_oneself, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_forged_tokens_are_unauthenticated, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_expired_tokens_are_unauthenticated, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_other_key_and_rotation, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_logout_and_revoke_sessions, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_admin_rights, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_login_throttle, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_unknown_user_and_wrong_password_look_alike, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_registrations_are_rate_limited, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_content_on_the_pub_socket, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
