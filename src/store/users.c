@@ -56,6 +56,7 @@ store_users_load(const char *path, store_users *out)
 	}
 	while (fgets(line, sizeof(line), f) != NULL) {
 		char name[PIGEON_USERNAME_MAX + 2], role[16], extra[2];
+		validate_why why;
 		Pigeon__V1__Role r;
 		int k;
 
@@ -64,7 +65,7 @@ store_users_load(const char *path, store_users *out)
 		k = sscanf(line, "%65s %15s %1s", name, role, extra);
 		if (k <= 0)
 			continue;
-		if (k != 2 || validate_username(name, strlen(name)) != NULL ||
+		if (k != 2 || validate_username(name, strlen(name), &why) != NULL ||
 		    !role_parse(role, &r)) {
 			log_error("store", "bad users file line path=%s line=%u", path, lineno);
 			rv = PIGEON_INVALID_ARGUMENT;
