@@ -39,10 +39,11 @@ auth_token_issue(const auth_keys *k, const char *username, uint64_t generation, 
 	char payload[AUTH_PAYLOAD_MAX + 1];
 	size_t ulen = strnlen(username, PIGEON_USERNAME_MAX + 1);
 	auth_claims c;
+	validate_why why;
 	pigeon_status rv;
 	int n;
 
-	if (validate_username(username, ulen) != NULL || expires_ms < 0)
+	if (validate_username(username, ulen, &why) != NULL || expires_ms < 0)
 		return PIGEON_INVALID_ARGUMENT;
 	memcpy(c.username, username, ulen);
 	c.username[ulen] = '\0';
@@ -129,6 +130,7 @@ static const char *
 payload_parse(const char *p, size_t len, auth_claims *c)
 {
 	const char *s = p, *end = p + len, *user, *session, *expires, *generation;
+	validate_why why;
 	size_t user_len, session_len, expires_len, generation_len;
 	uint64_t v;
 
@@ -137,7 +139,7 @@ payload_parse(const char *p, size_t len, auth_claims *c)
 	    !next_field(&s, end, false, &expires, &expires_len) ||
 	    !next_field(&s, end, true, &generation, &generation_len))
 		return "payload is not four fields";
-	if (validate_username(user, user_len) != NULL)
+	if (validate_username(user, user_len, &why) != NULL)
 		return "bad username";
 	if (!is_session_hex(session, session_len))
 		return "bad session id";

@@ -90,6 +90,7 @@ static bool
 body_username(http_call *call, const char *key, const char *missing, const char **out,
     http_answer *ans)
 {
+	validate_why why;
 	const char *problem;
 	size_t len;
 
@@ -101,7 +102,7 @@ body_username(http_call *call, const char *key, const char *missing, const char 
 	case HTTP_FIELD_WRONG_TYPE:
 		return fail(ans, 422, "'%s' must be a string", key);
 	}
-	if ((problem = validate_username(*out, len)) != NULL)
+	if ((problem = validate_username(*out, len, &why)) != NULL)
 		return fail(ans, 422, "Invalid '%s': %s", key, problem);
 	return true;
 }
@@ -133,6 +134,7 @@ query_value(const http_input *in, http_call *call, int slot, const char *key, co
 static bool
 query_username(const http_input *in, http_call *call, char **out, http_answer *ans)
 {
+	validate_why why;
 	const char *v, *problem;
 	size_t len;
 
@@ -140,7 +142,7 @@ query_username(const http_input *in, http_call *call, char **out, http_answer *a
 		return false;
 	if (v == NULL || len == 0)
 		return fail(ans, 422, "Missing 'username' in the query string");
-	if ((problem = validate_username(v, len)) != NULL)
+	if ((problem = validate_username(v, len, &why)) != NULL)
 		return fail(ans, 422, "Invalid 'username': %s", problem);
 	*out = (char *)v;
 	return true;
@@ -243,7 +245,8 @@ prepare_message(const http_input *in, http_call *call, http_answer *ans)
 		}
 	}
 	for (int i = 0; i < 2; i++) {
-		const char *problem = validate_username(val[i], len[i]);
+		validate_why why;
+		const char *problem = validate_username(val[i], len[i], &why);
 
 		if (problem != NULL)
 			return fail(ans, 422, "Invalid '%s': %s", fields[i], problem);

@@ -308,13 +308,14 @@ create_admin(const config *cf, const char *prog)
 	store_opts so = {.url = cf->redis_url, .users_file = cf->users_file, .connections = 1};
 	awaited a = {.mtx = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 	char pw[PASSWD_MAX + 2];
+	validate_why vw;
 	const char *why;
 	passwd_pool *pool = NULL;
 	store *st = NULL;
 	pigeon_status rv;
 	int code = 1;
 
-	if ((why = validate_username(cf->create_admin, strlen(cf->create_admin))) != NULL) {
+	if ((why = validate_username(cf->create_admin, strlen(cf->create_admin), &vw)) != NULL) {
 		fprintf(stderr, "%s: --create-admin: %s\n", prog, why);
 		return 2;
 	}

@@ -31,13 +31,14 @@ svc_of(Pigeon__V1__Pigeon_Service *base)
 static bool
 check_username(void *call, const char *field, const char *name)
 {
+	validate_why vw;
 	const char *why;
 
 	if (name == NULL || name[0] == '\0') {
 		rpc_call_fail(call, PIGEON_INVALID_ARGUMENT, "missing %s", field);
 		return false;
 	}
-	if ((why = validate_username(name, strlen(name))) != NULL) {
+	if ((why = validate_username(name, strlen(name), &vw)) != NULL) {
 		rpc_call_fail(call, PIGEON_INVALID_ARGUMENT, "%s: %s", field, why);
 		return false;
 	}

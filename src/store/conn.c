@@ -18,7 +18,6 @@
 #include "backoff.h"
 #include "clocks.h"
 #include "log.h"
-#include "names.h"
 #include "prom.h"
 #include "wait.h"
 
@@ -176,7 +175,6 @@ connect_redis(store_conn *cn)
 {
 	const store_users *users = cn->cs->users;
 	char err[160];
-	redisReply *r;
 
 	if ((cn->c = store_redis_connect(&cn->cs->url, IO_TIMEOUT_MS, err, sizeof(err))) == NULL)
 		goto fail;
@@ -184,15 +182,8 @@ connect_redis(store_conn *cn)
 		goto fail;
 	if (store_redis_create_group(cn->c, err, sizeof(err)) != PIGEON_OK)
 		goto fail;
-	for (size_t i = 0; i < users->n; i++)
-		if (redisAppendCommand(cn->c, "HSETNX pigeon:users %s %s", users->v[i].name,
-			names_role(users->v[i].role)) != REDIS_OK)
-			goto fail_ctx;
-	for (size_t i = 0; i < users->n; i++) {
-		if (redisGetReply(cn->c, (void **)&r) != REDIS_OK)
-			goto fail_ctx;
-		freeReplyObject(r);
-	}
+	if (store_users_write(cn->c, users, err, sizeof(err)) != PIGEON_OK)
+		goto fail;
 	log_info("store", "connected to redis users=%zu", users->n);
 	if (cn->was_connected)
 		prom_add(&cn->cs->reconnects, 1);
@@ -200,8 +191,6 @@ connect_redis(store_conn *cn)
 	atomic_store(&cn->connected, true);
 	return PIGEON_OK;
 
-fail_ctx:
-	snprintf(err, sizeof(err), "%s", cn->c->errstr);
 fail:
 	drop_connection(cn, err);
 	return PIGEON_UNAVAILABLE;

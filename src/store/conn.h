@@ -8,7 +8,8 @@
  * commands in one go and reads the replies in order, so requests in flight
  * share round trips, and while one thread waits for replies or runs
  * callbacks another's commands keep Redis busy.  Each connection loads the
- * scripts and writes the users file's users (HSETNX) at every connect;
+ * scripts and writes the users file's users and every user's skeleton
+ * (users.h) at every connect, before it serves;
  * one that Redis closed while it sat idle reconnects before its next batch;
  * while Redis cannot be reached, operations fail at once with UNAVAILABLE
  * and each thread reconnects with backoff (50 ms doubling to 2 s) by itself.

@@ -104,6 +104,11 @@ bool store_reply_is_noscript(const redisReply *r);
 /* The status for a broken context (c->err set). */
 pigeon_status store_status_from_context(const redisContext *c);
 
+/* HASH username -> role, and HASH skeleton -> username (validate.h's
+ * validate_username_skeleton): users.c and register.lua write both. */
+#define STORE_KEY_USERS "pigeon:users"
+#define STORE_KEY_USER_SKELETONS "pigeon:user-skeletons"
+
 /* Names of the queue stream and its group, shared by the store and workers. */
 #define STORE_KEY_QUEUE "pigeon:queue"
 #define STORE_GROUP "workers"

@@ -271,6 +271,7 @@ store_reply_published(
     const char *channel, const char *payload, size_t len, store_sub_fn fn, void *arg)
 {
 	char inbox[FRAME_TOPIC_MAX];
+	validate_why why;
 	const char *topic;
 	Pigeon__V1__Event ev;
 	json_error_t jerr;
@@ -293,7 +294,7 @@ store_reply_published(
 	} else if (strcmp(channel, STORE_CHANNEL_QUEUE) == 0) {
 		topic = PIGEON_TOPIC_QUEUE;
 	} else {
-		if (validate_username(ev.recipient, strlen(ev.recipient)) != NULL)
+		if (validate_username(ev.recipient, strlen(ev.recipient), &why) != NULL)
 			goto done;
 		snprintf(inbox, sizeof(inbox), "%s%s", PIGEON_TOPIC_INBOX_PREFIX, ev.recipient);
 		topic = inbox;

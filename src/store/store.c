@@ -10,6 +10,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "clocks.h"
 #include "conn.h"
@@ -231,13 +232,24 @@ void
 store_register_user_password(store *st, const Pigeon__V1__RegisterUserRequest *req,
     const char *hash, store_cb cb, void *arg)
 {
+	char skel[VALIDATE_SKELETON_MAX];
 	const char *argv[] = {req->username,
 	    names_role(req->role == PIGEON__V1__ROLE__ROLE_ADMIN ? PIGEON__V1__ROLE__ROLE_ADMIN
 								 : PIGEON__V1__ROLE__ROLE_REGULAR),
-	    hash != NULL ? hash : ""};
+	    skel, hash != NULL ? hash : ""};
+	pigeon_status rv;
 
+	/* Here, not in the script: Redis has no ICU. */
+	if ((rv = validate_username_skeleton(req->username, strlen(req->username), skel,
+		 sizeof(skel))) != PIGEON_OK) {
+		cb(arg, rv,
+		    rv == PIGEON_INVALID_ARGUMENT ? "username is not valid"
+						  : "cannot compute the username's skeleton",
+		    NULL);
+		return;
+	}
 	store_conns_submit(
-	    st->conns, store_op_new(STORE_OP_REGISTER, STORE_SCRIPT_REGISTER, 3, argv, cb, arg));
+	    st->conns, store_op_new(STORE_OP_REGISTER, STORE_SCRIPT_REGISTER, 4, argv, cb, arg));
 }
 
 void

@@ -116,6 +116,9 @@ void store_list_online_users(
     store *st, const Pigeon__V1__ListOnlineUsersRequest *req, store_cb cb, void *arg);
 void store_get_event_journal(
     store *st, const Pigeon__V1__GetEventJournalRequest *req, store_cb cb, void *arg);
+/* ALREADY_EXISTS also for a name whose skeleton (validate.h) an existing
+ * user has.  Should computing the skeleton fail, cb runs at once on the
+ * caller's thread (as without memory). */
 void store_register_user(
     store *st, const Pigeon__V1__RegisterUserRequest *req, store_cb cb, void *arg);
 /* The same with the new user's password hash (argon2id string), kept in the

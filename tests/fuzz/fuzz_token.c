@@ -49,6 +49,7 @@ f_check(const char *token, size_t len)
 	char payload[AUTH_PAYLOAD_MAX + 1], again[AUTH_TOKEN_MAX + 1];
 	auth_claims c;
 	const char *why = NULL;
+	validate_why vw;
 	size_t ulen;
 	int n;
 
@@ -60,7 +61,7 @@ f_check(const char *token, size_t len)
 	if (why != NULL || len > AUTH_TOKEN_MAX)
 		abort();
 	ulen = strnlen(c.username, sizeof(c.username));
-	if (ulen == sizeof(c.username) || validate_username(c.username, ulen) != NULL)
+	if (ulen == sizeof(c.username) || validate_username(c.username, ulen, &vw) != NULL)
 		abort();
 	if (strlen(c.session) != AUTH_SESSION_HEX ||
 	    strspn(c.session, "0123456789abcdef") != AUTH_SESSION_HEX)

@@ -468,11 +468,47 @@ test_random_bytes_and_mangled_requests_leave_it_answering(void **state)
 	assert_int_equal(t_request("127.0.0.2", online_req, 5000), 200);
 }
 
+/* docs/reliability.md's look-alike rows: through the bridge, a look-alike of
+ * an existing user is what pigeond answers, ALREADY_EXISTS, which the bridge
+ * maps to 418; an invisible character is refused by the bridge itself with
+ * INVALID_ARGUMENT's 422, also in a query; a distinct name registers. */
+static void
+test_lookalike_username_is_418_and_invisible_one_422(void **state)
+{
+	char body[1024];
+
+	/* Alice with a Cyrillic capital A (U+0410), in UTF-8 and escaped. */
+	assert_int_equal(t_post("/users", "{\"username\": \"\xd0\x90lice\"}", body, sizeof(body)),
+	    418);
+	assert_string_equal(body, "{\"code\": 418, \"status\": \"I'm a teapot\", \"message\": "
+				  "\"User \xd0\x90lice is too similar to the existing user Alice\"}\n");
+	assert_int_equal(t_post("/users", "{\"username\": \"\\u0410lice\"}", body, sizeof(body)),
+	    418);
+	assert_string_equal(body, "{\"code\": 418, \"status\": \"I'm a teapot\", \"message\": "
+				  "\"User \xd0\x90lice is too similar to the existing user Alice\"}\n");
+	/* A zero width space. */
+	assert_int_equal(
+	    t_post("/users", "{\"username\": \"Al\\u200bice\"}", body, sizeof(body)), 422);
+	assert_string_equal(body,
+	    "{\"code\": 422, \"status\": \"Unprocessable Entity\", \"message\": \"Invalid "
+	    "'username': username contains an invisible or formatting character (U+200B)\"}\n");
+	assert_int_equal(t_get("/user-stats?username=Al%E2%80%8Bice", body, sizeof(body)), 422);
+	assert_string_equal(body,
+	    "{\"code\": 422, \"status\": \"Unprocessable Entity\", \"message\": \"Invalid "
+	    "'username': username contains an invisible or formatting character (U+200B)\"}\n");
+	/* Алиса, escaped. */
+	assert_int_equal(t_post("/users", "{\"username\": \"\\u0410\\u043b\\u0438\\u0441\\u0430\"}",
+			     body, sizeof(body)),
+	    201);
+	assert_string_equal(body, "{\"username\": \"Алиса\", \"role\": \"regular\"}\n");
+}
+
 int
 main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bad_input_rows_get_their_exact_answers),
+		cmocka_unit_test(test_lookalike_username_is_418_and_invisible_one_422),
 		cmocka_unit_test(test_slowloris_does_not_stop_a_real_request),
 		cmocka_unit_test(test_a_100mb_content_length_is_413_at_once),
 		cmocka_unit_test(test_random_bytes_and_mangled_requests_leave_it_answering),

@@ -115,8 +115,10 @@ def check_pc(lay):
           'libpigeon.pc must name nng once, as -lnng:\n' + text)
     check(fields.get('Libs.private', '').split() == ['-lnng', '-pthread'],
           'Libs.private: want "-lnng -pthread":\n' + text)
-    check(fields.get('Requires.private') == 'libprotobuf-c' and 'Requires' not in fields,
-          'want Requires.private: libprotobuf-c and no Requires:\n' + text)
+    want_private = ['libprotobuf-c', 'icu-uc', 'icu-i18n']
+    check([r.strip() for r in fields.get('Requires.private', '').split(',')] == want_private
+          and 'Requires' not in fields,
+          'want Requires.private: %s and no Requires:\n%s' % (', '.join(want_private), text))
     check(fields.get('Libs', '').split() == ['-L${libdir}', '-lpigeon'],
           'Libs: want "-L${libdir} -lpigeon":\n' + text)
     check(fields.get('Cflags') == '-I${includedir}', 'Cflags: want "-I${includedir}":\n' + text)

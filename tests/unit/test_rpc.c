@@ -430,27 +430,6 @@ test_dedup_full_of_requests_in_flight_is_untracked(void **state)
 }
 
 static void
-test_username_rules(void **state)
-{
-	assert_null(validate_username("flain1", 6));
-	assert_null(validate_username("Ilyá", strlen("Ilyá")));
-	assert_string_equal(validate_username("", 0), "username is empty");
-	assert_string_equal(validate_username("a b", 3),
-	    "username contains a space or control character");
-	assert_string_equal(validate_username("a\tb", 3),
-	    "username contains a space or control character");
-	assert_string_equal(validate_username("\xc3\x28", 2), "username is not valid UTF-8");
-	assert_string_equal(validate_username("a\xc2\x85", 3),
-	    "username contains a control character");
-	char long_name[66];
-	memset(long_name, 'x', 65);
-	long_name[65] = '\0';
-	assert_string_equal(validate_username(long_name, 65),
-	    "username is longer than 64 bytes");
-	assert_null(validate_username(long_name, 64));
-}
-
-static void
 test_utf8_rejects_overlong_surrogate_and_truncated(void **state)
 {
 	assert_true(validate_utf8("h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x90\xa6", 15));
@@ -503,7 +482,6 @@ main(void)
 		    test_failed_call_keeps_its_status_and_message, t_setup, t_teardown),
 		cmocka_unit_test(test_dedup_forgets_oldest_finished_entry_when_full),
 		cmocka_unit_test(test_dedup_full_of_requests_in_flight_is_untracked),
-		cmocka_unit_test(test_username_rules),
 		cmocka_unit_test(test_utf8_rejects_overlong_surrogate_and_truncated),
 		cmocka_unit_test(test_nng_errors_map_to_statuses),
 	};
