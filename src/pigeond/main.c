@@ -470,7 +470,7 @@ main(int argc, char **argv)
 	pigeon_status rv;
 	int64_t stop_start;
 	unsigned left;
-	int first_arg, code = 1, sig;
+	int first_arg, code = 1, bad, sig;
 
 	if (!opts_parse(defs, argc, argv, "[OPTION]...",
 		"The Pigeon messaging server: RPC over nng req/rep, backed by Redis.", &first_arg,
@@ -495,8 +495,8 @@ main(int argc, char **argv)
 		    cf.role);
 		return 2;
 	}
-	if ((code = check_auth(&cf, argv[0])) != 0)
-		return code;
+	if ((bad = check_auth(&cf, argv[0])) != 0)
+		return bad;
 	if (cf.create_admin != NULL)
 		return create_admin(&cf, argv[0]);
 

@@ -659,5 +659,8 @@ store_reply_complete(const store_reply_req *q, const redisReply *r, const redisR
 malformed:
 	log_error("store", "unexpected reply kind=%d type=%d", (int)q->kind,
 	    r != NULL ? r->type : -1);
-	store_reply_fail(q, rv, rv == PIGEON_INTERNAL ? MSG_MALFORMED : MSG_NO_MEMORY);
+	if (q->kind == STORE_OP_AUTH)
+		q->auth_cb(q->arg, rv, rv == PIGEON_INTERNAL ? MSG_MALFORMED : MSG_NO_MEMORY, NULL);
+	else
+		q->cb(q->arg, rv, rv == PIGEON_INTERNAL ? MSG_MALFORMED : MSG_NO_MEMORY, NULL);
 }
