@@ -468,13 +468,13 @@ client_connected(pigeon_client *c, bool may_wait, int32_t timeout_ms)
 	return up;
 }
 
-/* Checks the request and packs its envelope, with a new request id and the
- * call's deadline, into a new nng message, which every attempt of the call
- * sends (or a copy of it). */
+/* Checks the request and packs its envelope, with a new request id, the
+ * call's deadline and its token (NULL: the client's), into a new nng
+ * message, which every attempt of the call sends (or a copy of it). */
 static pigeon_status
-call_prepare(pigeon_client *c, const char *method, const ProtobufCMessage *req,
-    int32_t deadline_ms, const ProtobufCMethodDescriptor **mdp, uint64_t *request_id,
-    nng_msg **msgp, int32_t *timeout_ms, pigeon_error *err)
+call_prepare(pigeon_client *c, const char *method, const char *token,
+    const ProtobufCMessage *req, int32_t deadline_ms, const ProtobufCMethodDescriptor **mdp,
+    uint64_t *request_id, nng_msg **msgp, int32_t *timeout_ms, pigeon_error *err)
 {
 	const ProtobufCMethodDescriptor *md;
 	uint8_t *buf;
@@ -492,9 +492,13 @@ call_prepare(pigeon_client *c, const char *method, const ProtobufCMessage *req,
 		return PIGEON_INVALID_ARGUMENT;
 	}
 	*request_id = atomic_fetch_add(&c->next_request, 1);
+	if (token != NULL && strlen(token) > PIGEON_TOKEN_MAX) {
+		set_error(err, PIGEON_INVALID_ARGUMENT, "token longer than %d bytes", PIGEON_TOKEN_MAX);
+		return PIGEON_INVALID_ARGUMENT;
+	}
 	pthread_mutex_lock(&c->mtx);
 	rv = rpc_request_pack_token(method, c->client_id, *request_id, clocks_wall_ms() + timeout,
-	    c->token, req, &buf, &len);
+	    token != NULL ? token : c->token, req, &buf, &len);
 	pthread_mutex_unlock(&c->mtx);
 	if (rv != PIGEON_OK) {
 		set_error(err, rv, "cannot pack the request");
@@ -616,6 +620,13 @@ pigeon_status
 pigeon_call(pigeon_client *c, const char *method, const ProtobufCMessage *req,
     ProtobufCMessage **reply, int32_t deadline_ms, pigeon_error *err)
 {
+	return pigeon_call_token(c, method, NULL, req, reply, deadline_ms, err);
+}
+
+pigeon_status
+pigeon_call_token(pigeon_client *c, const char *method, const char *token,
+    const ProtobufCMessage *req, ProtobufCMessage **reply, int32_t deadline_ms, pigeon_error *err)
+{
 	const ProtobufCMethodDescriptor *md;
 	uint64_t request_id;
 	int32_t timeout;
@@ -628,7 +639,7 @@ pigeon_call(pigeon_client *c, const char *method, const ProtobufCMessage *req,
 	uint32_t attempts = 0;
 	int nerr;
 
-	rv = call_prepare(c, method, req, deadline_ms, &md, &request_id, &msg, &timeout, err);
+	rv = call_prepare(c, method, token, req, deadline_ms, &md, &request_id, &msg, &timeout, err);
 	if (rv != PIGEON_OK)
 		return rv;
 	end_ms = clocks_mono_ms() + timeout;
@@ -872,6 +883,13 @@ pigeon_status
 pigeon_call_async(pigeon_client *c, const char *method, const ProtobufCMessage *req,
     int32_t deadline_ms, pigeon_done done, void *arg)
 {
+	return pigeon_call_async_token(c, method, NULL, req, deadline_ms, done, arg);
+}
+
+pigeon_status
+pigeon_call_async_token(pigeon_client *c, const char *method, const char *token,
+    const ProtobufCMessage *req, int32_t deadline_ms, pigeon_done done, void *arg)
+{
 	const ProtobufCMethodDescriptor *md;
 	uint64_t request_id;
 	acall *a = NULL;
@@ -879,7 +897,7 @@ pigeon_call_async(pigeon_client *c, const char *method, const ProtobufCMessage *
 	int32_t timeout;
 	pigeon_status rv;
 
-	rv = call_prepare(c, method, req, deadline_ms, &md, &request_id, &msg, &timeout, NULL);
+	rv = call_prepare(c, method, token, req, deadline_ms, &md, &request_id, &msg, &timeout, NULL);
 	if (rv != PIGEON_OK)
 		return rv;
 	if ((rv = acall_get(c, &a)) != PIGEON_OK)

@@ -344,6 +344,19 @@ test_register_login_and_act_only_as_oneself(void **state)
 	assert_int_equal(online(anon), PIGEON_UNAUTHENTICATED);
 	assert_int_equal(revoke(anon, "bob", NULL), PIGEON_UNAUTHENTICATED);
 
+	/* A call may carry its own token instead of the client's. */
+	{
+		Pigeon__V1__GetUserStatsRequest sreq = PIGEON__V1__GET_USER_STATS_REQUEST__INIT;
+		ProtobufCMessage *out = NULL;
+
+		sreq.username = "bob";
+		assert_int_equal(
+		    pigeon_call_token(anon, "GetUserStats", token, &sreq.base, &out, 0, NULL),
+		    PIGEON_OK);
+		pigeon_reply_free(out);
+		assert_int_equal(pigeon_call_token(anon, "GetUserStats", "", &sreq.base, &out, 0, NULL),
+		    PIGEON_UNAUTHENTICATED);
+	}
 	c = client_with(f, token);
 	assert_int_equal(send_as(c, "bob", "Alice", NULL), PIGEON_OK);
 	assert_int_equal(send_as(c, "Alice", "bob", msg), PIGEON_PERMISSION_DENIED);

@@ -162,6 +162,17 @@ typedef void (*pigeon_done)(
 pigeon_status pigeon_call_async(pigeon_client *c, const char *method,
     const ProtobufCMessage *req, int32_t deadline_ms, pigeon_done done, void *arg);
 
+/* pigeon_call and pigeon_call_async with this call's own session token
+ * instead of the client's (pigeon_client_set_token): for a process that
+ * calls on behalf of many users, such as an HTTP bridge.  NULL: the
+ * client's; "": none.  INVALID_ARGUMENT for a token longer than
+ * PIGEON_TOKEN_MAX. */
+pigeon_status pigeon_call_token(pigeon_client *c, const char *method, const char *token,
+    const ProtobufCMessage *req, ProtobufCMessage **reply, int32_t deadline_ms,
+    pigeon_error *err);
+pigeon_status pigeon_call_async_token(pigeon_client *c, const char *method, const char *token,
+    const ProtobufCMessage *req, int32_t deadline_ms, pigeon_done done, void *arg);
+
 /* Frees a reply returned by pigeon_call or a typed call.  Accepts NULL. */
 void pigeon_reply_free(void *reply);
 
