@@ -8,11 +8,46 @@
 
 #include <sodium.h>
 
+#include <pthread.h>
+#include <stdatomic.h>
+
 #include "clocks.h"
 #include "dispatch.h"
 #include "keys.h"
 #include "log.h"
+#include "sub.h"
 #include "token.h"
+
+/* The cache of valid sessions: slots chosen by the session id (random hex),
+ * a colliding session replacing the one before; each stripe of slots has a
+ * lock.  An entry holds only what the round trip said, and only for
+ * CACHE_TTL_MS, a bound on staleness should a revocation's message be lost
+ * in a way the subscriber does not notice. */
+#define CACHE_SLOTS 8192
+#define CACHE_STRIPES 64
+#define CACHE_TTL_MS 30000
+
+typedef struct cache_slot {
+	char session[AUTH_SESSION_HEX + 1];
+	char username[PIGEON_USERNAME_MAX + 1];
+	uint64_t generation;
+	bool admin;
+	/* The cache's epoch when the round trip began, and when it answered. */
+	uint64_t epoch;
+	int64_t cached_ms;
+} cache_slot;
+
+typedef struct auth_cache {
+	cache_slot slots[CACHE_SLOTS];
+	pthread_mutex_t stripes[CACHE_STRIPES];
+	/* Bumped by every revocation heard of and every (re)subscription: an
+	 * entry of an older epoch is not used. */
+	atomic_uint_fast64_t epoch;
+	/* The subscription is up: only then is anything cached. */
+	atomic_bool live;
+	atomic_uint_fast64_t hits;
+	atomic_uint_fast64_t misses;
+} auth_cache;
 
 /* What a password shorter than PASSWD_MIN is verified as, against the dummy
  * hash. */
@@ -23,7 +58,98 @@ struct identity {
 	auth_keys *keys;
 	passwd_pool *pool;
 	identity_opts o;
+	store_sub *sub;
+	auth_cache *cache;
 };
+
+static unsigned
+cache_index(const char *session)
+{
+	unsigned v = 0;
+
+	/* The id is random hex: its first digits spread evenly. */
+	for (int i = 0; i < 4; i++) {
+		char ch = session[i];
+
+		v = v * 16 + (unsigned)(ch >= 'a' ? ch - 'a' + 10 : ch - '0');
+	}
+	return v % CACHE_SLOTS;
+}
+
+/* True, with *admin, when the cache holds claims' session as valid. */
+static bool
+cache_lookup(auth_cache *c, const auth_claims *claims, int64_t now, bool *admin)
+{
+	unsigned i = cache_index(claims->session);
+	pthread_mutex_t *mu = &c->stripes[i % CACHE_STRIPES];
+	const cache_slot *s = &c->slots[i];
+	bool hit;
+
+	if (!atomic_load(&c->live))
+		return false;
+	pthread_mutex_lock(mu);
+	hit = s->epoch == atomic_load(&c->epoch) && now - s->cached_ms < CACHE_TTL_MS &&
+	    s->generation == claims->generation && strcmp(s->session, claims->session) == 0 &&
+	    strcmp(s->username, claims->username) == 0;
+	if (hit)
+		*admin = s->admin;
+	pthread_mutex_unlock(mu);
+	atomic_fetch_add_explicit(hit ? &c->hits : &c->misses, 1, memory_order_relaxed);
+	return hit;
+}
+
+/* Remembers claims' session as valid, as the round trip begun at epoch
+ * said. */
+static void
+cache_store(auth_cache *c, const auth_claims *claims, bool admin, uint64_t epoch, int64_t now)
+{
+	unsigned i = cache_index(claims->session);
+	pthread_mutex_t *mu = &c->stripes[i % CACHE_STRIPES];
+	cache_slot *s = &c->slots[i];
+
+	if (!atomic_load(&c->live) || epoch != atomic_load(&c->epoch))
+		return;
+	pthread_mutex_lock(mu);
+	memcpy(s->session, claims->session, sizeof(s->session));
+	memcpy(s->username, claims->username, sizeof(s->username));
+	s->generation = claims->generation;
+	s->admin = admin;
+	s->epoch = epoch;
+	s->cached_ms = now;
+	pthread_mutex_unlock(mu);
+}
+
+static void
+cache_forget(auth_cache *c)
+{
+	atomic_fetch_add(&c->epoch, 1);
+}
+
+static void
+on_auth_message(void *arg, const char *payload, size_t len)
+{
+	(void)payload;
+	(void)len;
+	cache_forget(arg);
+}
+
+static void
+on_auth_connect(void *arg)
+{
+	auth_cache *c = arg;
+
+	cache_forget(c);
+	atomic_store(&c->live, true);
+}
+
+static void
+on_auth_lost(void *arg)
+{
+	auth_cache *c = arg;
+
+	atomic_store(&c->live, false);
+	cache_forget(c);
+}
 
 /* One request on its way through the checks and the store's answers. */
 typedef struct flow {
@@ -36,6 +162,8 @@ typedef struct flow {
 	identity_then then;
 	void *ctx;
 	auth_claims claims;
+	/* The cache's epoch when the round trip began. */
+	uint64_t epoch;
 	/* Login: the reply's token and the LOGIN event's answer. */
 	char token[AUTH_TOKEN_MAX + 1];
 	uint64_t generation;
@@ -81,9 +209,27 @@ identity_new(identity **out, store *st, const identity_opts *o, char *err, size_
 		    pigeon_status_name(rv));
 		goto fail_keys;
 	}
+	rv = PIGEON_RESOURCE_EXHAUSTED;
+	snprintf(err, errlen, "out of memory");
+	if ((id->cache = calloc(1, sizeof(*id->cache))) == NULL)
+		goto fail_pool;
+	for (int i = 0; i < CACHE_STRIPES; i++)
+		pthread_mutex_init(&id->cache->stripes[i], NULL);
+	if ((rv = store_sub_open_auth(&id->sub, o->redis_url, on_auth_message, on_auth_connect,
+		 on_auth_lost, id->cache)) != PIGEON_OK) {
+		snprintf(err, errlen, "cannot subscribe to sign-in changes: %s",
+		    pigeon_status_name(rv));
+		goto fail_cache;
+	}
 	*out = id;
 	return PIGEON_OK;
 
+fail_cache:
+	for (int i = 0; i < CACHE_STRIPES; i++)
+		pthread_mutex_destroy(&id->cache->stripes[i]);
+	free(id->cache);
+fail_pool:
+	passwd_pool_free(id->pool);
 fail_keys:
 	auth_keys_free(id->keys);
 fail:
@@ -96,40 +242,72 @@ identity_free(identity *id)
 {
 	if (id == NULL)
 		return;
+	store_sub_close(id->sub);
 	passwd_pool_free(id->pool);
 	auth_keys_free(id->keys);
+	for (int i = 0; i < CACHE_STRIPES; i++)
+		pthread_mutex_destroy(&id->cache->stripes[i]);
+	free(id->cache);
 	free(id);
 }
 
+void
+identity_render(identity *id, prom_text *t)
+{
+	passwd_stats ps;
+
+	passwd_pool_stats(id->pool, &ps);
+	prom_single(t, "pigeon_auth_session_cache_hits_total", "counter",
+	    "Requests whose session was found valid in the cache, without a round trip to Redis.",
+	    prom_load(&id->cache->hits));
+	prom_single(t, "pigeon_auth_session_cache_misses_total", "counter",
+	    "Requests whose session had to be checked in Redis.", prom_load(&id->cache->misses));
+	prom_family(t, "pigeon_auth_passwd_jobs", "gauge",
+	    "Password hashes and checks on the pool, by state.");
+	prom_printf(t, "pigeon_auth_passwd_jobs{state=\"running\"} %u\n", ps.running);
+	prom_printf(t, "pigeon_auth_passwd_jobs{state=\"queued\"} %u\n", ps.queued);
+	prom_single(t, "pigeon_auth_passwd_refused_total", "counter",
+	    "Password hashes and checks refused because the pool was full (RESOURCE_EXHAUSTED).",
+	    ps.refused);
+}
+
 /* ---- authorising a request ---- */
+
+/* The caller of a valid session: PERMISSION_DENIED unless they may do
+ * what the request asks, else on to then. */
+static void
+permit(const auth_claims *claims, bool admin, void *call, const void *in, identity_need need,
+    const char *acting_for, const char *what, identity_then then, void *ctx)
+{
+	identity_caller who;
+
+	if ((need == IDENTITY_ADMIN && !admin) ||
+	    (need == IDENTITY_SELF_OR_ADMIN && !admin && strcmp(acting_for, claims->username) != 0)) {
+		rpc_call_fail(call, PIGEON_PERMISSION_DENIED, "%s needs %s", what,
+		    need == IDENTITY_ADMIN ? "an admin" : "that user or an admin");
+		return;
+	}
+	who.username = claims->username;
+	who.session = claims->session;
+	who.expires_ms = claims->expires_ms;
+	who.admin = admin;
+	then(ctx, call, in, &who);
+}
 
 static void
 authorize_read(void *arg, pigeon_status st, const char *errmsg, const store_auth *a)
 {
 	flow *f = arg;
-	identity_caller who;
 
 	if (st != PIGEON_OK) {
 		rpc_call_fail(f->call, st, "%s", errmsg != NULL ? errmsg : "");
-		goto out;
-	}
-	if (!a->exists || a->revoked || a->generation != f->claims.generation) {
+	} else if (!a->exists || a->revoked || a->generation != f->claims.generation) {
 		rpc_call_fail(f->call, PIGEON_UNAUTHENTICATED, IDENTITY_BAD_TOKEN);
-		goto out;
+	} else {
+		cache_store(f->id->cache, &f->claims, a->admin, f->epoch, clocks_wall_ms());
+		permit(&f->claims, a->admin, f->call, f->in, f->need, f->acting_for, f->what,
+		    f->then, f->ctx);
 	}
-	if ((f->need == IDENTITY_ADMIN && !a->admin) ||
-	    (f->need == IDENTITY_SELF_OR_ADMIN && !a->admin &&
-		strcmp(f->acting_for, f->claims.username) != 0)) {
-		rpc_call_fail(f->call, PIGEON_PERMISSION_DENIED, "%s needs %s", f->what,
-		    f->need == IDENTITY_ADMIN ? "an admin" : "that user or an admin");
-		goto out;
-	}
-	who.username = f->claims.username;
-	who.session = f->claims.session;
-	who.expires_ms = f->claims.expires_ms;
-	who.admin = a->admin;
-	f->then(f->ctx, f->call, f->in, &who);
-out:
 	flow_free(f);
 }
 
@@ -139,15 +317,23 @@ identity_authorize(identity *id, void *call, const void *in, identity_need need,
 {
 	const char *token = rpc_call_token(call);
 	int64_t now = clocks_wall_ms();
+	auth_claims claims;
+	bool admin;
 	flow *f;
 
-	if ((f = flow_new(id, call, in)) == NULL)
-		return;
-	if (auth_token_verify(id->keys, token, strlen(token), now, &f->claims, NULL) != PIGEON_OK) {
+	if (auth_token_verify(id->keys, token, strlen(token), now, &claims, NULL) != PIGEON_OK) {
 		rpc_call_fail(call, PIGEON_UNAUTHENTICATED, IDENTITY_BAD_TOKEN);
-		flow_free(f);
 		return;
 	}
+	if (cache_lookup(id->cache, &claims, now, &admin)) {
+		permit(&claims, admin, call, in, need, acting_for != NULL ? acting_for : "", what,
+		    then, ctx);
+		return;
+	}
+	if ((f = flow_new(id, call, in)) == NULL)
+		return;
+	f->claims = claims;
+	f->epoch = atomic_load(&id->cache->epoch);
 	f->need = need;
 	snprintf(f->acting_for, sizeof(f->acting_for), "%s", acting_for != NULL ? acting_for : "");
 	f->what = what;
@@ -337,10 +523,13 @@ logout_revoked(void *arg, pigeon_status st, const char *errmsg, const store_auth
 	const Pigeon__V1__LogoutRequest *in = f->in;
 
 	(void)a;
-	if (st != PIGEON_OK)
+	if (st != PIGEON_OK) {
 		rpc_call_fail(f->call, st, "%s", errmsg != NULL ? errmsg : "");
-	else
+	} else {
+		/* Before anyone hears of the logout. */
+		cache_forget(f->id->cache);
 		store_logout_again(f->id->st, in->username, rpc_call_done, f->call);
+	}
 	flow_free(f);
 }
 
@@ -379,6 +568,7 @@ revoke_all_done(void *arg, pigeon_status st, const char *errmsg, const store_aut
 	if (st != PIGEON_OK) {
 		rpc_call_fail(f->call, st, "%s", errmsg != NULL ? errmsg : "");
 	} else {
+		cache_forget(f->id->cache);
 		out.username = in->username;
 		out.generation = a->generation;
 		rpc_call_done(f->call, PIGEON_OK, NULL, &out.base);

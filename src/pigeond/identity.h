@@ -6,9 +6,14 @@
  *
  * A request's session token is checked in two steps: its signature and
  * expiry here, without Redis (auth/token.h), then the user's token
- * generation and the session's revocation in one store round trip.  Every
- * failure of either answers UNAUTHENTICATED with the same message, so a
- * caller learns nothing about which check failed.  Passwords are hashed and
+ * generation and the session's revocation in one store round trip, whose
+ * answer for a valid session is cached: later requests of the session need
+ * no round trip.  Every revocation publishes the user's name on the auth
+ * channel, and every pigeond drops its whole cache when it hears one (and
+ * caches nothing while its subscription is down); the pigeond that revoked
+ * drops its own before it answers.  Every failure answers UNAUTHENTICATED
+ * with the same message, so a caller learns nothing about which check
+ * failed.  Passwords are hashed and
  * verified on a bounded pool of threads (auth/passwd.h), never on the RPC
  * threads.  Secrets (passwords, tokens, keys) never reach a log line.
  */
@@ -22,6 +27,7 @@
 #include <pigeon/wire.h>
 
 #include "passwd.h"
+#include "prom.h"
 #include "store.h"
 
 /* The answer to every token that does not verify. */
@@ -30,6 +36,9 @@
 #define IDENTITY_BAD_LOGIN "wrong username or password"
 
 typedef struct identity_opts {
+	/* The Redis of the store, for the subscription that keeps the cache of
+	 * sign-ins true (STORE_CHANNEL_AUTH). */
+	const char *redis_url;
 	/* The signing key file (32 or more random bytes) and an optional
 	 * previous one, still accepted for verification. */
 	const char *key_file;
@@ -84,6 +93,11 @@ typedef void (*identity_then)(void *ctx, void *call, const void *in, const ident
  * store's status. */
 void identity_authorize(identity *id, void *call, const void *in, identity_need need,
     const char *acting_for, const char *what, identity_then then, void *ctx);
+
+/* Renders the identity metrics into t (docs/operations.md): the session
+ * cache's hits and misses, and the password pool's jobs and refusals.  Safe
+ * from any thread. */
+void identity_render(identity *id, prom_text *t);
 
 /* The RPCs of sign-in, each finishing `call`; the request is validated
  * except for the password. */

@@ -90,9 +90,9 @@ role_has(const config *cf, const char *role)
  * here (*own_st). */
 static pigeon_status
 open_metrics(const config *cf, store *st, rpc_dispatcher *disp, worker_pool *wp,
-    events_relay *ev, store **own_st, pigeond_metrics **out)
+    events_relay *ev, identity *id, store **own_st, pigeond_metrics **out)
 {
-	pigeond_parts parts = {disp, wp, st, ev};
+	pigeond_parts parts = {disp, wp, st, ev, id};
 	pigeon_status rv;
 
 	if (st == NULL) {
@@ -228,7 +228,8 @@ passwd_options(const config *cf)
 static identity_opts
 identity_options(const config *cf)
 {
-	identity_opts io = {.key_file = cf->auth_key_file,
+	identity_opts io = {.redis_url = cf->redis_url,
+	    .key_file = cf->auth_key_file,
 	    .key_file_previous = cf->auth_key_file_previous,
 	    .token_ttl_ms = (int64_t)cf->token_ttl_ms,
 	    .login_fails_max = (unsigned)cf->login_fails_max,
@@ -587,7 +588,7 @@ main(int argc, char **argv)
 		}
 	}
 
-	if (cf.metrics_listen != NULL && (rv = open_metrics(&cf, st, disp, wp, ev, &metrics_st,
+	if (cf.metrics_listen != NULL && (rv = open_metrics(&cf, st, disp, wp, ev, id, &metrics_st,
 					      &metrics)) != PIGEON_OK)
 		goto out;
 

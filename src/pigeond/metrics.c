@@ -153,6 +153,8 @@ render(void *arg, size_t *len)
 	}
 	if (m->parts.relay != NULL)
 		events_render(m->parts.relay, &t);
+	if (m->parts.id != NULL)
+		identity_render(m->parts.id, &t);
 	process_render(&t, m->start_time_s);
 	return prom_text_take(&t, len);
 }

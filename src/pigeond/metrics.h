@@ -13,6 +13,7 @@
 
 #include "dispatch.h"
 #include "events.h"
+#include "identity.h"
 #include "store.h"
 #include "worker.h"
 
@@ -26,6 +27,7 @@ typedef struct pigeond_parts {
 	worker_pool *workers;
 	store *st;
 	events_relay *relay;
+	identity *id;
 } pigeond_parts;
 
 /* Starts serving on listen ("127.0.0.1:9464").  Borrows parts (copied).

@@ -122,6 +122,9 @@ pigeon_status store_status_from_context(const redisContext *c);
 #define STORE_CHANNEL_JOURNAL "event_journal"
 #define STORE_CHANNEL_QUEUE "message_queue"
 #define STORE_CHANNEL_DELIVERED "message_delivered"
+/* Names a user whose sign-in state changed (auth_revoke, auth_revoke_all):
+ * pigeond drops what it cached of sign-ins (docs/auth.md). */
+#define STORE_CHANNEL_AUTH "pigeon:auth"
 
 /* A consumer of the group that has not read for this long is taken for
  * dead: Health does not count it, and store_queue_reclaim deletes it once it

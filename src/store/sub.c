@@ -39,8 +39,11 @@ struct store_sub {
 	pthread_t thread;
 	int stop_pipe[2];
 	store_url url;
+	/* The events' subscriber (fn), or the auth channel's (raw_fn). */
 	store_sub_fn fn;
+	store_sub_raw_fn raw_fn;
 	void (*on_connect)(void *arg);
+	void (*on_lost)(void *arg);
 	void *arg;
 };
 
@@ -68,6 +71,10 @@ deliver(store_sub *s, redisReply *r)
 	payload = r->element[2];
 	if (ch->type != REDIS_REPLY_STRING || payload->type != REDIS_REPLY_STRING)
 		return;
+	if (s->raw_fn != NULL) {
+		s->raw_fn(s->arg, payload->str, payload->len);
+		return;
+	}
 	if ((rv = store_reply_published(ch->str, payload->str, payload->len, s->fn, s->arg)) !=
 	    PIGEON_OK)
 		log_warn("store", "unreadable event dropped channel=%s status=%s", ch->str,
@@ -76,17 +83,18 @@ deliver(store_sub *s, redisReply *r)
 
 /* Subscribes on a fresh connection; false when the connection failed. */
 static bool
-subscribe(redisContext *c)
+subscribe(const store_sub *s, redisContext *c)
 {
 	const char *argv[SUB_NCHANNELS + 1];
+	size_t n = s->raw_fn != NULL ? 1 : SUB_NCHANNELS;
 	redisReply *r;
 
 	argv[0] = "SUBSCRIBE";
-	for (size_t i = 0; i < SUB_NCHANNELS; i++)
-		argv[i + 1] = sub_channels[i];
-	if (redisAppendCommandArgv(c, (int)SUB_NCHANNELS + 1, argv, NULL) != REDIS_OK)
+	for (size_t i = 0; i < n; i++)
+		argv[i + 1] = s->raw_fn != NULL ? STORE_CHANNEL_AUTH : sub_channels[i];
+	if (redisAppendCommandArgv(c, (int)n + 1, argv, NULL) != REDIS_OK)
 		return false;
-	for (size_t i = 0; i < SUB_NCHANNELS; i++) {
+	for (size_t i = 0; i < n; i++) {
 		if (redisGetReply(c, (void **)&r) != REDIS_OK)
 			return false;
 		if (r->type != REDIS_REPLY_ARRAY) {
@@ -156,7 +164,7 @@ sub_main(void *p)
 		redisContext *c = store_redis_connect(&s->url, SUB_TIMEOUT_MS, err, sizeof(err));
 		bool stop;
 
-		if (c != NULL && !subscribe(c)) {
+		if (c != NULL && !subscribe(s, c)) {
 			snprintf(err, sizeof(err), "%s", c->errstr[0] ? c->errstr : "bad reply");
 			redisFree(c);
 			c = NULL;
@@ -171,35 +179,32 @@ sub_main(void *p)
 			continue;
 		}
 		backoff_reset(&bo);
-		log_info("store", "subscribed channels=%zu", SUB_NCHANNELS);
+		log_info("store", "subscribed channels=%zu", s->raw_fn != NULL ? (size_t)1 : SUB_NCHANNELS);
 		if (s->on_connect != NULL)
 			s->on_connect(s->arg);
 		stop = listen_loop(s, c);
 		if (!stop)
 			log_warn("store", "subscriber connection lost err=%s",
 			    c->errstr[0] ? c->errstr : "no answer");
+		if (s->on_lost != NULL)
+			s->on_lost(s->arg);
 		redisFree(c);
 		if (stop)
 			return NULL;
 	}
 }
 
-pigeon_status
-store_sub_open(
-    store_sub **out, const char *url, store_sub_fn fn, void (*on_connect)(void *arg), void *arg)
+static pigeon_status
+sub_start(store_sub **out, const char *url, store_sub *tmpl)
 {
 	store_sub *s;
 	pigeon_status rv;
 
-	if (fn == NULL)
-		return PIGEON_INVALID_ARGUMENT;
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return PIGEON_RESOURCE_EXHAUSTED;
+	*s = *tmpl;
 	if ((rv = store_url_parse(url != NULL ? url : STORE_DEFAULT_URL, &s->url)) != PIGEON_OK)
 		goto fail_free;
-	s->fn = fn;
-	s->on_connect = on_connect;
-	s->arg = arg;
 	if (pipe2(s->stop_pipe, O_CLOEXEC) != 0) {
 		rv = status_from_errno(errno);
 		goto fail_free;
@@ -217,6 +222,28 @@ fail_pipe:
 fail_free:
 	free(s);
 	return rv;
+}
+
+pigeon_status
+store_sub_open(
+    store_sub **out, const char *url, store_sub_fn fn, void (*on_connect)(void *arg), void *arg)
+{
+	store_sub tmpl = {.fn = fn, .on_connect = on_connect, .arg = arg};
+
+	if (fn == NULL)
+		return PIGEON_INVALID_ARGUMENT;
+	return sub_start(out, url, &tmpl);
+}
+
+pigeon_status
+store_sub_open_auth(store_sub **out, const char *url, store_sub_raw_fn fn,
+    void (*on_connect)(void *arg), void (*on_lost)(void *arg), void *arg)
+{
+	store_sub tmpl = {.raw_fn = fn, .on_connect = on_connect, .on_lost = on_lost, .arg = arg};
+
+	if (fn == NULL)
+		return PIGEON_INVALID_ARGUMENT;
+	return sub_start(out, url, &tmpl);
 }
 
 void

@@ -15,6 +15,8 @@
 #ifndef PIGEON_STORE_SUB_H
 #define PIGEON_STORE_SUB_H
 
+#include <stddef.h>
+
 #include <pigeon/wire.h>
 #include <pigeon/v1/event.pb-c.h>
 
@@ -34,6 +36,18 @@ typedef void (*store_sub_fn)(void *arg, const char *topic, const Pigeon__V1__Eve
  * RESOURCE_EXHAUSTED without memory. */
 pigeon_status store_sub_open(
     store_sub **out, const char *url, store_sub_fn fn, void (*on_connect)(void *arg), void *arg);
+
+/* Receives one message of the auth channel (STORE_CHANNEL_AUTH: the name of
+ * a user whose sign-in state changed), len bytes, borrowed for the call. */
+typedef void (*store_sub_raw_fn)(void *arg, const char *payload, size_t len);
+
+/* A subscriber of the auth channel alone, for pigeond's cache of sign-in
+ * state (docs/auth.md): fn gets each message as published; on_connect runs
+ * after each successful subscription and on_lost (may be NULL) when the
+ * connection is lost, both on the subscriber's thread.  As store_sub_open
+ * otherwise. */
+pigeon_status store_sub_open_auth(store_sub **out, const char *url, store_sub_raw_fn fn,
+    void (*on_connect)(void *arg), void (*on_lost)(void *arg), void *arg);
 
 /* Stops the thread and closes the connection; no callback runs after it
  * returns.  Must not be called from a callback.  Accepts NULL. */

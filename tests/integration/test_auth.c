@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include <pthread.h>
+#include <signal.h>
 
 #include <cmocka.h>
 
@@ -258,7 +259,7 @@ logout(pigeon_client *c, const char *who)
 }
 
 static pigeon_status
-revoke(pigeon_client *c, const char *who, uint64_t *generation)
+revoke_all(pigeon_client *c, const char *who, uint64_t *generation)
 {
 	Pigeon__V1__RevokeSessionsRequest req = PIGEON__V1__REVOKE_SESSIONS_REQUEST__INIT;
 	Pigeon__V1__RevokeSessionsReply *rep;
@@ -342,7 +343,7 @@ test_register_login_and_act_only_as_oneself(void **state)
 	assert_int_equal(stats_of(anon, "bob", NULL), PIGEON_UNAUTHENTICATED);
 	assert_int_equal(chatters(anon), PIGEON_UNAUTHENTICATED);
 	assert_int_equal(online(anon), PIGEON_UNAUTHENTICATED);
-	assert_int_equal(revoke(anon, "bob", NULL), PIGEON_UNAUTHENTICATED);
+	assert_int_equal(revoke_all(anon, "bob", NULL), PIGEON_UNAUTHENTICATED);
 
 	/* A call may carry its own token instead of the client's. */
 	{
@@ -370,7 +371,7 @@ test_register_login_and_act_only_as_oneself(void **state)
 	assert_int_equal(chatters(c), PIGEON_OK);
 	assert_int_equal(online(c), PIGEON_OK);
 	assert_int_equal(logout(c, "carol"), PIGEON_PERMISSION_DENIED);
-	assert_int_equal(revoke(c, "carol", NULL), PIGEON_PERMISSION_DENIED);
+	assert_int_equal(revoke_all(c, "carol", NULL), PIGEON_PERMISSION_DENIED);
 	assert_int_equal(
 	    reg(c, "mallet", PASSWORD, PIGEON__V1__ROLE__ROLE_ADMIN, msg), PIGEON_PERMISSION_DENIED);
 	assert_string_equal(msg, "registering an admin needs an admin");
@@ -506,13 +507,13 @@ test_logout_and_revoke_sessions(void **state)
 	assert_int_equal(stats_of(ca, "bob", NULL), PIGEON_UNAUTHENTICATED);
 	assert_int_equal(logout(ca, "bob"), PIGEON_UNAUTHENTICATED);
 	assert_int_equal(stats_of(cb, "bob", NULL), PIGEON_OK);
-	assert_int_equal(revoke(cb, "bob", &gen), PIGEON_OK);
+	assert_int_equal(revoke_all(cb, "bob", &gen), PIGEON_OK);
 	assert_int_equal(gen, 1);
 	assert_int_equal(stats_of(cb, "bob", NULL), PIGEON_UNAUTHENTICATED);
 	assert_int_equal(login(f->env.client, "bob", PASSWORD, c3, NULL, NULL), PIGEON_OK);
 	cc = client_with(f, c3);
 	assert_int_equal(stats_of(cc, "bob", NULL), PIGEON_OK);
-	assert_int_equal(revoke(cc, "bob", &gen), PIGEON_OK);
+	assert_int_equal(revoke_all(cc, "bob", &gen), PIGEON_OK);
 	assert_int_equal(gen, 2);
 	assert_int_equal(stats_of(cc, "bob", NULL), PIGEON_UNAUTHENTICATED);
 	pigeon_client_close(ca);
@@ -545,9 +546,9 @@ test_admin_rights(void **state)
 	/* An admin logging bob out ends every session of his. */
 	assert_int_equal(logout(ca, "bob"), PIGEON_OK);
 	assert_int_equal(stats_of(cb, "bob", NULL), PIGEON_UNAUTHENTICATED);
-	assert_int_equal(revoke(ca, "bob", &gen), PIGEON_OK);
+	assert_int_equal(revoke_all(ca, "bob", &gen), PIGEON_OK);
 	assert_int_equal(gen, 2);
-	assert_int_equal(revoke(ca, "nobody", NULL), PIGEON_NOT_FOUND);
+	assert_int_equal(revoke_all(ca, "nobody", NULL), PIGEON_NOT_FOUND);
 	assert_int_equal(journal(ca), PIGEON_OK);
 	pigeon_client_close(ca);
 	pigeon_client_close(cb);
@@ -710,6 +711,90 @@ test_no_content_on_the_pub_socket(void **state)
 	pigeon_client_close(c);
 }
 
+typedef struct on_b {
+	pigeon_client *c;
+} on_b;
+
+static bool
+b_refuses(void *arg)
+{
+	return stats_of(((on_b *)arg)->c, "bob", NULL) == PIGEON_UNAUTHENTICATED;
+}
+
+static bool
+b_serves(void *arg)
+{
+	bool serving = false;
+
+	return t_pigeond_health(((on_b *)arg)->c, &serving) == PIGEON_OK && serving;
+}
+
+/* The sign-in figures of pigeond's /metrics at url, "hits misses". */
+static char *
+cache_figures(const char *url)
+{
+	char cmd[400];
+	int code;
+
+	snprintf(cmd, sizeof(cmd),
+	    "curl -sS --max-time 10 '%s' | awk '/^pigeon_auth_session_cache_hits_total / "
+	    "{h=$2} /^pigeon_auth_session_cache_misses_total / {m=$2} END {print h, m}'",
+	    url);
+	return t_sh(cmd, &code);
+}
+
+/* Sessions found valid are cached (no round trip the second time), and a
+ * logout through one pigeond reaches the cache of another through Redis
+ * pub/sub. */
+static void
+test_session_cache_and_revocation_across_pigeonds(void **state)
+{
+	fixture *f = *state;
+	char token[PIGEON_TOKEN_MAX + 1], port[16], listen[64], url[128], b_url[400];
+	const char *more[] = {"--metrics-listen", listen, NULL};
+	pigeon_client_opts co = {.url = b_url, .deadline_ms = 20000};
+	pigeon_client *ca;
+	t_proc b;
+	on_b ob;
+	char *figures;
+
+	snprintf(port, sizeof(port), "%d", t_free_port());
+	snprintf(listen, sizeof(listen), "127.0.0.1:%s", port);
+	snprintf(url, sizeof(url), "http://%s/metrics", listen);
+	start(f, f->key, NULL, more);
+	snprintf(b_url, sizeof(b_url), "ipc://%s/b.sock", f->env.dir);
+	t_env_role_start(&f->env, &b, "pigeond-b",
+	    (const char *const[]){"--role", "rpc", "--rpc-url", b_url, "--auth", "required",
+		"--auth-key-file", f->key, NULL});
+	assert_int_equal(pigeon_client_open_opts(&ob.c, &co), PIGEON_OK);
+	assert_true(t_wait_every(b_serves, &ob, 50, 60000));
+
+	assert_int_equal(reg(f->env.client, "bob", PASSWORD, 0, NULL), PIGEON_OK);
+	assert_int_equal(login(f->env.client, "bob", PASSWORD, token, NULL, NULL), PIGEON_OK);
+	ca = client_with(f, token);
+	assert_int_equal(pigeon_client_set_token(ob.c, token), PIGEON_OK);
+	figures = cache_figures(url);
+	assert_string_equal(figures, "0 0\n");
+	free(figures);
+	assert_int_equal(stats_of(ca, "bob", NULL), PIGEON_OK);
+	assert_int_equal(stats_of(ca, "bob", NULL), PIGEON_OK);
+	assert_int_equal(stats_of(ca, "bob", NULL), PIGEON_OK);
+	figures = cache_figures(url);
+	assert_string_equal(figures, "2 1\n");
+	free(figures);
+	assert_int_equal(stats_of(ob.c, "bob", NULL), PIGEON_OK);
+	assert_int_equal(stats_of(ob.c, "bob", NULL), PIGEON_OK);
+
+	/* Logged out through the first pigeond: it refuses the token at once,
+	 * the second as soon as the news reaches it. */
+	assert_int_equal(logout(ca, "bob"), PIGEON_OK);
+	assert_int_equal(stats_of(ca, "bob", NULL), PIGEON_UNAUTHENTICATED);
+	assert_true(t_wait_every(b_refuses, &ob, 20, 10000));
+	pigeon_client_close(ob.c);
+	pigeon_client_close(ca);
+	assert_int_equal(t_proc_stop(&b, SIGTERM), 0);
+}
+
 int
 main(void)
 {
@@ -726,6 +811,8 @@ main(void)
 		    test_unknown_user_and_wrong_password_look_alike, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_registrations_are_rate_limited, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_content_on_the_pub_socket, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_session_cache_and_revocation_across_pigeonds, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
