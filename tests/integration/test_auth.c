@@ -782,6 +782,20 @@ test_session_cache_and_revocation_across_pigeonds(void **state)
 	figures = cache_figures(url);
 	assert_string_equal(figures, "2 1\n");
 	free(figures);
+	{
+		char cmd[300];
+		char *out;
+		int code;
+
+		snprintf(cmd, sizeof(cmd), "curl -sS --max-time 10 '%s' | promtool check metrics 2>&1",
+		    url);
+		out = t_sh(cmd, &code);
+		if (code != 0 || out[0] != '\0')
+			fprintf(stderr, "promtool: %s\n", out);
+		assert_int_equal(code, 0);
+		assert_string_equal(out, "");
+		free(out);
+	}
 	assert_int_equal(stats_of(ob.c, "bob", NULL), PIGEON_OK);
 	assert_int_equal(stats_of(ob.c, "bob", NULL), PIGEON_OK);
 
