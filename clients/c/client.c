@@ -62,6 +62,8 @@ struct pigeon_client {
 	atomic_int_fast64_t down_since_ms;
 	/* The session token calls carry (malloc'd), or NULL; under mtx. */
 	char *token;
+	/* opts.resend_ms, or 0. */
+	int32_t resend_ms;
 	/* Held by the one caller that replaces the dialer. */
 	pthread_mutex_t dial_mtx;
 	nng_dialer dialer;
@@ -174,8 +176,10 @@ pigeon_client_open_opts(pigeon_client **out, const pigeon_client_opts *opts)
 	}
 	nng_socket_set_size(c->sock, NNG_OPT_RECVMAXSZ,
 	    opts->recv_max > 0 ? opts->recv_max : CLIENT_RECV_MAX_DEFAULT);
-	if (opts->resend_ms > 0)
+	if (opts->resend_ms > 0) {
 		nng_socket_set_ms(c->sock, NNG_OPT_REQ_RESENDTIME, opts->resend_ms);
+		c->resend_ms = opts->resend_ms;
+	}
 	nng_socket_set_ms(c->sock, NNG_OPT_RECONNMINT, 50);
 	nng_socket_set_ms(c->sock, NNG_OPT_RECONNMAXT, CLIENT_RECONN_MAX_MS);
 	nng_pipe_notify(c->sock, NNG_PIPE_EV_ADD_PRE, pipe_event, c);
@@ -248,6 +252,68 @@ idle_free(pigeon_client *c)
 	c->nidle = 0;
 }
 
+/* Messages the client's connections have received so far; false when nng
+ * keeps no statistics. */
+static bool
+received_msgs(const pigeon_client *c, uint64_t *out)
+{
+	int sock = nng_socket_id(c->sock);
+	nng_stat *all, *st, *f;
+
+	if (nng_stats_get(&all) != 0)
+		return false;
+	*out = 0;
+	for (st = nng_stat_child(all); st != NULL; st = nng_stat_next(st)) {
+		uint64_t owner = UINT64_MAX, rx = 0;
+
+		if (nng_stat_type(st) != NNG_STAT_SCOPE || strcmp(nng_stat_name(st), "pipe") != 0)
+			continue;
+		for (f = nng_stat_child(st); f != NULL; f = nng_stat_next(f)) {
+			if (strcmp(nng_stat_name(f), "socket") == 0)
+				owner = nng_stat_value(f);
+			else if (strcmp(nng_stat_name(f), "rx_msgs") == 0)
+				rx = nng_stat_value(f);
+		}
+		if (owner == (uint64_t)sock)
+			*out += rx;
+	}
+	nng_stats_free(all);
+	return true;
+}
+
+/* nng 1.5.2 can wedge its reaper thread, and with it every later nng_close
+ * of the process, when a connection is closed while a message on it is
+ * half read (fixed upstream for TCP in nng 1.6.0).  A client that resends
+ * often (resend_ms) keeps receiving the answers to its resent copies for a
+ * moment after its last call: before closing, wait until nothing has
+ * arrived for CLOSE_QUIET_FACTOR resend times, CLOSE_QUIET_MAX_MS at most. */
+#define CLOSE_QUIET_FACTOR 4
+#define CLOSE_QUIET_MIN_MS 20
+#define CLOSE_QUIET_MAX_MS 2000
+#define CLOSE_QUIET_RESEND_MAX_MS 1000
+
+static void
+close_when_quiet(const pigeon_client *c)
+{
+	int32_t quiet = c->resend_ms * CLOSE_QUIET_FACTOR;
+	int64_t end = clocks_mono_ms() + CLOSE_QUIET_MAX_MS;
+	uint64_t before, after;
+
+	if (c->resend_ms <= 0 || c->resend_ms > CLOSE_QUIET_RESEND_MAX_MS ||
+	    !received_msgs(c, &before))
+		return;
+	if (quiet < CLOSE_QUIET_MIN_MS)
+		quiet = CLOSE_QUIET_MIN_MS;
+	while (clocks_mono_ms() < end) {
+		struct timespec ts = {quiet / 1000, (long)(quiet % 1000) * 1000000L};
+
+		nanosleep(&ts, NULL);
+		if (!received_msgs(c, &after) || after == before)
+			return;
+		before = after;
+	}
+}
+
 void
 pigeon_client_close(pigeon_client *c)
 {
@@ -261,6 +327,7 @@ pigeon_client_close(pigeon_client *c)
 		pthread_cond_wait(&c->drained, &c->mtx);
 	pthread_mutex_unlock(&c->mtx);
 	idle_free(c);
+	close_when_quiet(c);
 	nng_close(c->sock);
 	pthread_cond_destroy(&c->connected);
 	pthread_cond_destroy(&c->drained);
