@@ -16,6 +16,7 @@
 #include <jansson.h>
 #include <pigeon/pigeon.h>
 
+#include "auth.h"
 #include "metrics.h"
 #include "routes.h"
 
@@ -32,6 +33,11 @@ typedef struct http_input {
 	size_t body_len;
 	/* The Idempotency-Key header, or NULL. */
 	const char *idempotency_key;
+	/* The Authorization header, or NULL; read in required mode only. */
+	const char *authorization;
+	/* --auth: in required mode tokens are forwarded and POST /login
+	 * answers one. */
+	http_auth_mode auth;
 	/* Largest message content forwarded, bytes; larger: 413.  0:
 	 * PIGEON_CONTENT_MAX_DEFAULT. */
 	size_t content_max;
@@ -71,6 +77,10 @@ typedef struct http_call {
 	} req;
 	json_t *body;
 	char *owned[3];
+	/* The caller's session token, a copy, sent as the call's envelope
+	 * token; NULL when none is sent (open mode, or no header). */
+	char *token;
+	http_auth_mode auth;
 } http_call;
 
 /* Largest Idempotency-Key accepted, bytes. */

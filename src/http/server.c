@@ -201,10 +201,15 @@ queue_answer(http_req *r)
 		return MHD_NO;
 	if (!r->ans.is_static)
 		r->ans.body = NULL;
+	/* RFC 7235: a 401 names the scheme that would do, whichever part of
+	 * the bridge or pigeond refused. */
 	if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->ans.content_type) !=
 		MHD_YES ||
 	    (r->ans.allow[0] != '\0' &&
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->ans.allow) != MHD_YES)) {
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->ans.allow) != MHD_YES) ||
+	    (r->ans.status == MHD_HTTP_UNAUTHORIZED &&
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer") !=
+		    MHD_YES)) {
 		MHD_destroy_response(resp);
 		return MHD_NO;
 	}
@@ -414,6 +419,9 @@ on_complete_request(http_server *srv, http_req *r)
 	r->in.body_len = r->body_len;
 	r->in.content_max = srv->opts.content_max;
 	r->in.idempotency_key = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Idempotency-Key");
+	r->in.authorization =
+	    MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+	r->in.auth = srv->opts.auth;
 	if (!http_api_prepare(&r->in, &r->call, &r->ans)) {
 		r->have_answer = true;
 		return queue_answer(r);
@@ -432,8 +440,8 @@ on_complete_request(http_server *srv, http_req *r)
 	r->stage = STAGE_RPC;
 	pthread_mutex_unlock(&srv->mu);
 
-	st = pigeon_call_async(srv->client, r->call.method, r->call.msg, srv->opts.deadline_ms,
-	    on_rpc_done, r);
+	st = pigeon_call_async_token(srv->client, r->call.method, r->call.token, r->call.msg,
+	    srv->opts.deadline_ms, on_rpc_done, r);
 	if (st != PIGEON_OK)
 		on_rpc_done(st, "the call to pigeond could not be started", NULL, r);
 	return MHD_YES;

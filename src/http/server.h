@@ -23,6 +23,7 @@
 
 #include <pigeon/pigeon.h>
 
+#include "auth.h"
 #include "metrics.h"
 
 typedef struct http_server http_server;
@@ -53,6 +54,9 @@ typedef struct http_server_opts {
 	unsigned events_max;
 	/* Period of a stream's keep-alive comment, ms. */
 	int events_keepalive_ms;
+	/* --auth: in required mode each request's Bearer token is its call's
+	 * envelope token, and every 401 carries WWW-Authenticate (docs/http.md). */
+	http_auth_mode auth;
 } http_server_opts;
 
 /* Starts serving on opts->listen.  Borrows opts (copied), client and
