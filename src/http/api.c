@@ -352,6 +352,20 @@ prepare_register(const http_input *in, http_call *call, http_answer *ans)
 	return true;
 }
 
+static bool
+prepare_revoke(const http_input *in, http_call *call, http_answer *ans)
+{
+	const char *user;
+
+	if (!parse_body(in, call, ans) ||
+	    !body_username(call, "username", "Missing 'username' in the request body", &user, ans))
+		return false;
+	pigeon__v1__revoke_sessions_request__init(&call->req.revoke);
+	call->req.revoke.username = (char *)user;
+	call->method = "RevokeSessions";
+	return true;
+}
+
 /* GET routes: the request comes from the query string alone.  The body of a
  * POST /inbound-messages (the README sends '{}') is ignored, as a GET's. */
 static bool
@@ -502,6 +516,9 @@ http_api_prepare(const http_input *in, http_call *call, http_answer *ans)
 	case HTTP_ROUTE_USERS:
 		ok = prepare_register(in, call, ans);
 		break;
+	case HTTP_ROUTE_REVOKE_SESSIONS:
+		ok = prepare_revoke(in, call, ans);
+		break;
 	case HTTP_ROUTE_OPENAPI:
 		answer_static(ans, 200, CT_JSON, http_openapi_json, http_openapi_json_len);
 		return false;
@@ -594,6 +611,9 @@ http_api_answer(const http_call *call, pigeon_status st, const char *message,
 	case HTTP_ROUTE_USERS:
 		body = http_json_registered((const void *)reply, &len);
 		status = 201;
+		break;
+	case HTTP_ROUTE_REVOKE_SESSIONS:
+		body = http_json_revoked((const void *)reply, &len);
 		break;
 	default:
 		break;

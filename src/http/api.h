@@ -73,6 +73,7 @@ typedef struct http_call {
 		Pigeon__V1__ListOnlineUsersRequest online;
 		Pigeon__V1__GetEventJournalRequest journal;
 		Pigeon__V1__RegisterUserRequest register_user;
+		Pigeon__V1__RevokeSessionsRequest revoke;
 		Pigeon__V1__HealthRequest health;
 	} req;
 	json_t *body;

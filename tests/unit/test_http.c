@@ -834,9 +834,10 @@ test_required_mode_forwards_the_bearer_token(void **state)
 {
 	static const http_route_id routes[] = {HTTP_ROUTE_LOGOUT, HTTP_ROUTE_MESSAGE,
 	    HTTP_ROUTE_USER_STATS, HTTP_ROUTE_INBOUND_MESSAGES, HTTP_ROUTE_SPAMMER_STATS,
-	    HTTP_ROUTE_CHATTER_STATS, HTTP_ROUTE_ONLINE_USERS, HTTP_ROUTE_EVENT_JOURNAL};
+	    HTTP_ROUTE_CHATTER_STATS, HTTP_ROUTE_ONLINE_USERS, HTTP_ROUTE_EVENT_JOURNAL,
+	    HTTP_ROUTE_REVOKE_SESSIONS};
 	static const char *const bodies[] = {"{\"username\": \"bob\"}", MSG_BODY, NULL, NULL, NULL,
-	    NULL, NULL, NULL};
+	    NULL, NULL, NULL, "{\"username\": \"bob\"}"};
 	http_call call;
 	http_answer ans;
 
@@ -972,6 +973,32 @@ test_required_register_takes_password_and_role(void **state)
 }
 
 static void
+test_revoke_sessions_builds_its_request_and_answers_json(void **state)
+{
+	Pigeon__V1__RevokeSessionsReply rep = PIGEON__V1__REVOKE_SESSIONS_REPLY__INIT;
+	http_call call;
+	http_answer ans;
+
+	assert_true(prepare_auth(HTTP_AUTH_REQUIRED, "Bearer p1.a.b", HTTP_ROUTE_REVOKE_SESSIONS,
+	    NULL, "{\"username\": \"bob\"}", &call, &ans));
+	assert_string_equal(call.method, "RevokeSessions");
+	assert_ptr_equal(call.msg->descriptor, &pigeon__v1__revoke_sessions_request__descriptor);
+	assert_string_equal(call.req.revoke.username, "bob");
+	rep.username = "bob";
+	rep.generation = 3;
+	http_api_answer(&call, PIGEON_OK, NULL, &rep.base, NULL, &ans);
+	assert_int_equal(ans.status, 200);
+	assert_string_equal(ans.body, "{\"username\": \"bob\", \"generation\": 3}\n");
+	http_answer_fini(&ans);
+	http_call_fini(&call);
+	assert_false(prepare_auth(
+	    HTTP_AUTH_REQUIRED, NULL, HTTP_ROUTE_REVOKE_SESSIONS, NULL, "{}", &call, &ans));
+	assert_error(&ans, 422, "Missing 'username' in the request body");
+	http_answer_fini(&ans);
+	http_call_fini(&call);
+}
+
+static void
 test_openapi_describes_every_route(void **state)
 {
 	json_error_t err;
@@ -1037,6 +1064,7 @@ main(void)
 		cmocka_unit_test(test_required_login_takes_the_password),
 		cmocka_unit_test(test_required_login_answers_the_token_as_json),
 		cmocka_unit_test(test_required_register_takes_password_and_role),
+		cmocka_unit_test(test_revoke_sessions_builds_its_request_and_answers_json),
 		cmocka_unit_test(test_openapi_describes_every_route),
 	};
 
