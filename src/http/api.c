@@ -203,9 +203,11 @@ query_after(const http_input *in, http_call *call, uint64_t *out, http_answer *a
 }
 
 /* Required mode: the Bearer token of the Authorization header, copied into
- * call->token, which the call owns as it owns its other strings.  No header:
- * no token, and pigeond answers what needs one.  A header that cannot hold a
- * token: 401, without an RPC. */
+ * call->token, which the call owns as it owns its other strings (GET
+ * /events makes its second call from the first's completion, when the
+ * connection's headers may be gone).  No header: no token, and pigeond
+ * answers what needs one.  A header that cannot hold a token: 401, without
+ * an RPC. */
 static bool
 take_token(const http_input *in, http_call *call, http_answer *ans)
 {
@@ -427,29 +429,29 @@ prepare_query_route(const http_input *in, http_call *call, http_answer *ans)
 	}
 }
 
-bool
-http_api_events_after(const http_input *in, const char *last_event_id, bool *has_after,
-    uint64_t *after, http_answer *ans)
+/* Where a stream starts: after the sequence of the Last-Event-ID header,
+ * which wins, or of the `after` query parameter. */
+static bool
+events_after(const http_input *in, http_call *call, http_answer *ans)
 {
 	char *v = NULL;
 	size_t len;
 	bool ok;
 
-	memset(ans, 0, sizeof(*ans));
-	*has_after = false;
-	if (last_event_id != NULL) {
-		if (!parse_u64(last_event_id, strlen(last_event_id), after))
+	if (in->last_event_id != NULL) {
+		len = strlen(in->last_event_id);
+		if (!parse_u64(in->last_event_id, len, &call->events.after))
 			return fail(ans, 400, "Last-Event-ID must be an event's sequence number");
-		*has_after = true;
+		call->events.has_after = true;
 		return true;
 	}
 	switch (http_query_get(in->query, "after", &v, &len)) {
 	case HTTP_QUERY_FOUND:
-		ok = parse_u64(v, len, after);
+		ok = parse_u64(v, len, &call->events.after);
 		free(v);
 		if (!ok)
 			return fail(ans, 400, "Invalid 'after': must be an event's sequence number");
-		*has_after = true;
+		call->events.has_after = true;
 		return true;
 	case HTTP_QUERY_ABSENT:
 		return true;
@@ -459,6 +461,37 @@ http_api_events_after(const http_input *in, const char *last_event_id, bool *has
 		break;
 	}
 	return fail(ans, 500, "Out of memory");
+}
+
+http_events_next
+http_api_events_prepare(const http_input *in, http_call *call, http_answer *ans)
+{
+	char *user;
+
+	memset(call, 0, sizeof(*call));
+	memset(ans, 0, sizeof(*ans));
+	call->route = HTTP_ROUTE_EVENTS;
+	call->auth = in->auth;
+	if (in->auth != HTTP_AUTH_REQUIRED) {
+		call->events.journal = true;
+		return events_after(in, call, ans) ? HTTP_EVENTS_OPEN : HTTP_EVENTS_ANSWER;
+	}
+	/* Who asks first, then what they ask for. */
+	if (!take_token(in, call, ans))
+		return HTTP_EVENTS_ANSWER;
+	if (call->token == NULL) {
+		fail(ans, 401, HTTP_AUTH_BAD_TOKEN);
+		return HTTP_EVENTS_ANSWER;
+	}
+	if (!query_username(in, call, &user, ans) || !events_after(in, call, ans))
+		return HTTP_EVENTS_ANSWER;
+	call->events.inbox = user;
+	pigeon__v1__list_inbound_messages_request__init(&call->req.inbound);
+	call->req.inbound.username = user;
+	call->req.inbound.page_size = 1;
+	call->method = "ListInboundMessages";
+	call->msg = (const ProtobufCMessage *)&call->req;
+	return HTTP_EVENTS_CALL;
 }
 
 /* The error answer of a failed RPC: the status table's code and pigeond's
@@ -476,6 +509,39 @@ answer_failure(const http_call *call, pigeon_status st, const char *message, htt
 		code = 413;
 	http_api_error(
 	    ans, code, message != NULL && message[0] != '\0' ? message : pigeon_status_name(st));
+}
+
+http_events_next
+http_api_events_checked(http_call *call, pigeon_status st, const char *message,
+    const ProtobufCMessage *reply, http_answer *ans)
+{
+	memset(ans, 0, sizeof(*ans));
+	if (call->events.step == 0) {
+		/* The inbox is the caller's (or the caller an admin): now ask
+		 * whether the journal is theirs too. */
+		if (st != PIGEON_OK) {
+			answer_failure(call, st, message, ans);
+			return HTTP_EVENTS_ANSWER;
+		}
+		call->events.step = 1;
+		pigeon__v1__get_event_journal_request__init(&call->req.journal);
+		call->req.journal.page_size = 1;
+		call->method = "GetEventJournal";
+		call->msg = (const ProtobufCMessage *)&call->req;
+		return HTTP_EVENTS_CALL;
+	}
+	if (st == PIGEON_OK) {
+		const Pigeon__V1__GetEventJournalReply *journal = (const void *)reply;
+
+		call->events.journal = true;
+		call->events.has_head = true;
+		call->events.head = journal->last_sequence;
+		return HTTP_EVENTS_OPEN;
+	}
+	if (st == PIGEON_PERMISSION_DENIED)
+		return HTTP_EVENTS_OPEN;
+	answer_failure(call, st, message, ans);
+	return HTTP_EVENTS_ANSWER;
 }
 
 bool

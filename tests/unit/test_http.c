@@ -998,6 +998,164 @@ test_revoke_sessions_builds_its_request_and_answers_json(void **state)
 	http_call_fini(&call);
 }
 
+static http_events_next
+events_prepare(http_auth_mode mode, const char *authorization, const char *last_event_id,
+    const char *query, http_call *call, http_answer *ans)
+{
+	http_input in = {
+	    .route = http_route_get(HTTP_ROUTE_EVENTS),
+	    .query = query,
+	    .body = "",
+	    .authorization = authorization,
+	    .last_event_id = last_event_id,
+	    .auth = mode,
+	};
+
+	return http_api_events_prepare(&in, call, ans);
+}
+
+static void
+test_open_events_carry_the_journal_from_where_asked(void **state)
+{
+	http_call call;
+	http_answer ans;
+
+	assert_int_equal(
+	    events_prepare(HTTP_AUTH_OPEN, "garbage", NULL, NULL, &call, &ans), HTTP_EVENTS_OPEN);
+	assert_true(call.events.journal);
+	assert_false(call.events.has_after);
+	assert_null(call.events.inbox);
+	assert_null(call.token);
+	http_call_fini(&call);
+	assert_int_equal(
+	    events_prepare(HTTP_AUTH_OPEN, NULL, "7", "after=3", &call, &ans), HTTP_EVENTS_OPEN);
+	assert_true(call.events.has_after);
+	assert_int_equal(call.events.after, 7);
+	http_call_fini(&call);
+	assert_int_equal(
+	    events_prepare(HTTP_AUTH_OPEN, NULL, NULL, "after=x", &call, &ans), HTTP_EVENTS_ANSWER);
+	assert_error(&ans, 400, "Invalid 'after': must be an event's sequence number");
+	http_answer_fini(&ans);
+	http_call_fini(&call);
+	assert_int_equal(
+	    events_prepare(HTTP_AUTH_OPEN, NULL, "-1", NULL, &call, &ans), HTTP_EVENTS_ANSWER);
+	assert_error(&ans, 400, "Last-Event-ID must be an event's sequence number");
+	http_answer_fini(&ans);
+	http_call_fini(&call);
+}
+
+static void
+test_required_events_need_a_token_and_a_username(void **state)
+{
+	http_call call;
+	http_answer ans;
+
+	assert_int_equal(
+	    events_prepare(HTTP_AUTH_REQUIRED, NULL, NULL, "username=bob", &call, &ans),
+	    HTTP_EVENTS_ANSWER);
+	assert_error(&ans, 401, HTTP_AUTH_BAD_TOKEN);
+	http_answer_fini(&ans);
+	http_call_fini(&call);
+	assert_int_equal(
+	    events_prepare(HTTP_AUTH_REQUIRED, "Bearer a b", NULL, "username=bob", &call, &ans),
+	    HTTP_EVENTS_ANSWER);
+	assert_error(&ans, 401, HTTP_AUTH_MALFORMED);
+	http_answer_fini(&ans);
+	http_call_fini(&call);
+	assert_int_equal(
+	    events_prepare(HTTP_AUTH_REQUIRED, "Bearer p1.a.b", NULL, NULL, &call, &ans),
+	    HTTP_EVENTS_ANSWER);
+	assert_error(&ans, 422, "Missing 'username' in the query string");
+	http_answer_fini(&ans);
+	http_call_fini(&call);
+	assert_int_equal(events_prepare(HTTP_AUTH_REQUIRED, "Bearer p1.a.b", NULL,
+	                     "username=bob&after=x", &call, &ans),
+	    HTTP_EVENTS_ANSWER);
+	assert_int_equal(ans.status, 400);
+	http_answer_fini(&ans);
+	http_call_fini(&call);
+}
+
+static void
+test_required_events_are_checked_with_two_calls(void **state)
+{
+	Pigeon__V1__GetEventJournalReply journal = PIGEON__V1__GET_EVENT_JOURNAL_REPLY__INIT;
+	Pigeon__V1__ListInboundMessagesReply inbox = PIGEON__V1__LIST_INBOUND_MESSAGES_REPLY__INIT;
+	http_call call;
+	http_answer ans;
+
+	/* The inbox first: the user's own, or the caller an admin. */
+	assert_int_equal(
+	    events_prepare(HTTP_AUTH_REQUIRED, "Bearer p1.a.b", "4", "username=bob", &call, &ans),
+	    HTTP_EVENTS_CALL);
+	assert_string_equal(call.method, "ListInboundMessages");
+	assert_ptr_equal(
+	    call.msg->descriptor, &pigeon__v1__list_inbound_messages_request__descriptor);
+	assert_string_equal(call.req.inbound.username, "bob");
+	assert_int_equal(call.req.inbound.page_size, 1);
+	assert_string_equal(call.token, "p1.a.b");
+	assert_int_equal(call.events.after, 4);
+	assert_int_equal(
+	    http_api_events_checked(&call, PIGEON_PERMISSION_DENIED,
+	        "reading another user's inbox needs that user or an admin", NULL, &ans),
+	    HTTP_EVENTS_ANSWER);
+	assert_error(&ans, 403, "reading another user's inbox needs that user or an admin");
+	http_answer_fini(&ans);
+	http_call_fini(&call);
+
+	/* Then the journal: an admin's; a regular user's stream is the inbox
+	 * alone. */
+	for (int admin = 0; admin < 2; admin++) {
+		assert_int_equal(events_prepare(HTTP_AUTH_REQUIRED, "Bearer p1.a.b", NULL,
+		                     "username=bob", &call, &ans),
+		    HTTP_EVENTS_CALL);
+		assert_int_equal(http_api_events_checked(&call, PIGEON_OK, NULL, &inbox.base, &ans),
+		    HTTP_EVENTS_CALL);
+		assert_string_equal(call.method, "GetEventJournal");
+		assert_ptr_equal(
+		    call.msg->descriptor, &pigeon__v1__get_event_journal_request__descriptor);
+		assert_int_equal(call.req.journal.page_size, 1);
+		journal.last_sequence = 42;
+		if (admin) {
+			assert_int_equal(
+			    http_api_events_checked(&call, PIGEON_OK, NULL, &journal.base, &ans),
+			    HTTP_EVENTS_OPEN);
+			assert_true(call.events.journal);
+			assert_true(call.events.has_head);
+			assert_int_equal(call.events.head, 42);
+		} else {
+			assert_int_equal(
+			    http_api_events_checked(&call, PIGEON_PERMISSION_DENIED,
+			        "reading the event journal needs an admin", NULL, &ans),
+			    HTTP_EVENTS_OPEN);
+			assert_false(call.events.journal);
+		}
+		assert_string_equal(call.events.inbox, "bob");
+		http_call_fini(&call);
+	}
+
+	/* Any other failure of either call is the answer. */
+	assert_int_equal(
+	    events_prepare(HTTP_AUTH_REQUIRED, "Bearer p1.a.b", NULL, "username=bob", &call, &ans),
+	    HTTP_EVENTS_CALL);
+	assert_int_equal(
+	    http_api_events_checked(&call, PIGEON_UNAUTHENTICATED, HTTP_AUTH_BAD_TOKEN, NULL, &ans),
+	    HTTP_EVENTS_ANSWER);
+	assert_error(&ans, 401, HTTP_AUTH_BAD_TOKEN);
+	http_answer_fini(&ans);
+	http_call_fini(&call);
+	assert_int_equal(
+	    events_prepare(HTTP_AUTH_REQUIRED, "Bearer p1.a.b", NULL, "username=bob", &call, &ans),
+	    HTTP_EVENTS_CALL);
+	assert_int_equal(
+	    http_api_events_checked(&call, PIGEON_OK, NULL, &inbox.base, &ans), HTTP_EVENTS_CALL);
+	assert_int_equal(
+	    http_api_events_checked(&call, PIGEON_UNAVAILABLE, "", NULL, &ans), HTTP_EVENTS_ANSWER);
+	assert_error(&ans, 503, "UNAVAILABLE");
+	http_answer_fini(&ans);
+	http_call_fini(&call);
+}
+
 static void
 test_openapi_describes_every_route(void **state)
 {
@@ -1065,6 +1223,9 @@ main(void)
 		cmocka_unit_test(test_required_login_answers_the_token_as_json),
 		cmocka_unit_test(test_required_register_takes_password_and_role),
 		cmocka_unit_test(test_revoke_sessions_builds_its_request_and_answers_json),
+		cmocka_unit_test(test_open_events_carry_the_journal_from_where_asked),
+		cmocka_unit_test(test_required_events_need_a_token_and_a_username),
+		cmocka_unit_test(test_required_events_are_checked_with_two_calls),
 		cmocka_unit_test(test_openapi_describes_every_route),
 	};
 
