@@ -1180,6 +1180,48 @@ test_openapi_describes_every_route(void **state)
 	json_decref(doc);
 }
 
+/* Every operation but those of the routes that never take a token lists the
+ * bearer scheme, which the document declares. */
+static void
+test_openapi_declares_bearer_security(void **state)
+{
+	static const char *const methods[] = {"get", "post"};
+	json_error_t err;
+	json_t *doc = json_loadb(http_openapi_json, http_openapi_json_len, 0, &err);
+	json_t *scheme = json_object_get(
+	    json_object_get(json_object_get(doc, "components"), "securitySchemes"), "bearerAuth");
+
+	assert_string_equal(json_string_value(json_object_get(scheme, "type")), "http");
+	assert_string_equal(json_string_value(json_object_get(scheme, "scheme")), "bearer");
+	for (int i = 0; i < HTTP_ROUTE_COUNT; i++) {
+		const http_route *r = http_route_get((http_route_id)i);
+		json_t *item = json_object_get(json_object_get(doc, "paths"), r->path);
+		bool tokenless = i == HTTP_ROUTE_LOGIN || i == HTTP_ROUTE_HEALTHZ ||
+		    i == HTTP_ROUTE_METRICS || i == HTTP_ROUTE_OPENAPI;
+
+		for (size_t m = 0; m < 2; m++) {
+			json_t *op = json_object_get(item, methods[m]), *sec, *resp;
+			bool listed = false;
+			size_t k;
+			json_t *req;
+
+			if (op == NULL)
+				continue;
+			sec = json_object_get(op, "security");
+			resp = json_object_get(op, "responses");
+			if (tokenless) {
+				assert_null(sec);
+				continue;
+			}
+			json_array_foreach(sec, k, req) listed =
+			    listed || json_object_get(req, "bearerAuth") != NULL;
+			assert_true(listed);
+			assert_non_null(json_object_get(resp, "401"));
+		}
+	}
+	json_decref(doc);
+}
+
 int
 main(void)
 {
@@ -1227,6 +1269,7 @@ main(void)
 		cmocka_unit_test(test_required_events_need_a_token_and_a_username),
 		cmocka_unit_test(test_required_events_are_checked_with_two_calls),
 		cmocka_unit_test(test_openapi_describes_every_route),
+		cmocka_unit_test(test_openapi_declares_bearer_security),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
