@@ -202,10 +202,50 @@ query_after(const http_input *in, http_call *call, uint64_t *out, http_answer *a
 	return true;
 }
 
+/* Required mode: the Bearer token of the Authorization header, copied into
+ * call->token, which the call owns as it owns its other strings (GET
+ * /events makes its second call from the first's completion, when the
+ * connection's headers may be gone).  No header: no token, and pigeond
+ * answers what needs one.  A header that cannot hold a token: 401, without
+ * an RPC. */
+static bool
+take_token(const http_input *in, http_call *call, http_answer *ans)
+{
+	const char *token;
+	size_t len;
+
+	if (in->auth != HTTP_AUTH_REQUIRED || in->authorization == NULL)
+		return true;
+	if (!http_auth_bearer(in->authorization, &token, &len))
+		return fail(ans, 401, HTTP_AUTH_MALFORMED);
+	if ((call->token = malloc(len + 1)) == NULL)
+		return fail(ans, 500, "Out of memory");
+	memcpy(call->token, token, len);
+	call->token[len] = '\0';
+	return true;
+}
+
+/* Reads the password member of a body (required mode). */
+static bool
+body_password(http_call *call, const char **out, http_answer *ans)
+{
+	size_t len;
+
+	switch (http_json_string(call->body, "password", out, &len)) {
+	case HTTP_FIELD_OK:
+		return true;
+	case HTTP_FIELD_MISSING:
+		return fail(ans, 422, "Missing 'password' in the request body");
+	case HTTP_FIELD_WRONG_TYPE:
+		break;
+	}
+	return fail(ans, 422, "'password' must be a string");
+}
+
 static bool
 prepare_login_logout(const http_input *in, http_call *call, http_answer *ans)
 {
-	const char *user;
+	const char *user, *password;
 
 	if (!parse_body(in, call, ans) ||
 	    !body_username(call, "username", "Missing 'username' in the request body", &user,
@@ -214,6 +254,12 @@ prepare_login_logout(const http_input *in, http_call *call, http_answer *ans)
 	if (call->route == HTTP_ROUTE_LOGIN) {
 		pigeon__v1__login_request__init(&call->req.login);
 		call->req.login.username = (char *)user;
+		/* Open mode reads no password, as the original did not. */
+		if (in->auth == HTTP_AUTH_REQUIRED) {
+			if (!body_password(call, &password, ans))
+				return false;
+			call->req.login.password = (char *)password;
+		}
 		call->method = "Login";
 	} else {
 		pigeon__v1__logout_request__init(&call->req.logout);
@@ -271,19 +317,54 @@ prepare_message(const http_input *in, http_call *call, http_answer *ans)
 	return true;
 }
 
+/* Open mode registers a regular user from {"username"} and reads nothing
+ * else; required mode also takes the password and an optional role. */
 static bool
 prepare_register(const http_input *in, http_call *call, http_answer *ans)
 {
-	const char *user;
+	Pigeon__V1__RegisterUserRequest *req = &call->req.register_user;
+	const char *user, *password, *role;
+	size_t len;
 
 	if (!parse_body(in, call, ans) ||
 	    !body_username(call, "username", "Missing 'username' in the request body", &user,
 		ans))
 		return false;
-	pigeon__v1__register_user_request__init(&call->req.register_user);
-	call->req.register_user.username = (char *)user;
-	call->req.register_user.role = PIGEON__V1__ROLE__ROLE_REGULAR;
+	pigeon__v1__register_user_request__init(req);
+	req->username = (char *)user;
+	req->role = PIGEON__V1__ROLE__ROLE_REGULAR;
+	if (in->auth == HTTP_AUTH_REQUIRED) {
+		if (!body_password(call, &password, ans))
+			return false;
+		req->password = (char *)password;
+		switch (http_json_string(call->body, "role", &role, &len)) {
+		case HTTP_FIELD_OK:
+			if (strcmp(role, "admin") == 0)
+				req->role = PIGEON__V1__ROLE__ROLE_ADMIN;
+			else if (strcmp(role, "regular") != 0)
+				return fail(ans, 422, "'role' must be regular or admin");
+			break;
+		case HTTP_FIELD_MISSING:
+			break;
+		case HTTP_FIELD_WRONG_TYPE:
+			return fail(ans, 422, "'role' must be a string");
+		}
+	}
 	call->method = "RegisterUser";
+	return true;
+}
+
+static bool
+prepare_revoke(const http_input *in, http_call *call, http_answer *ans)
+{
+	const char *user;
+
+	if (!parse_body(in, call, ans) ||
+	    !body_username(call, "username", "Missing 'username' in the request body", &user, ans))
+		return false;
+	pigeon__v1__revoke_sessions_request__init(&call->req.revoke);
+	call->req.revoke.username = (char *)user;
+	call->method = "RevokeSessions";
 	return true;
 }
 
@@ -348,29 +429,29 @@ prepare_query_route(const http_input *in, http_call *call, http_answer *ans)
 	}
 }
 
-bool
-http_api_events_after(const http_input *in, const char *last_event_id, bool *has_after,
-    uint64_t *after, http_answer *ans)
+/* Where a stream starts: after the sequence of the Last-Event-ID header,
+ * which wins, or of the `after` query parameter. */
+static bool
+events_after(const http_input *in, http_call *call, http_answer *ans)
 {
 	char *v = NULL;
 	size_t len;
 	bool ok;
 
-	memset(ans, 0, sizeof(*ans));
-	*has_after = false;
-	if (last_event_id != NULL) {
-		if (!parse_u64(last_event_id, strlen(last_event_id), after))
+	if (in->last_event_id != NULL) {
+		len = strlen(in->last_event_id);
+		if (!parse_u64(in->last_event_id, len, &call->events.after))
 			return fail(ans, 400, "Last-Event-ID must be an event's sequence number");
-		*has_after = true;
+		call->events.has_after = true;
 		return true;
 	}
 	switch (http_query_get(in->query, "after", &v, &len)) {
 	case HTTP_QUERY_FOUND:
-		ok = parse_u64(v, len, after);
+		ok = parse_u64(v, len, &call->events.after);
 		free(v);
 		if (!ok)
 			return fail(ans, 400, "Invalid 'after': must be an event's sequence number");
-		*has_after = true;
+		call->events.has_after = true;
 		return true;
 	case HTTP_QUERY_ABSENT:
 		return true;
@@ -380,6 +461,87 @@ http_api_events_after(const http_input *in, const char *last_event_id, bool *has
 		break;
 	}
 	return fail(ans, 500, "Out of memory");
+}
+
+http_events_next
+http_api_events_prepare(const http_input *in, http_call *call, http_answer *ans)
+{
+	char *user;
+
+	memset(call, 0, sizeof(*call));
+	memset(ans, 0, sizeof(*ans));
+	call->route = HTTP_ROUTE_EVENTS;
+	call->auth = in->auth;
+	if (in->auth != HTTP_AUTH_REQUIRED) {
+		call->events.journal = true;
+		return events_after(in, call, ans) ? HTTP_EVENTS_OPEN : HTTP_EVENTS_ANSWER;
+	}
+	/* Who asks first, then what they ask for. */
+	if (!take_token(in, call, ans))
+		return HTTP_EVENTS_ANSWER;
+	if (call->token == NULL) {
+		fail(ans, 401, HTTP_AUTH_BAD_TOKEN);
+		return HTTP_EVENTS_ANSWER;
+	}
+	if (!query_username(in, call, &user, ans) || !events_after(in, call, ans))
+		return HTTP_EVENTS_ANSWER;
+	call->events.inbox = user;
+	pigeon__v1__list_inbound_messages_request__init(&call->req.inbound);
+	call->req.inbound.username = user;
+	call->req.inbound.page_size = 1;
+	call->method = "ListInboundMessages";
+	call->msg = (const ProtobufCMessage *)&call->req;
+	return HTTP_EVENTS_CALL;
+}
+
+/* The error answer of a failed RPC: the status table's code and pigeond's
+ * message (its status name when it gave none). */
+static void
+answer_failure(const http_call *call, pigeon_status st, const char *message, http_answer *ans)
+{
+	int code = http_status_from(st);
+
+	/* pigeond's content limit is below ours: the same 413 as ours.  Its
+	 * other RESOURCE_EXHAUSTED (Redis out of memory) stay 429. */
+	if (call->route == HTTP_ROUTE_MESSAGE && st == PIGEON_RESOURCE_EXHAUSTED &&
+	    message != NULL &&
+	    strncmp(message, PIGEON_CONTENT_TOO_LARGE, strlen(PIGEON_CONTENT_TOO_LARGE)) == 0)
+		code = 413;
+	http_api_error(
+	    ans, code, message != NULL && message[0] != '\0' ? message : pigeon_status_name(st));
+}
+
+http_events_next
+http_api_events_checked(http_call *call, pigeon_status st, const char *message,
+    const ProtobufCMessage *reply, http_answer *ans)
+{
+	memset(ans, 0, sizeof(*ans));
+	if (call->events.step == 0) {
+		/* The inbox is the caller's (or the caller an admin): now ask
+		 * whether the journal is theirs too. */
+		if (st != PIGEON_OK) {
+			answer_failure(call, st, message, ans);
+			return HTTP_EVENTS_ANSWER;
+		}
+		call->events.step = 1;
+		pigeon__v1__get_event_journal_request__init(&call->req.journal);
+		call->req.journal.page_size = 1;
+		call->method = "GetEventJournal";
+		call->msg = (const ProtobufCMessage *)&call->req;
+		return HTTP_EVENTS_CALL;
+	}
+	if (st == PIGEON_OK) {
+		const Pigeon__V1__GetEventJournalReply *journal = (const void *)reply;
+
+		call->events.journal = true;
+		call->events.has_head = true;
+		call->events.head = journal->last_sequence;
+		return HTTP_EVENTS_OPEN;
+	}
+	if (st == PIGEON_PERMISSION_DENIED)
+		return HTTP_EVENTS_OPEN;
+	answer_failure(call, st, message, ans);
+	return HTTP_EVENTS_ANSWER;
 }
 
 bool
@@ -396,6 +558,19 @@ http_api_prepare(const http_input *in, http_call *call, http_answer *ans)
 		return fail(ans, 405, "The method is not allowed for the requested URL");
 	}
 	call->route = in->route->id;
+	call->auth = in->auth;
+	switch (call->route) {
+	case HTTP_ROUTE_LOGIN:
+	case HTTP_ROUTE_HEALTHZ:
+	case HTTP_ROUTE_METRICS:
+	case HTTP_ROUTE_OPENAPI:
+		/* Served without a token in either mode. */
+		break;
+	default:
+		if (!take_token(in, call, ans))
+			return false;
+		break;
+	}
 	switch (call->route) {
 	case HTTP_ROUTE_LOGIN:
 	case HTTP_ROUTE_LOGOUT:
@@ -406,6 +581,9 @@ http_api_prepare(const http_input *in, http_call *call, http_answer *ans)
 		break;
 	case HTTP_ROUTE_USERS:
 		ok = prepare_register(in, call, ans);
+		break;
+	case HTTP_ROUTE_REVOKE_SESSIONS:
+		ok = prepare_revoke(in, call, ans);
 		break;
 	case HTTP_ROUTE_OPENAPI:
 		answer_static(ans, 200, CT_JSON, http_openapi_json, http_openapi_json_len);
@@ -459,20 +637,17 @@ http_api_answer(const http_call *call, pigeon_status st, const char *message,
 		return;
 	}
 	if (st != PIGEON_OK) {
-		int code = http_status_from(st);
-
-		/* pigeond's content limit is below ours: the same 413 as ours.
-		 * Its other RESOURCE_EXHAUSTED (Redis out of memory) stay 429. */
-		if (call->route == HTTP_ROUTE_MESSAGE && st == PIGEON_RESOURCE_EXHAUSTED &&
-		    message != NULL &&
-		    strncmp(message, PIGEON_CONTENT_TOO_LARGE, strlen(PIGEON_CONTENT_TOO_LARGE)) == 0)
-			code = 413;
-		http_api_error(ans, code,
-		    message != NULL && message[0] != '\0' ? message : pigeon_status_name(st));
+		answer_failure(call, st, message, ans);
 		return;
 	}
 	switch (call->route) {
 	case HTTP_ROUTE_LOGIN:
+		/* Required mode answers the session token; open mode the
+		 * original's text. */
+		if (call->auth == HTTP_AUTH_REQUIRED) {
+			body = http_json_login((const void *)reply, &len);
+			break;
+		}
 		answer_static(ans, 200, CT_TEXT, logged_in, sizeof(logged_in) - 1);
 		return;
 	case HTTP_ROUTE_LOGOUT:
@@ -503,6 +678,9 @@ http_api_answer(const http_call *call, pigeon_status st, const char *message,
 		body = http_json_registered((const void *)reply, &len);
 		status = 201;
 		break;
+	case HTTP_ROUTE_REVOKE_SESSIONS:
+		body = http_json_revoked((const void *)reply, &len);
+		break;
 	default:
 		break;
 	}
@@ -520,6 +698,8 @@ http_call_fini(http_call *call)
 {
 	json_decref(call->body);
 	call->body = NULL;
+	free(call->token);
+	call->token = NULL;
 	for (size_t i = 0; i < sizeof(call->owned) / sizeof(call->owned[0]); i++) {
 		free(call->owned[i]);
 		call->owned[i] = NULL;

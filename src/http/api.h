@@ -3,8 +3,11 @@
  * What each route does, as two pure steps around one RPC: http_api_prepare
  * turns an HTTP request (route, query string, body, headers) into the RPC to
  * make, or into an answer at once (a 4xx, /openapi.json); http_api_answer
- * turns the RPC's outcome into the HTTP answer.  No sockets, no threads:
- * server.c makes the call and carries the answer back to the connection.
+ * turns the RPC's outcome into the HTTP answer.  GET /events is planned the
+ * same way (http_api_events_prepare, http_api_events_checked): in required
+ * mode, who may watch what is learnt from two RPCs made with the caller's
+ * token.  No sockets, no threads: server.c makes the calls and carries the
+ * answer back to the connection.
  */
 #ifndef PIGEON_HTTP_API_H
 #define PIGEON_HTTP_API_H
@@ -16,6 +19,7 @@
 #include <jansson.h>
 #include <pigeon/pigeon.h>
 
+#include "auth.h"
 #include "metrics.h"
 #include "routes.h"
 
@@ -32,6 +36,13 @@ typedef struct http_input {
 	size_t body_len;
 	/* The Idempotency-Key header, or NULL. */
 	const char *idempotency_key;
+	/* The Authorization header, or NULL; read in required mode only. */
+	const char *authorization;
+	/* The Last-Event-ID header, or NULL; read by GET /events. */
+	const char *last_event_id;
+	/* --auth: in required mode tokens are forwarded, POST /login answers
+	 * one, and GET /events needs one. */
+	http_auth_mode auth;
 	/* Largest message content forwarded, bytes; larger: 413.  0:
 	 * PIGEON_CONTENT_MAX_DEFAULT. */
 	size_t content_max;
@@ -67,10 +78,34 @@ typedef struct http_call {
 		Pigeon__V1__ListOnlineUsersRequest online;
 		Pigeon__V1__GetEventJournalRequest journal;
 		Pigeon__V1__RegisterUserRequest register_user;
+		Pigeon__V1__RevokeSessionsRequest revoke;
 		Pigeon__V1__HealthRequest health;
 	} req;
 	json_t *body;
 	char *owned[3];
+	/* The caller's session token, a copy, sent as the call's envelope
+	 * token; NULL when none is sent (open mode, or no header). */
+	char *token;
+	http_auth_mode auth;
+	/* GET /events: where the stream starts and what it carries. */
+	struct {
+		/* The journal events after `after` first (Last-Event-ID or
+		 * ?after=). */
+		bool has_after;
+		uint64_t after;
+		/* Required mode: the user whose inbox events it carries (points
+		 * into owned), and whether the journal's too (the caller is an
+		 * admin); in open mode inbox is NULL and journal true. */
+		const char *inbox;
+		bool journal;
+		/* Required mode, with journal: its newest sequence when it was
+		 * checked. */
+		bool has_head;
+		uint64_t head;
+		/* Which check's RPC is in flight: 0 the inbox's, 1 the
+		 * journal's. */
+		int step;
+	} events;
 } http_call;
 
 /* Largest Idempotency-Key accepted, bytes. */
@@ -101,12 +136,33 @@ bool http_api_prepare(const http_input *in, http_call *call, http_answer *ans);
 void http_api_answer(const http_call *call, pigeon_status st, const char *message,
     const ProtobufCMessage *reply, const http_metrics *m, http_answer *ans);
 
-/* Where a GET /events stream starts: after the sequence in last_event_id
- * (the Last-Event-ID header, NULL when absent) or else in the `after` query
- * parameter.  Returns true with *has_after and *after set (*has_after false
- * when neither is given), or false with *ans a 400.  Borrows in. */
-bool http_api_events_after(const http_input *in, const char *last_event_id, bool *has_after,
-    uint64_t *after, http_answer *ans);
+/* What GET /events does next. */
+typedef enum http_events_next {
+	/* Answer *ans (an error). */
+	HTTP_EVENTS_ANSWER,
+	/* Make call's RPC, then pass its outcome to http_api_events_checked. */
+	HTTP_EVENTS_CALL,
+	/* Open the stream that call->events describes. */
+	HTTP_EVENTS_OPEN,
+} http_events_next;
+
+/* Plans a GET /events stream: where it starts (after the sequence of
+ * in->last_event_id, which wins, or of the `after` query parameter), and in
+ * required mode whose events it may carry, which takes the caller's token
+ * and `username` and the RPCs of http_api_events_checked.  Fills *call
+ * (release with http_call_fini) and, for HTTP_EVENTS_ANSWER, *ans: 400 for a
+ * malformed position, 401 without a token or with a malformed header, 422
+ * for a missing or invalid username.  Borrows in. */
+http_events_next http_api_events_prepare(const http_input *in, http_call *call, http_answer *ans);
+
+/* Takes the outcome of call's RPC for GET /events in required mode:
+ * ListInboundMessages of the user with the caller's token (it succeeds only
+ * for that user or an admin; otherwise its error is the answer), then
+ * GetEventJournal (it succeeds only for an admin: PERMISSION_DENIED opens
+ * the stream without the journal).  Borrows everything but *call, which it
+ * updates for the next step. */
+http_events_next http_api_events_checked(http_call *call, pigeon_status st, const char *message,
+    const ProtobufCMessage *reply, http_answer *ans);
 
 /* Fills *ans with a JSON error {"code", "status", "message"}. */
 void http_api_error(http_answer *ans, int code, const char *message);

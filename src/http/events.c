@@ -43,6 +43,12 @@ struct http_stream {
 	/* The last journal sequence queued; 0 before any. */
 	uint64_t last;
 	uint64_t events;
+	/* Fixed at open: whether it carries the journal, the inbox topic it
+	 * carries ("inbox/<user>") or NULL, and the token of its journal
+	 * fetches or NULL. */
+	bool journal;
+	char *inbox_topic;
+	char *token;
 	/* The position is not known yet: the worker asks the journal. */
 	bool pending;
 	/* The worker must fetch the events after last. */
@@ -86,6 +92,8 @@ stream_unref(http_stream *s)
 	if (atomic_fetch_sub(&s->refs, 1) != 1)
 		return;
 	free(s->buf);
+	free(s->inbox_topic);
+	free(s->token);
 	free(s);
 }
 
@@ -147,22 +155,28 @@ drop:
 	stream_wake(s);
 }
 
-/* Queues ev as one frame and makes it the stream's position.  Under mu. */
+/* Queues ev as one frame.  A journal event has an id, its sequence, and
+ * becomes the stream's position; an inbox event has neither (its sequence is
+ * 0), so a reconnect's Last-Event-ID stays the journal's.  Under mu. */
 static void
-stream_put_event(http_stream *s, const Pigeon__V1__Event *ev)
+stream_put_frame(http_stream *s, const Pigeon__V1__Event *ev, bool journal)
 {
 	const char *type;
 	size_t len, n;
 	char *json = http_json_event(ev, &type, &len), head[96], *frame;
 
-	s->last = ev->sequence;
+	if (journal)
+		s->last = ev->sequence;
 	if (json == NULL) {
 		log_warn("http", "event not representable as JSON, skipped sequence=%" PRIu64,
 		    ev->sequence);
 		return;
 	}
-	n = (size_t)snprintf(head, sizeof(head), "id: %" PRIu64 "\nevent: %s\ndata: ",
-	    ev->sequence, type);
+	if (journal)
+		n = (size_t)snprintf(head, sizeof(head), "id: %" PRIu64 "\nevent: %s\ndata: ",
+		    ev->sequence, type);
+	else
+		n = (size_t)snprintf(head, sizeof(head), "event: %s\ndata: ", type);
 	/* json ends with its newline; the frame with an empty line. */
 	if ((frame = malloc(n + len + 1)) == NULL) {
 		free(json);
@@ -180,25 +194,42 @@ stream_put_event(http_stream *s, const Pigeon__V1__Event *ev)
 	free(json);
 }
 
-/* The feed's callback: each stream takes the event if it is its next one;
- * a stream further behind is left to the worker. */
+/* An inbox event goes to the streams of its user, as it comes: inbox events
+ * are not journaled, so there is nothing to order or fetch again. */
+static void
+on_inbox(http_events *e, const char *topic, const Pigeon__V1__Event *ev)
+{
+	pthread_mutex_lock(&e->mu);
+	for (http_stream *s = e->streams; s != NULL; s = s->next)
+		if (stream_live(s) && !s->pending && s->inbox_topic != NULL &&
+		    strcmp(s->inbox_topic, topic) == 0)
+			stream_put_frame(s, ev, false);
+	pthread_mutex_unlock(&e->mu);
+}
+
+/* The feed's callback.  Each stream of the journal takes a journal event if
+ * it is its next one; a stream further behind is left to the worker.  Other
+ * topics come only in required mode (the journal's alone otherwise). */
 static void
 on_feed(const char *topic, const Pigeon__V1__Event *ev, void *arg)
 {
 	http_events *e = arg;
 	bool signal = false;
 
-	(void)topic;
-	if (ev->sequence == 0)
+	if (strncmp(topic, PIGEON_TOPIC_INBOX_PREFIX, strlen(PIGEON_TOPIC_INBOX_PREFIX)) == 0) {
+		on_inbox(e, topic, ev);
+		return;
+	}
+	if (strcmp(topic, PIGEON_TOPIC_JOURNAL) != 0 || ev->sequence == 0)
 		return;
 	pthread_mutex_lock(&e->mu);
 	if (ev->sequence > e->head)
 		e->head = ev->sequence;
 	for (http_stream *s = e->streams; s != NULL; s = s->next) {
-		if (!stream_live(s) || s->pending || ev->sequence <= s->last)
+		if (!stream_live(s) || !s->journal || s->pending || ev->sequence <= s->last)
 			continue;
 		if (ev->sequence == s->last + 1 && !s->catchup) {
-			stream_put_event(s, ev);
+			stream_put_frame(s, ev, true);
 		} else {
 			s->catchup = s->missed = true;
 			signal = true;
@@ -272,20 +303,42 @@ stream_destroyed(void *cls)
 	stream_unref(s);
 }
 
-/* GetEventJournal through the client, without mu held. */
+/* GetEventJournal through the client with token (NULL: the client's),
+ * without mu held. */
 static pigeon_status
-journal_get(http_events *e, uint64_t after, uint32_t page_size,
+journal_get(http_events *e, const char *token, uint64_t after, uint32_t page_size,
     Pigeon__V1__GetEventJournalReply **rep)
 {
 	Pigeon__V1__GetEventJournalRequest req = PIGEON__V1__GET_EVENT_JOURNAL_REQUEST__INIT;
+	ProtobufCMessage *reply;
 	pigeon_status st;
 
 	req.after = after;
 	req.page_size = page_size;
-	if ((st = pigeon_get_event_journal(e->client, &req, rep, NULL)) != PIGEON_OK)
+	if ((st = pigeon_call_token(e->client, "GetEventJournal", token, &req.base, &reply, 0,
+		 NULL)) != PIGEON_OK) {
 		log_warn("http", "event journal unavailable for /events status=%s",
 		    pigeon_status_name(st));
-	return st;
+		return st;
+	}
+	*rep = (Pigeon__V1__GetEventJournalReply *)reply;
+	return PIGEON_OK;
+}
+
+/* A journal fetch with a stream's token failed for good: the token no
+ * longer reads the journal (revoked, expired, no longer an admin's).  The
+ * stream ends after what it has queued; its client reconnects and is asked
+ * again.  Under mu. */
+static bool
+stream_refused(http_stream *s, pigeon_status st)
+{
+	if (s->token == NULL || (st != PIGEON_UNAUTHENTICATED && st != PIGEON_PERMISSION_DENIED))
+		return false;
+	log_info("http", "event stream ended: its token no longer reads the journal status=%s",
+	    pigeon_status_name(st));
+	s->ended = true;
+	stream_wake(s);
+	return true;
 }
 
 /* Learns a pending stream's position: the journal's newest event.  Events
@@ -295,10 +348,12 @@ work_position(http_events *e, http_stream *s)
 {
 	Pigeon__V1__GetEventJournalReply *rep;
 
+	pigeon_status st;
+
 	pthread_mutex_unlock(&e->mu);
-	if (journal_get(e, 0, 1, &rep) != PIGEON_OK) {
+	if ((st = journal_get(e, s->token, 0, 1, &rep)) != PIGEON_OK) {
 		pthread_mutex_lock(&e->mu);
-		return false;
+		return stream_refused(s, st);
 	}
 	pthread_mutex_lock(&e->mu);
 	if (s->pending && stream_live(s)) {
@@ -323,24 +378,25 @@ work_catchup(http_events *e, http_stream *s)
 {
 	Pigeon__V1__GetEventJournalReply *rep;
 	uint64_t after = s->last;
+	pigeon_status st;
 	bool more;
 
 	s->missed = false;
 	pthread_mutex_unlock(&e->mu);
-	if (journal_get(e, after, CATCHUP_PAGE, &rep) != PIGEON_OK) {
+	if ((st = journal_get(e, s->token, after, CATCHUP_PAGE, &rep)) != PIGEON_OK) {
 		pthread_mutex_lock(&e->mu);
-		return false;
+		return stream_refused(s, st);
 	}
 	pthread_mutex_lock(&e->mu);
 	if (after == 0) {
 		for (size_t i = rep->n_events; i > 0; i--)
 			if (rep->events[i - 1]->sequence > s->last)
-				stream_put_event(s, rep->events[i - 1]);
+				stream_put_frame(s, rep->events[i - 1], true);
 		more = false;
 	} else {
 		for (size_t i = 0; i < rep->n_events; i++)
 			if (rep->events[i]->sequence > s->last)
-				stream_put_event(s, rep->events[i]);
+				stream_put_frame(s, rep->events[i], true);
 		more = rep->next_cursor != 0 && rep->n_events > 0;
 	}
 	s->catchup = more || s->missed;
@@ -352,24 +408,42 @@ work_catchup(http_events *e, http_stream *s)
 
 /* Each period: a keep-alive on every stream (which also finds the ones
  * whose client left), then the journal's newest sequence, so that streams
- * behind it (an event the feed lost) catch up. */
+ * behind it (an event the feed lost) catch up.  In required mode the check is
+ * made with the token of a stream of the journal, and skipped when none is
+ * open. */
 static bool
 work_tick(http_events *e)
 {
 	Pigeon__V1__GetEventJournalReply *rep;
+	http_stream *by = NULL;
+	pigeon_status st;
 
 	for (http_stream *s = e->streams; s != NULL; s = s->next)
 		stream_put(s, keepalive, sizeof(keepalive) - 1);
-	pthread_mutex_unlock(&e->mu);
-	if (journal_get(e, 0, 1, &rep) != PIGEON_OK) {
-		pthread_mutex_lock(&e->mu);
-		return false;
+	if (e->opts.auth_required) {
+		for (http_stream *s = e->streams; s != NULL && by == NULL; s = s->next)
+			if (stream_live(s) && s->journal)
+				by = s;
+		if (by == NULL)
+			return true;
+		atomic_fetch_add(&by->refs, 1);
 	}
+	pthread_mutex_unlock(&e->mu);
+	st = journal_get(e, by != NULL ? by->token : NULL, 0, 1, &rep);
 	pthread_mutex_lock(&e->mu);
+	if (st != PIGEON_OK) {
+		bool refused = by != NULL && stream_refused(by, st);
+
+		if (by != NULL)
+			stream_unref(by);
+		return refused;
+	}
+	if (by != NULL)
+		stream_unref(by);
 	if (rep->last_sequence > e->head)
 		e->head = rep->last_sequence;
 	for (http_stream *s = e->streams; s != NULL; s = s->next)
-		if (stream_live(s) && !s->pending && s->last < rep->last_sequence)
+		if (stream_live(s) && s->journal && !s->pending && s->last < rep->last_sequence)
 			s->catchup = s->missed = true;
 	pthread_mutex_unlock(&e->mu);
 	pigeon_reply_free(rep);
@@ -444,8 +518,11 @@ http_events_start(http_events **out, const http_events_opts *opts, pigeon_client
 	if (wait_cond_init(&e->wake) != 0)
 		goto fail_mutex;
 	so.url = opts->pub_url;
-	so.topics = topics;
-	so.gap_fill = client;
+	/* Required mode: every topic, for the inbox ones (an exact topic per
+	 * user is not known when subscribing), and no gap filling, which
+	 * would call GetEventJournal without a token. */
+	so.topics = opts->auth_required ? NULL : topics;
+	so.gap_fill = opts->auth_required ? NULL : client;
 	if ((rv = pigeon_subscribe(&e->feed, &so, on_feed, e)) != PIGEON_OK) {
 		log_error("http", "cannot subscribe to events url=%s status=%s",
 		    opts->pub_url != NULL ? opts->pub_url : PIGEON_DEFAULT_PUB_URL,
@@ -472,7 +549,7 @@ fail_free:
 }
 
 pigeon_status
-http_events_open(http_events *e, struct MHD_Connection *conn, bool has_after, uint64_t after,
+http_events_open(http_events *e, struct MHD_Connection *conn, const http_stream_opts *o,
     http_stream **stream, struct MHD_Response **resp)
 {
 	http_stream *s;
@@ -493,13 +570,19 @@ http_events_open(http_events *e, struct MHD_Connection *conn, bool has_after, ui
 		goto fail_slot;
 	s->ev = e;
 	s->conn = conn;
+	s->journal = o->journal;
 	atomic_init(&s->refs, 2);
+	if (o->inbox != NULL &&
+	    asprintf(&s->inbox_topic, "%s%s", PIGEON_TOPIC_INBOX_PREFIX, o->inbox) < 0)
+		s->inbox_topic = NULL;
+	if (o->token != NULL)
+		s->token = strdup(o->token);
+	if ((o->inbox != NULL && s->inbox_topic == NULL) || (o->token != NULL && s->token == NULL))
+		goto fail_stream;
 	r = MHD_create_response_from_callback(
 	    MHD_SIZE_UNKNOWN, READ_BLOCK, stream_read, s, stream_destroyed);
-	if (r == NULL) {
-		free(s);
-		goto fail_slot;
-	}
+	if (r == NULL)
+		goto fail_stream;
 	if (MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream") !=
 		MHD_YES ||
 	    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache") != MHD_YES ||
@@ -517,10 +600,14 @@ http_events_open(http_events *e, struct MHD_Connection *conn, bool has_after, ui
 	if (e->streams != NULL)
 		e->streams->prev = s;
 	e->streams = s;
-	if (has_after) {
-		s->last = after;
+	if (!s->journal) {
+		/* Inbox events only: no position to learn. */
+	} else if (o->has_after) {
+		s->last = o->after;
 		s->catchup = true;
 		pthread_cond_signal(&e->wake);
+	} else if (o->has_head) {
+		s->last = o->head > e->head ? o->head : e->head;
 	} else if (e->head != 0) {
 		s->last = e->head;
 	} else {
@@ -536,6 +623,10 @@ http_events_open(http_events *e, struct MHD_Connection *conn, bool has_after, ui
 	*resp = r;
 	return PIGEON_OK;
 
+fail_stream:
+	free(s->inbox_topic);
+	free(s->token);
+	free(s);
 fail_slot:
 	pthread_mutex_lock(&e->mu);
 	e->open--;

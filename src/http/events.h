@@ -11,6 +11,14 @@
  * journal for its newest sequence, so an event the feed lost is fetched
  * within one period.
  *
+ * In required mode the journal is an admin's, and the bridge has no token
+ * of its own: the subscription takes every topic without libpigeon's gap
+ * filling, a stream carries the inbox events of one user and, for an admin,
+ * the journal's, and each journal fetch is made with the token of a stream
+ * that carries the journal.  A stream whose token no longer reads the journal
+ * (revoked, expired) ends; its client reconnects and is asked again.  Which
+ * streams may carry what is decided before they open (api.c), not here.
+ *
  * A stream is a libmicrohttpd response read by a callback: with nothing
  * queued the callback suspends the connection, and queueing resumes it.  A
  * suspended connection does not notice its client leaving; the next
@@ -43,7 +51,30 @@ typedef struct http_events_opts {
 	unsigned max_streams;
 	/* Period of the keep-alive comment and the journal check, ms. */
 	int keepalive_ms;
+	/* --auth required: every topic, no gap filling, fetches with the
+	 * streams' tokens. */
+	bool auth_required;
 } http_events_opts;
+
+/* What one stream carries and where it starts. */
+typedef struct http_stream_opts {
+	/* Journal events; without, only inbox ones. */
+	bool journal;
+	/* With journal: start with the events after `after`. */
+	bool has_after;
+	uint64_t after;
+	/* With journal and without has_after: the journal's newest sequence as
+	 * the caller learnt it, where the stream starts unless the feed has
+	 * seen a newer one. */
+	bool has_head;
+	uint64_t head;
+	/* The DELIVERED events of this user's inbox (topic inbox/<user>), or
+	 * NULL for none.  Copied. */
+	const char *inbox;
+	/* The session token of the stream's journal fetches, or NULL for the
+	 * client's.  Copied. */
+	const char *token;
+} http_stream_opts;
 
 /* Subscribes to the journal and starts the worker thread.  Borrows opts
  * (copied), client (for GetEventJournal) and m, which must outlive the
@@ -54,13 +85,13 @@ pigeon_status http_events_start(http_events **out, const http_events_opts *opts,
 
 /* Opens a stream on conn: *resp is the response to queue with status 200
  * (the caller queues and destroys it), *stream the caller's reference to the
- * stream, released with http_stream_release.  With has_after the stream
- * starts with the journal events after `after`; without, with the events
+ * stream, released with http_stream_release.  With o->has_after the stream
+ * starts with the journal events after o->after; without, with the events
  * after the newest one when it opened.  RESOURCE_EXHAUSTED: max_streams are
  * open or no memory; UNAVAILABLE: stopping.  Borrows conn, which the stream
- * resumes and suspends until libmicrohttpd destroys the response. */
-pigeon_status http_events_open(http_events *ev, struct MHD_Connection *conn, bool has_after,
-    uint64_t after, http_stream **stream, struct MHD_Response **resp);
+ * resumes and suspends until libmicrohttpd destroys the response, and o. */
+pigeon_status http_events_open(http_events *ev, struct MHD_Connection *conn,
+    const http_stream_opts *o, http_stream **stream, struct MHD_Response **resp);
 
 /* Events the stream has queued so far, for the access log. */
 uint64_t http_stream_events(http_stream *s);

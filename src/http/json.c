@@ -239,6 +239,22 @@ http_json_registered(const Pigeon__V1__RegisterUserReply *r, size_t *len)
 }
 
 char *
+http_json_login(const Pigeon__V1__LoginReply *r, size_t *len)
+{
+	return dump(json_pack("{s:s, s:I}", "token", r->token, "expires_ms",
+			(json_int_t)r->expires_ms),
+	    len);
+}
+
+char *
+http_json_revoked(const Pigeon__V1__RevokeSessionsReply *r, size_t *len)
+{
+	return dump(json_pack("{s:s, s:I}", "username", r->username, "generation",
+			(json_int_t)r->generation),
+	    len);
+}
+
+char *
 http_json_health(const Pigeon__V1__HealthReply *r, size_t *len)
 {
 	const char *status;

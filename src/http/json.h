@@ -59,6 +59,10 @@ char *http_json_online_users(const Pigeon__V1__ListOnlineUsersReply *r, size_t *
 char *http_json_journal(const Pigeon__V1__GetEventJournalReply *r, size_t *len);
 /* {"username": U, "role": "regular" | "admin"} */
 char *http_json_registered(const Pigeon__V1__RegisterUserReply *r, size_t *len);
+/* Login in required mode: {"token": T, "expires_ms": N} */
+char *http_json_login(const Pigeon__V1__LoginReply *r, size_t *len);
+/* RevokeSessions: {"username": U, "generation": N} */
+char *http_json_revoked(const Pigeon__V1__RevokeSessionsReply *r, size_t *len);
 /* {"status": "SERVING" | ..., "version", "queue_depth", "queue_pending",
  *  "dead_letters", "workers", "uptime_ms"} */
 char *http_json_health(const Pigeon__V1__HealthReply *r, size_t *len);

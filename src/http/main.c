@@ -16,6 +16,7 @@
 #include <pigeon/pigeon.h>
 
 #include "api.h"
+#include "auth.h"
 #include "log.h"
 #include "metrics.h"
 #include "pigeon-config.h"
@@ -40,6 +41,7 @@ typedef struct options {
 	long events_max;
 	long events_keepalive;
 	long content_max;
+	http_auth_mode auth;
 } options;
 
 /* Each option's long name, environment variable, and help. */
@@ -70,6 +72,9 @@ static const struct option_doc {
 	{"content-max", "PIGEON_CONTENT_MAX", "BYTES",
 	    "largest message content; larger: 413; keep it equal to pigeond's ("
 	    STR(PIGEON_CONTENT_MAX_DEFAULT) ")"},
+	{"auth", "PIGEON_AUTH", "MODE",
+	    "open (no credentials, as the original) or required (Bearer session tokens, "
+	    "forwarded to pigeond); keep it equal to pigeond's (open)"},
 };
 #define N_DOCS (sizeof(docs) / sizeof(docs[0]))
 
@@ -147,6 +152,12 @@ set_option(options *o, size_t i, const char *v)
 	case 13:
 		/* So that the body cap it implies stays within --body-max's. */
 		return parse_long(name, v, 1, 10L * 1024 * 1024, &o->content_max);
+	case 14:
+		if (!http_auth_mode_parse(v, &o->auth)) {
+			fprintf(stderr, "pigeon-http: unknown --auth '%s' (open or required)\n", v);
+			return false;
+		}
+		return true;
 	}
 	return false;
 }
@@ -212,6 +223,7 @@ main(int argc, char **argv)
 		.events_max = 64,
 		.events_keepalive = 15,
 		.content_max = PIGEON_CONTENT_MAX_DEFAULT,
+		.auth = HTTP_AUTH_OPEN,
 	};
 	bool done = false;
 	int rc, sig;
@@ -266,13 +278,15 @@ main(int argc, char **argv)
 		.pub_url = o.pub_url,
 		.events_max = (unsigned)o.events_max,
 		.events_keepalive_ms = (int)o.events_keepalive * 1000,
+		.auth = o.auth,
 	};
 	if (http_server_start(&srv, &sopts, client, metrics) != PIGEON_OK) {
 		rc = 1;
 		goto out_metrics;
 	}
-	log_info("http", "listening listen=%s port=%u rpc=%s pub=%s", o.listen,
-	    (unsigned)http_server_port(srv), o.rpc_url, o.pub_url);
+	log_info("http", "listening listen=%s port=%u rpc=%s pub=%s auth=%s", o.listen,
+	    (unsigned)http_server_port(srv), o.rpc_url, o.pub_url,
+	    o.auth == HTTP_AUTH_REQUIRED ? "required" : "open");
 
 	while (sigwait(&sigs, &sig) != 0)
 		;

@@ -66,6 +66,8 @@ struct http_req {
 	/* Set once ans holds the answer to queue. */
 	bool have_answer;
 	http_answer ans;
+	/* GET /events: its checks passed, the stream is to be opened. */
+	bool open_stream;
 	/* The status queued, for the access log; 0 before. */
 	int status;
 	/* GET /events: the stream, our reference. */
@@ -201,10 +203,15 @@ queue_answer(http_req *r)
 		return MHD_NO;
 	if (!r->ans.is_static)
 		r->ans.body = NULL;
+	/* RFC 7235: a 401 names the scheme that would do, whichever part of
+	 * the bridge or pigeond refused. */
 	if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->ans.content_type) !=
 		MHD_YES ||
 	    (r->ans.allow[0] != '\0' &&
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->ans.allow) != MHD_YES)) {
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->ans.allow) != MHD_YES) ||
+	    (r->ans.status == MHD_HTTP_UNAUTHORIZED &&
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer") !=
+		    MHD_YES)) {
 		MHD_destroy_response(resp);
 		return MHD_NO;
 	}
@@ -332,24 +339,47 @@ on_body(http_server *srv, http_req *r, const char *data, size_t *size)
 	return MHD_YES;
 }
 
+static void start_rpc(http_server *srv, http_req *r);
+
 static void
 on_rpc_done(pigeon_status st, const char *message, const ProtobufCMessage *reply, void *arg)
 {
 	http_req *r = arg;
 	http_server *srv = r->srv;
+	http_events_next next = HTTP_EVENTS_ANSWER;
 	http_answer ans;
 
-	if (st != PIGEON_OK) {
+	/* A regular user's GET /events learns that the journal is not theirs
+	 * from GetEventJournal's PERMISSION_DENIED: an answer, not a failure. */
+	if (st != PIGEON_OK &&
+	    !(r->call.route == HTTP_ROUTE_EVENTS && r->call.events.step == 1 &&
+		st == PIGEON_PERMISSION_DENIED)) {
 		http_metrics_rpc_failure(srv->metrics, st);
 		log_warn("http", "rpc failed method=%s status=%s", r->call.method,
 		    pigeon_status_name(st));
 	}
-	http_api_answer(&r->call, st, message, reply, srv->metrics, &ans);
+	if (r->call.route == HTTP_ROUTE_EVENTS)
+		next = http_api_events_checked(&r->call, st, message, reply, &ans);
+	else
+		http_api_answer(&r->call, st, message, reply, srv->metrics, &ans);
 	pthread_mutex_lock(&srv->mu);
+	if (r->listed && next == HTTP_EVENTS_CALL) {
+		/* The next check of GET /events: the request stays suspended,
+		 * listed and counted, and this RPC's reference passes to the
+		 * next.  Should the server stop meanwhile, that RPC's completion
+		 * finds the request unlisted. */
+		pthread_mutex_unlock(&srv->mu);
+		start_rpc(srv, r);
+		return;
+	}
 	if (r->listed) {
 		list_remove(srv, r);
-		r->ans = ans;
-		r->have_answer = true;
+		if (next == HTTP_EVENTS_OPEN) {
+			r->open_stream = true;
+		} else {
+			r->ans = ans;
+			r->have_answer = true;
+		}
 		MHD_resume_connection(r->conn);
 	} else {
 		/* http_server_stop answered it already. */
@@ -361,23 +391,39 @@ on_rpc_done(pigeon_status st, const char *message, const ProtobufCMessage *reply
 	req_unref(r);
 }
 
-/* GET /events: a stream, or a 400 or 503 at once. */
+/* Starts r->call's RPC with the caller's token.  r is suspended, listed and
+ * counted, and holds a reference for the RPC, which on_rpc_done drops. */
+static void
+start_rpc(http_server *srv, http_req *r)
+{
+	pigeon_status st;
+
+	st = pigeon_call_async_token(srv->client, r->call.method, r->call.token, r->call.msg,
+	    srv->opts.deadline_ms, on_rpc_done, r);
+	if (st != PIGEON_OK)
+		on_rpc_done(st, "the call to pigeond could not be started", NULL, r);
+}
+
+/* GET /events, planned by http_api_events_prepare (and in required mode
+ * checked by http_api_events_checked): the stream, or a 503 at once. */
 static enum MHD_Result
 open_stream(http_server *srv, http_req *r)
 {
+	const http_call *c = &r->call;
+	http_stream_opts so = {
+		.journal = c->events.journal,
+		.has_after = c->events.has_after,
+		.after = c->events.after,
+		.has_head = c->events.has_head,
+		.head = c->events.head,
+		.inbox = c->events.inbox,
+		.token = c->token,
+	};
 	struct MHD_Response *resp;
-	uint64_t after;
-	bool has_after;
 	enum MHD_Result ret;
 	char msg[96];
 
-	if (!http_api_events_after(&r->in,
-		MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Last-Event-ID"), &has_after,
-		&after, &r->ans)) {
-		r->have_answer = true;
-		return queue_answer(r);
-	}
-	switch (http_events_open(srv->events, r->conn, has_after, after, &r->stream, &resp)) {
+	switch (http_events_open(srv->events, r->conn, &so, &r->stream, &resp)) {
 	case PIGEON_OK:
 		break;
 	case PIGEON_UNAVAILABLE:
@@ -403,18 +449,29 @@ open_stream(http_server *srv, http_req *r)
 static enum MHD_Result
 on_complete_request(http_server *srv, http_req *r)
 {
-	pigeon_status st;
-
 	if (r->have_answer)
 		return queue_answer(r);
-	if (r->in.route != NULL && r->in.route->id == HTTP_ROUTE_EVENTS &&
-	    !r->in.method_not_allowed)
-		return open_stream(srv, r);
 	r->in.body = r->body;
 	r->in.body_len = r->body_len;
 	r->in.content_max = srv->opts.content_max;
 	r->in.idempotency_key = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Idempotency-Key");
-	if (!http_api_prepare(&r->in, &r->call, &r->ans)) {
+	r->in.authorization =
+	    MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+	r->in.last_event_id =
+	    MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Last-Event-ID");
+	r->in.auth = srv->opts.auth;
+	if (r->in.route != NULL && r->in.route->id == HTTP_ROUTE_EVENTS &&
+	    !r->in.method_not_allowed) {
+		switch (http_api_events_prepare(&r->in, &r->call, &r->ans)) {
+		case HTTP_EVENTS_ANSWER:
+			r->have_answer = true;
+			return queue_answer(r);
+		case HTTP_EVENTS_OPEN:
+			return open_stream(srv, r);
+		case HTTP_EVENTS_CALL:
+			break;
+		}
+	} else if (!http_api_prepare(&r->in, &r->call, &r->ans)) {
 		r->have_answer = true;
 		return queue_answer(r);
 	}
@@ -431,11 +488,7 @@ on_complete_request(http_server *srv, http_req *r)
 	atomic_fetch_add(&r->refs, 1);
 	r->stage = STAGE_RPC;
 	pthread_mutex_unlock(&srv->mu);
-
-	st = pigeon_call_async(srv->client, r->call.method, r->call.msg, srv->opts.deadline_ms,
-	    on_rpc_done, r);
-	if (st != PIGEON_OK)
-		on_rpc_done(st, "the call to pigeond could not be started", NULL, r);
+	start_rpc(srv, r);
 	return MHD_YES;
 }
 
@@ -456,7 +509,10 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
 			return on_body(srv, r, upload_data, upload_data_size);
 		return on_complete_request(srv, r);
 	case STAGE_RPC:
-		/* Resumed: on_rpc_done stored the answer. */
+		/* Resumed: on_rpc_done stored the answer, or said to open the
+		 * stream; http_server_stop's answer wins over the stream. */
+		if (!r->have_answer && r->open_stream)
+			return open_stream(srv, r);
 		return queue_answer(r);
 	}
 	return MHD_NO;
@@ -518,6 +574,7 @@ http_server_start(
 		.pub_url = opts->pub_url,
 		.max_streams = opts->events_max,
 		.keepalive_ms = opts->events_keepalive_ms,
+		.auth_required = opts->auth == HTTP_AUTH_REQUIRED,
 	};
 	if ((rv = http_events_start(&srv->events, &eopts, client, m)) != PIGEON_OK)
 		goto fail_cond;

@@ -7,7 +7,9 @@
  * answer queued, one access-log line and the metrics at the end.  What each
  * route does is api.c's; the server only carries requests and answers.
  * GET /events is answered with a stream from events.c, which ends when its
- * client leaves or the server stops.
+ * client leaves or the server stops; in required mode the stream opens only
+ * after two RPCs with the caller's token have said what it may carry, made
+ * one after the other while the connection stays suspended.
  *
  * libmicrohttpd 0.9.75 has two traps this module is built around: a response
  * queued on the first call of the access handler always closes its
@@ -23,6 +25,7 @@
 
 #include <pigeon/pigeon.h>
 
+#include "auth.h"
 #include "metrics.h"
 
 typedef struct http_server http_server;
@@ -53,6 +56,9 @@ typedef struct http_server_opts {
 	unsigned events_max;
 	/* Period of a stream's keep-alive comment, ms. */
 	int events_keepalive_ms;
+	/* --auth: in required mode each request's Bearer token is its call's
+	 * envelope token, and every 401 carries WWW-Authenticate (docs/http.md). */
+	http_auth_mode auth;
 } http_server_opts;
 
 /* Starts serving on opts->listen.  Borrows opts (copied), client and

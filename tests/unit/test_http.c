@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* The HTTP bridge's pure parts: routing, request-target and query parsing,
  * JSON parsing of request bodies, each route's request building, and the
- * translation of every reply into the exact JSON of docs/http.md. */
+ * translation of every reply into the exact JSON of docs/http.md, in both
+ * --auth modes. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +14,7 @@
 #include <cmocka.h>
 
 #include "api.h"
+#include "auth.h"
 #include "json.h"
 #include "metrics.h"
 #include "openapi.h"
@@ -747,6 +749,413 @@ test_metrics_render_prometheus_text(void **state)
 	http_metrics_free(m);
 }
 
+/* --auth required */
+
+static void
+test_bearer_header_is_scheme_spaces_and_token_alphabet(void **state)
+{
+	static const char *const bad[] = {"", "Bearer", "Bearer ", "Bearer  ", "Bearertoken",
+	    "Basic dXNlcjpwdw==", "Bearer p1.a.b c", "Bearer p1.a+b", "Bearer p1/a",
+	    "Bearer a=", "Bearer p1.\xc3\xa9", "Bearer \tp1.a.b", "Bearer p1.a.b\t",
+	    " Bearer p1.a.b", "Bearer,p1.a.b"};
+	char longest[7 + PIGEON_TOKEN_MAX + 2];
+	const char *token;
+	size_t len;
+
+	assert_true(http_auth_bearer("Bearer p1.YWxpY2U.wjUSa-pW_0", &token, &len));
+	assert_int_equal(len, 21);
+	assert_memory_equal(token, "p1.YWxpY2U.wjUSa-pW_0", len);
+	/* The scheme in any case, spaces around the token. */
+	assert_true(http_auth_bearer("bEARER   p1.a.b  ", &token, &len));
+	assert_int_equal(len, 6);
+	assert_memory_equal(token, "p1.a.b", len);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_false(http_auth_bearer(bad[i], &token, &len));
+
+	memcpy(longest, "Bearer ", 7);
+	memset(longest + 7, 'a', PIGEON_TOKEN_MAX);
+	longest[7 + PIGEON_TOKEN_MAX] = '\0';
+	assert_true(http_auth_bearer(longest, &token, &len));
+	assert_int_equal(len, PIGEON_TOKEN_MAX);
+	longest[7 + PIGEON_TOKEN_MAX] = 'a';
+	longest[8 + PIGEON_TOKEN_MAX] = '\0';
+	assert_false(http_auth_bearer(longest, &token, &len));
+}
+
+static void
+test_auth_mode_names(void **state)
+{
+	http_auth_mode m = HTTP_AUTH_REQUIRED;
+
+	assert_true(http_auth_mode_parse("open", &m));
+	assert_int_equal(m, HTTP_AUTH_OPEN);
+	assert_true(http_auth_mode_parse("required", &m));
+	assert_int_equal(m, HTTP_AUTH_REQUIRED);
+	assert_false(http_auth_mode_parse("Required", &m));
+	assert_false(http_auth_mode_parse("", &m));
+}
+
+static bool
+prepare_auth(http_auth_mode mode, const char *authorization, http_route_id id, const char *query,
+    const char *body, http_call *call, http_answer *ans)
+{
+	http_input in = {
+	    .route = http_route_get(id),
+	    .query = query,
+	    .body = body != NULL ? body : "",
+	    .body_len = body != NULL ? strlen(body) : 0,
+	    .authorization = authorization,
+	    .auth = mode,
+	};
+
+	return http_api_prepare(&in, call, ans);
+}
+
+#define MSG_BODY "{\"sender\": \"bob\", \"recipient\": \"alice\", \"content\": \"hi\"}"
+
+static void
+test_open_mode_reads_no_authorization(void **state)
+{
+	http_call call;
+	http_answer ans;
+
+	assert_true(prepare_auth(
+	    HTTP_AUTH_OPEN, "Basic garbage", HTTP_ROUTE_MESSAGE, NULL, MSG_BODY, &call, &ans));
+	assert_null(call.token);
+	http_call_fini(&call);
+	assert_true(prepare_auth(HTTP_AUTH_OPEN, "Bearer p1.a.b", HTTP_ROUTE_USER_STATS,
+	    "username=bob", NULL, &call, &ans));
+	assert_null(call.token);
+	http_call_fini(&call);
+}
+
+static void
+test_required_mode_forwards_the_bearer_token(void **state)
+{
+	static const http_route_id routes[] = {HTTP_ROUTE_LOGOUT, HTTP_ROUTE_MESSAGE,
+	    HTTP_ROUTE_USER_STATS, HTTP_ROUTE_INBOUND_MESSAGES, HTTP_ROUTE_SPAMMER_STATS,
+	    HTTP_ROUTE_CHATTER_STATS, HTTP_ROUTE_ONLINE_USERS, HTTP_ROUTE_EVENT_JOURNAL,
+	    HTTP_ROUTE_REVOKE_SESSIONS};
+	static const char *const bodies[] = {"{\"username\": \"bob\"}", MSG_BODY, NULL, NULL, NULL,
+	    NULL, NULL, NULL, "{\"username\": \"bob\"}"};
+	http_call call;
+	http_answer ans;
+
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		assert_true(prepare_auth(HTTP_AUTH_REQUIRED, "Bearer p1.a.b", routes[i],
+		    "username=bob", bodies[i], &call, &ans));
+		assert_string_equal(call.token, "p1.a.b");
+		http_call_fini(&call);
+		/* No header: no token; pigeond answers what needs one. */
+		assert_true(prepare_auth(
+		    HTTP_AUTH_REQUIRED, NULL, routes[i], "username=bob", bodies[i], &call, &ans));
+		assert_null(call.token);
+		http_call_fini(&call);
+		/* A header that cannot hold a token: 401 before the body is read. */
+		assert_false(prepare_auth(
+		    HTTP_AUTH_REQUIRED, "Bearer p1.a!b", routes[i], NULL, "not json", &call, &ans));
+		assert_error(&ans, 401, HTTP_AUTH_MALFORMED);
+		http_answer_fini(&ans);
+		http_call_fini(&call);
+	}
+	/* Login, health and metrics read no token, even a malformed one. */
+	assert_true(prepare_auth(HTTP_AUTH_REQUIRED, "Basic x", HTTP_ROUTE_LOGIN, NULL,
+	    "{\"username\": \"bob\", \"password\": \"pw\"}", &call, &ans));
+	assert_null(call.token);
+	http_call_fini(&call);
+	assert_true(prepare_auth(
+	    HTTP_AUTH_REQUIRED, "Basic x", HTTP_ROUTE_HEALTHZ, NULL, NULL, &call, &ans));
+	assert_null(call.token);
+	http_call_fini(&call);
+}
+
+static void
+test_required_login_takes_the_password(void **state)
+{
+	http_call call;
+	http_answer ans;
+
+	assert_true(prepare_auth(HTTP_AUTH_REQUIRED, NULL, HTTP_ROUTE_LOGIN, NULL,
+	    "{\"username\": \"bob\", \"password\": \"correct horse\"}", &call, &ans));
+	assert_string_equal(call.req.login.username, "bob");
+	assert_string_equal(call.req.login.password, "correct horse");
+	http_call_fini(&call);
+	assert_false(prepare_auth(HTTP_AUTH_REQUIRED, NULL, HTTP_ROUTE_LOGIN, NULL,
+	    "{\"username\": \"bob\"}", &call, &ans));
+	assert_error(&ans, 422, "Missing 'password' in the request body");
+	http_answer_fini(&ans);
+	http_call_fini(&call);
+	assert_false(prepare_auth(HTTP_AUTH_REQUIRED, NULL, HTTP_ROUTE_LOGIN, NULL,
+	    "{\"username\": \"bob\", \"password\": 12345678}", &call, &ans));
+	assert_error(&ans, 422, "'password' must be a string");
+	http_answer_fini(&ans);
+	http_call_fini(&call);
+	/* Open mode reads no password. */
+	assert_true(prepare_auth(HTTP_AUTH_OPEN, NULL, HTTP_ROUTE_LOGIN, NULL,
+	    "{\"username\": \"bob\", \"password\": 5}", &call, &ans));
+	assert_string_equal(call.req.login.password, "");
+	http_call_fini(&call);
+}
+
+static void
+test_required_login_answers_the_token_as_json(void **state)
+{
+	http_call call = {.route = HTTP_ROUTE_LOGIN, .auth = HTTP_AUTH_REQUIRED};
+	Pigeon__V1__LoginReply login = PIGEON__V1__LOGIN_REPLY__INIT;
+	http_answer ans;
+
+	login.username = "bob";
+	login.token = "p1.Ym9i.tag";
+	login.expires_ms = 4102444800000;
+	http_api_answer(&call, PIGEON_OK, NULL, &login.base, NULL, &ans);
+	assert_int_equal(ans.status, 200);
+	assert_string_equal(ans.content_type, "application/json");
+	assert_string_equal(
+	    ans.body, "{\"token\": \"p1.Ym9i.tag\", \"expires_ms\": 4102444800000}\n");
+	http_answer_fini(&ans);
+	http_api_answer(
+	    &call, PIGEON_UNAUTHENTICATED, "wrong username or password", NULL, NULL, &ans);
+	assert_string_equal(ans.body,
+	    "{\"code\": 401, \"status\": \"Unauthorized\", \"message\": "
+	    "\"wrong username or password\"}\n");
+	http_answer_fini(&ans);
+	http_api_answer(&call, PIGEON_RESOURCE_EXHAUSTED,
+	    "too many failed logins for this username; try again later", NULL, NULL, &ans);
+	assert_error(&ans, 429, "too many failed logins for this username; try again later");
+	http_answer_fini(&ans);
+	http_api_answer(&call, PIGEON_PERMISSION_DENIED, "x", NULL, NULL, &ans);
+	assert_error(&ans, 403, "x");
+	http_answer_fini(&ans);
+}
+
+static void
+test_required_register_takes_password_and_role(void **state)
+{
+	http_call call;
+	http_answer ans;
+
+	assert_true(prepare_auth(HTTP_AUTH_REQUIRED, NULL, HTTP_ROUTE_USERS, NULL,
+	    "{\"username\": \"bob\", \"password\": \"correct horse\"}", &call, &ans));
+	assert_string_equal(call.req.register_user.password, "correct horse");
+	assert_int_equal(call.req.register_user.role, PIGEON__V1__ROLE__ROLE_REGULAR);
+	http_call_fini(&call);
+	assert_true(prepare_auth(HTTP_AUTH_REQUIRED, "Bearer p1.a.b", HTTP_ROUTE_USERS, NULL,
+	    "{\"username\": \"root2\", \"password\": \"correct horse\", \"role\": \"admin\"}",
+	    &call, &ans));
+	assert_int_equal(call.req.register_user.role, PIGEON__V1__ROLE__ROLE_ADMIN);
+	assert_string_equal(call.token, "p1.a.b");
+	http_call_fini(&call);
+	assert_true(prepare_auth(HTTP_AUTH_REQUIRED, NULL, HTTP_ROUTE_USERS, NULL,
+	    "{\"username\": \"bob\", \"password\": \"pw\", \"role\": \"regular\"}", &call, &ans));
+	assert_int_equal(call.req.register_user.role, PIGEON__V1__ROLE__ROLE_REGULAR);
+	http_call_fini(&call);
+	assert_false(prepare_auth(HTTP_AUTH_REQUIRED, NULL, HTTP_ROUTE_USERS, NULL,
+	    "{\"username\": \"bob\", \"password\": \"pw\", \"role\": \"root\"}", &call, &ans));
+	assert_error(&ans, 422, "'role' must be regular or admin");
+	http_answer_fini(&ans);
+	http_call_fini(&call);
+	assert_false(prepare_auth(HTTP_AUTH_REQUIRED, NULL, HTTP_ROUTE_USERS, NULL,
+	    "{\"username\": \"bob\", \"password\": \"pw\", \"role\": 2}", &call, &ans));
+	assert_error(&ans, 422, "'role' must be a string");
+	http_answer_fini(&ans);
+	http_call_fini(&call);
+	assert_false(prepare_auth(HTTP_AUTH_REQUIRED, NULL, HTTP_ROUTE_USERS, NULL,
+	    "{\"username\": \"bob\"}", &call, &ans));
+	assert_error(&ans, 422, "Missing 'password' in the request body");
+	http_answer_fini(&ans);
+	http_call_fini(&call);
+	/* Open mode: a regular user from the username alone, as before. */
+	assert_true(prepare_auth(HTTP_AUTH_OPEN, NULL, HTTP_ROUTE_USERS, NULL,
+	    "{\"username\": \"bob\", \"role\": \"admin\", \"password\": 1}", &call, &ans));
+	assert_int_equal(call.req.register_user.role, PIGEON__V1__ROLE__ROLE_REGULAR);
+	assert_string_equal(call.req.register_user.password, "");
+	http_call_fini(&call);
+}
+
+static void
+test_revoke_sessions_builds_its_request_and_answers_json(void **state)
+{
+	Pigeon__V1__RevokeSessionsReply rep = PIGEON__V1__REVOKE_SESSIONS_REPLY__INIT;
+	http_call call;
+	http_answer ans;
+
+	assert_true(prepare_auth(HTTP_AUTH_REQUIRED, "Bearer p1.a.b", HTTP_ROUTE_REVOKE_SESSIONS,
+	    NULL, "{\"username\": \"bob\"}", &call, &ans));
+	assert_string_equal(call.method, "RevokeSessions");
+	assert_ptr_equal(call.msg->descriptor, &pigeon__v1__revoke_sessions_request__descriptor);
+	assert_string_equal(call.req.revoke.username, "bob");
+	rep.username = "bob";
+	rep.generation = 3;
+	http_api_answer(&call, PIGEON_OK, NULL, &rep.base, NULL, &ans);
+	assert_int_equal(ans.status, 200);
+	assert_string_equal(ans.body, "{\"username\": \"bob\", \"generation\": 3}\n");
+	http_answer_fini(&ans);
+	http_call_fini(&call);
+	assert_false(prepare_auth(
+	    HTTP_AUTH_REQUIRED, NULL, HTTP_ROUTE_REVOKE_SESSIONS, NULL, "{}", &call, &ans));
+	assert_error(&ans, 422, "Missing 'username' in the request body");
+	http_answer_fini(&ans);
+	http_call_fini(&call);
+}
+
+static http_events_next
+events_prepare(http_auth_mode mode, const char *authorization, const char *last_event_id,
+    const char *query, http_call *call, http_answer *ans)
+{
+	http_input in = {
+	    .route = http_route_get(HTTP_ROUTE_EVENTS),
+	    .query = query,
+	    .body = "",
+	    .authorization = authorization,
+	    .last_event_id = last_event_id,
+	    .auth = mode,
+	};
+
+	return http_api_events_prepare(&in, call, ans);
+}
+
+static void
+test_open_events_carry_the_journal_from_where_asked(void **state)
+{
+	http_call call;
+	http_answer ans;
+
+	assert_int_equal(
+	    events_prepare(HTTP_AUTH_OPEN, "garbage", NULL, NULL, &call, &ans), HTTP_EVENTS_OPEN);
+	assert_true(call.events.journal);
+	assert_false(call.events.has_after);
+	assert_null(call.events.inbox);
+	assert_null(call.token);
+	http_call_fini(&call);
+	assert_int_equal(
+	    events_prepare(HTTP_AUTH_OPEN, NULL, "7", "after=3", &call, &ans), HTTP_EVENTS_OPEN);
+	assert_true(call.events.has_after);
+	assert_int_equal(call.events.after, 7);
+	http_call_fini(&call);
+	assert_int_equal(
+	    events_prepare(HTTP_AUTH_OPEN, NULL, NULL, "after=x", &call, &ans), HTTP_EVENTS_ANSWER);
+	assert_error(&ans, 400, "Invalid 'after': must be an event's sequence number");
+	http_answer_fini(&ans);
+	http_call_fini(&call);
+	assert_int_equal(
+	    events_prepare(HTTP_AUTH_OPEN, NULL, "-1", NULL, &call, &ans), HTTP_EVENTS_ANSWER);
+	assert_error(&ans, 400, "Last-Event-ID must be an event's sequence number");
+	http_answer_fini(&ans);
+	http_call_fini(&call);
+}
+
+static void
+test_required_events_need_a_token_and_a_username(void **state)
+{
+	http_call call;
+	http_answer ans;
+
+	assert_int_equal(
+	    events_prepare(HTTP_AUTH_REQUIRED, NULL, NULL, "username=bob", &call, &ans),
+	    HTTP_EVENTS_ANSWER);
+	assert_error(&ans, 401, HTTP_AUTH_BAD_TOKEN);
+	http_answer_fini(&ans);
+	http_call_fini(&call);
+	assert_int_equal(
+	    events_prepare(HTTP_AUTH_REQUIRED, "Bearer a b", NULL, "username=bob", &call, &ans),
+	    HTTP_EVENTS_ANSWER);
+	assert_error(&ans, 401, HTTP_AUTH_MALFORMED);
+	http_answer_fini(&ans);
+	http_call_fini(&call);
+	assert_int_equal(
+	    events_prepare(HTTP_AUTH_REQUIRED, "Bearer p1.a.b", NULL, NULL, &call, &ans),
+	    HTTP_EVENTS_ANSWER);
+	assert_error(&ans, 422, "Missing 'username' in the query string");
+	http_answer_fini(&ans);
+	http_call_fini(&call);
+	assert_int_equal(events_prepare(HTTP_AUTH_REQUIRED, "Bearer p1.a.b", NULL,
+	                     "username=bob&after=x", &call, &ans),
+	    HTTP_EVENTS_ANSWER);
+	assert_int_equal(ans.status, 400);
+	http_answer_fini(&ans);
+	http_call_fini(&call);
+}
+
+static void
+test_required_events_are_checked_with_two_calls(void **state)
+{
+	Pigeon__V1__GetEventJournalReply journal = PIGEON__V1__GET_EVENT_JOURNAL_REPLY__INIT;
+	Pigeon__V1__ListInboundMessagesReply inbox = PIGEON__V1__LIST_INBOUND_MESSAGES_REPLY__INIT;
+	http_call call;
+	http_answer ans;
+
+	/* The inbox first: the user's own, or the caller an admin. */
+	assert_int_equal(
+	    events_prepare(HTTP_AUTH_REQUIRED, "Bearer p1.a.b", "4", "username=bob", &call, &ans),
+	    HTTP_EVENTS_CALL);
+	assert_string_equal(call.method, "ListInboundMessages");
+	assert_ptr_equal(
+	    call.msg->descriptor, &pigeon__v1__list_inbound_messages_request__descriptor);
+	assert_string_equal(call.req.inbound.username, "bob");
+	assert_int_equal(call.req.inbound.page_size, 1);
+	assert_string_equal(call.token, "p1.a.b");
+	assert_int_equal(call.events.after, 4);
+	assert_int_equal(
+	    http_api_events_checked(&call, PIGEON_PERMISSION_DENIED,
+	        "reading another user's inbox needs that user or an admin", NULL, &ans),
+	    HTTP_EVENTS_ANSWER);
+	assert_error(&ans, 403, "reading another user's inbox needs that user or an admin");
+	http_answer_fini(&ans);
+	http_call_fini(&call);
+
+	/* Then the journal: an admin's; a regular user's stream is the inbox
+	 * alone. */
+	for (int admin = 0; admin < 2; admin++) {
+		assert_int_equal(events_prepare(HTTP_AUTH_REQUIRED, "Bearer p1.a.b", NULL,
+		                     "username=bob", &call, &ans),
+		    HTTP_EVENTS_CALL);
+		assert_int_equal(http_api_events_checked(&call, PIGEON_OK, NULL, &inbox.base, &ans),
+		    HTTP_EVENTS_CALL);
+		assert_string_equal(call.method, "GetEventJournal");
+		assert_ptr_equal(
+		    call.msg->descriptor, &pigeon__v1__get_event_journal_request__descriptor);
+		assert_int_equal(call.req.journal.page_size, 1);
+		journal.last_sequence = 42;
+		if (admin) {
+			assert_int_equal(
+			    http_api_events_checked(&call, PIGEON_OK, NULL, &journal.base, &ans),
+			    HTTP_EVENTS_OPEN);
+			assert_true(call.events.journal);
+			assert_true(call.events.has_head);
+			assert_int_equal(call.events.head, 42);
+		} else {
+			assert_int_equal(
+			    http_api_events_checked(&call, PIGEON_PERMISSION_DENIED,
+			        "reading the event journal needs an admin", NULL, &ans),
+			    HTTP_EVENTS_OPEN);
+			assert_false(call.events.journal);
+		}
+		assert_string_equal(call.events.inbox, "bob");
+		http_call_fini(&call);
+	}
+
+	/* Any other failure of either call is the answer. */
+	assert_int_equal(
+	    events_prepare(HTTP_AUTH_REQUIRED, "Bearer p1.a.b", NULL, "username=bob", &call, &ans),
+	    HTTP_EVENTS_CALL);
+	assert_int_equal(
+	    http_api_events_checked(&call, PIGEON_UNAUTHENTICATED, HTTP_AUTH_BAD_TOKEN, NULL, &ans),
+	    HTTP_EVENTS_ANSWER);
+	assert_error(&ans, 401, HTTP_AUTH_BAD_TOKEN);
+	http_answer_fini(&ans);
+	http_call_fini(&call);
+	assert_int_equal(
+	    events_prepare(HTTP_AUTH_REQUIRED, "Bearer p1.a.b", NULL, "username=bob", &call, &ans),
+	    HTTP_EVENTS_CALL);
+	assert_int_equal(
+	    http_api_events_checked(&call, PIGEON_OK, NULL, &inbox.base, &ans), HTTP_EVENTS_CALL);
+	assert_int_equal(
+	    http_api_events_checked(&call, PIGEON_UNAVAILABLE, "", NULL, &ans), HTTP_EVENTS_ANSWER);
+	assert_error(&ans, 503, "UNAVAILABLE");
+	http_answer_fini(&ans);
+	http_call_fini(&call);
+}
+
 static void
 test_openapi_describes_every_route(void **state)
 {
@@ -768,6 +1177,48 @@ test_openapi_describes_every_route(void **state)
 			assert_non_null(json_object_get(item, "post"));
 	}
 	assert_int_equal(json_object_size(paths), HTTP_ROUTE_COUNT);
+	json_decref(doc);
+}
+
+/* Every operation but those of the routes that never take a token lists the
+ * bearer scheme, which the document declares. */
+static void
+test_openapi_declares_bearer_security(void **state)
+{
+	static const char *const methods[] = {"get", "post"};
+	json_error_t err;
+	json_t *doc = json_loadb(http_openapi_json, http_openapi_json_len, 0, &err);
+	json_t *scheme = json_object_get(
+	    json_object_get(json_object_get(doc, "components"), "securitySchemes"), "bearerAuth");
+
+	assert_string_equal(json_string_value(json_object_get(scheme, "type")), "http");
+	assert_string_equal(json_string_value(json_object_get(scheme, "scheme")), "bearer");
+	for (int i = 0; i < HTTP_ROUTE_COUNT; i++) {
+		const http_route *r = http_route_get((http_route_id)i);
+		json_t *item = json_object_get(json_object_get(doc, "paths"), r->path);
+		bool tokenless = i == HTTP_ROUTE_LOGIN || i == HTTP_ROUTE_HEALTHZ ||
+		    i == HTTP_ROUTE_METRICS || i == HTTP_ROUTE_OPENAPI;
+
+		for (size_t m = 0; m < 2; m++) {
+			json_t *op = json_object_get(item, methods[m]), *sec, *resp;
+			bool listed = false;
+			size_t k;
+			json_t *req;
+
+			if (op == NULL)
+				continue;
+			sec = json_object_get(op, "security");
+			resp = json_object_get(op, "responses");
+			if (tokenless) {
+				assert_null(sec);
+				continue;
+			}
+			json_array_foreach(sec, k, req) listed =
+			    listed || json_object_get(req, "bearerAuth") != NULL;
+			assert_true(listed);
+			assert_non_null(json_object_get(resp, "401"));
+		}
+	}
 	json_decref(doc);
 }
 
@@ -806,7 +1257,19 @@ main(void)
 		cmocka_unit_test(test_login_logout_answer_plain_text),
 		cmocka_unit_test(test_healthz_follows_serving_status),
 		cmocka_unit_test(test_metrics_render_prometheus_text),
+		cmocka_unit_test(test_bearer_header_is_scheme_spaces_and_token_alphabet),
+		cmocka_unit_test(test_auth_mode_names),
+		cmocka_unit_test(test_open_mode_reads_no_authorization),
+		cmocka_unit_test(test_required_mode_forwards_the_bearer_token),
+		cmocka_unit_test(test_required_login_takes_the_password),
+		cmocka_unit_test(test_required_login_answers_the_token_as_json),
+		cmocka_unit_test(test_required_register_takes_password_and_role),
+		cmocka_unit_test(test_revoke_sessions_builds_its_request_and_answers_json),
+		cmocka_unit_test(test_open_events_carry_the_journal_from_where_asked),
+		cmocka_unit_test(test_required_events_need_a_token_and_a_username),
+		cmocka_unit_test(test_required_events_are_checked_with_two_calls),
 		cmocka_unit_test(test_openapi_describes_every_route),
+		cmocka_unit_test(test_openapi_declares_bearer_security),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
