@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -11,20 +12,30 @@
 #include <termios.h>
 #include <unistd.h>
 
-/* The signals that end the process while echo is off: their handler only
- * notes the signal, so that read() returns and the terminal is restored
- * before the signal is raised again with its previous handler.  (A stop,
- * Ctrl-Z, is left alone: the shell resets the terminal when it takes it
- * back.) */
+/* The signals that end the process while echo is off.  Their handler
+ * notes the signal and writes a byte into a pipe that the reading polls
+ * along with the terminal: the wait ends whichever thread the signal lands
+ * on (libpigeon's client has nng's threads running by then) and even when
+ * it comes just before the wait begins, which would leave a bare read()
+ * blocked.  The terminal is then restored before the signal is raised
+ * again with its previous handler.  (A stop, Ctrl-Z, is left alone: the
+ * shell resets the terminal when it takes it back.) */
 static const int caught[] = {SIGINT, SIGHUP, SIGQUIT, SIGTERM};
 #define NCAUGHT (sizeof(caught) / sizeof(caught[0]))
 
 static volatile sig_atomic_t signalled;
+static int wake[2] = {-1, -1};
 
 static void
 note_signal(int sig)
 {
+	int saved_errno = errno;
+	ssize_t ignored;
+
 	signalled = sig;
+	ignored = write(wake[1], "", 1);
+	(void)ignored;
+	errno = saved_errno;
 }
 
 void
@@ -38,11 +49,13 @@ password_wipe(char *pw)
  * even past PASSWORD_MAX, so that the rest of a long line typed on the
  * terminal is not left for the shell to run.  Returns OK;
  * INVALID_ARGUMENT for an empty line, or one over PASSWORD_MAX bytes with
- * *too_long set; CANCELLED when a caught signal interrupted it; UNKNOWN
- * for a failed read, with errno kept.  Wipes out unless OK. */
+ * *too_long set; CANCELLED when a caught signal came (with wake_fd, the
+ * pipe of note_signal, else -1); UNKNOWN for a failed read, with errno
+ * kept.  Wipes out unless OK. */
 static pigeon_status
-read_line(int fd, char *out, bool *too_long)
+read_line(int fd, int wake_fd, char *out, bool *too_long)
 {
+	struct pollfd p[2] = {{.fd = fd, .events = POLLIN}, {.fd = wake_fd, .events = POLLIN}};
 	size_t len = 0;
 	bool cr = false;
 	ssize_t n;
@@ -50,11 +63,21 @@ read_line(int fd, char *out, bool *too_long)
 
 	*too_long = false;
 	for (;;) {
-		if ((n = read(fd, &ch, 1)) < 0 && errno == EINTR && signalled == 0)
+		if (wake_fd >= 0 && (n = poll(p, 2, -1)) < 0 && errno != EINTR) {
+			password_wipe(out);
+			return PIGEON_UNKNOWN;
+		}
+		if (signalled != 0) {
+			password_wipe(out);
+			return PIGEON_CANCELLED;
+		}
+		if (wake_fd >= 0 && (n < 0 || p[0].revents == 0))
+			continue;
+		if ((n = read(fd, &ch, 1)) < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
 			password_wipe(out);
-			return errno == EINTR ? PIGEON_CANCELLED : PIGEON_UNKNOWN;
+			return PIGEON_UNKNOWN;
 		}
 		if (n == 0 || ch == '\n')
 			break;
@@ -107,7 +130,7 @@ password_read_file(const char *path, char *out, char *err, size_t errlen)
 		password_wipe(out);
 		return PIGEON_UNKNOWN;
 	}
-	if ((rv = read_line(fd, out, &too_long)) != PIGEON_OK)
+	if ((rv = read_line(fd, -1, out, &too_long)) != PIGEON_OK)
 		read_line_error(rv, too_long, what, err, errlen);
 	if (!std_in)
 		close(fd);
@@ -129,7 +152,7 @@ ask_once(int fd, const struct termios *quiet, const char *prompt, char *out, cha
 		password_wipe(out);
 		return PIGEON_UNKNOWN;
 	}
-	rv = read_line(fd, out, &too_long);
+	rv = read_line(fd, wake[0], out, &too_long);
 	if (rv != PIGEON_OK)
 		read_line_error(rv, too_long, NULL, err, errlen);
 	/* Cosmetic: the password is read either way. */
@@ -157,6 +180,11 @@ password_ask(const char *prompt, const char *confirm, char *out, char *err, size
 		rv = PIGEON_UNKNOWN;
 		goto fail_close;
 	}
+	if (pipe2(wake, O_CLOEXEC | O_NONBLOCK) != 0) {
+		snprintf(err, errlen, "cannot ask for a password: %s", strerror(errno));
+		rv = PIGEON_UNKNOWN;
+		goto fail_close;
+	}
 	quiet = saved;
 	quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHOE | ECHOK | ECHONL);
 	signalled = 0;
@@ -178,6 +206,9 @@ password_ask(const char *prompt, const char *confirm, char *out, char *err, size
 	tcsetattr(fd, TCSAFLUSH, &saved);
 	for (size_t i = 0; i < NCAUGHT; i++)
 		sigaction(caught[i], &old[i], NULL);
+	close(wake[0]);
+	close(wake[1]);
+	wake[0] = wake[1] = -1;
 	if ((sig = signalled) != 0)
 		raise(sig);
 fail_close:

@@ -364,17 +364,38 @@ tty_type(tty_run *r, const char *text)
 	assert_int_equal(write(r->master, text, strlen(text)), (ssize_t)strlen(text));
 }
 
-/* Reads the rest of what the CLI writes until it exits, and returns its
- * code, or 128 + the signal that ended it; with tio not NULL, the
- * terminal's settings as the CLI left them. */
+typedef struct tty_exit {
+	pid_t pid;
+	int status;
+} tty_exit;
+
+static bool
+exited(void *arg)
+{
+	tty_exit *e = arg;
+
+	return waitpid(e->pid, &e->status, WNOHANG) == e->pid;
+}
+
+/* Reads the rest of what the CLI writes until it exits, within 20 s (else
+ * kills it and fails), and returns its code, or 128 + the signal that
+ * ended it; with tio not NULL, the terminal's settings as the CLI left
+ * them. */
 static int
 tty_wait(tty_run *r, struct termios *tio)
 {
+	tty_exit e = {.pid = r->pid};
 	int st;
 
 	/* The read fails once the CLI has exited and closed the terminal. */
-	assert_false(tty_expect(r, "\x01never written\x01"));
-	assert_int_equal(waitpid(r->pid, &st, 0), r->pid);
+	tty_expect(r, "\x01never written\x01");
+	if (!t_wait_for(exited, &e, 20000)) {
+		kill(r->pid, SIGKILL);
+		waitpid(r->pid, &st, 0);
+		fprintf(stderr, "the CLI did not exit; it wrote: %s\n", r->seen);
+		fail();
+	}
+	st = e.status;
 	if (tio != NULL)
 		assert_int_equal(tcgetattr(r->master, tio), 0);
 	close(r->master);
