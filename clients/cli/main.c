@@ -3,7 +3,10 @@
  * pigeon: the command-line client.  One subcommand per RPC, human-readable
  * output by default and one JSON object with --json.  On failure it prints
  * the status name and the server's message to stderr and exits 1 (2 for a
- * usage error).
+ * usage error).  Against pigeond --auth required, login saves the session
+ * token in a file (token_file.h) that every other command sends; passwords
+ * come from the terminal or a file (password.h), only when asked for, so
+ * that open mode's commands run as they always did.
  */
 #include <getopt.h>
 #include <inttypes.h>
@@ -18,7 +21,9 @@
 
 #include <pigeon/pigeon.h>
 
+#include "password.h"
 #include "pigeon-config.h"
+#include "token_file.h"
 
 typedef struct cli {
 	pigeon_client *client;
@@ -33,6 +38,18 @@ typedef struct cli {
 	const char *role;
 	const char *topic;
 	const char *user;
+	/* Where login and register get a password; neither: they send none. */
+	bool ask_password;
+	const char *password_file;
+	/* The token file (when a path could be found) and the token it held
+	 * when the command started (have_token). */
+	char token_path[4096];
+	bool token_path_ok;
+	bool have_token;
+	token_file_saved saved;
+	/* The user the command acts for, whom the hint after UNAUTHENTICATED
+	 * names; NULL for commands that act for nobody in particular. */
+	const char *acting;
 } cli;
 
 typedef struct command {
@@ -43,12 +60,34 @@ typedef struct command {
 	int (*run)(cli *c, char **argv);
 } command;
 
+/* Prints a failed call's status and message, and hint (may be NULL) in
+ * parentheses after them. */
 static int
-fail(pigeon_status st, const pigeon_error *err)
+fail_hint(pigeon_status st, const pigeon_error *err, const char *hint)
 {
-	fprintf(stderr, "pigeon: %s: %s\n", pigeon_status_name(st),
-	    err->message[0] != '\0' ? err->message : "(no message)");
+	fprintf(stderr, "pigeon: %s: %s%s%s%s\n", pigeon_status_name(st),
+	    err->message[0] != '\0' ? err->message : "(no message)", hint != NULL ? " (" : "",
+	    hint != NULL ? hint : "", hint != NULL ? ")" : "");
 	return 1;
+}
+
+/* A failed call of any command but login: UNAUTHENTICATED (no token, or a
+ * dead one) says how to get a token, for the user the command acts for, else
+ * the saved token's user. */
+static int
+fail(const cli *c, pigeon_status st, const pigeon_error *err)
+{
+	const char *who = "USER";
+	char hint[128];
+
+	if (st != PIGEON_UNAUTHENTICATED)
+		return fail_hint(st, err, NULL);
+	if (c->acting != NULL)
+		who = c->acting;
+	else if (c->have_token && c->saved.username[0] != '\0')
+		who = c->saved.username;
+	snprintf(hint, sizeof(hint), "log in with: pigeon login %s", who);
+	return fail_hint(st, err, hint);
 }
 
 /* Prints a JSON value on one line and frees it. */
@@ -99,6 +138,69 @@ format_time(int64_t ms, char *buf, size_t len)
 	strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
 }
 
+/* ms since the epoch as ISO 8601 in UTC: 2030-01-01T00:00:00Z. */
+static void
+format_iso_utc(int64_t ms, char *buf, size_t len)
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* Reads user's password into pw (PASSWORD_CAP bytes) from --password-file
+ * or, with --ask-password, from the terminal (twice with confirm); with
+ * neither, pw is "" and *given false: open mode wants none, and its
+ * commands must run without a prompt.  Returns 0, or the exit code after
+ * saying why. */
+static int
+get_password(const cli *c, const char *user, bool confirm, char *pw, bool *given)
+{
+	char prompt[128], again[128], err[512];
+	pigeon_status st;
+
+	pw[0] = '\0';
+	*given = false;
+	if (c->password_file != NULL) {
+		st = password_read_file(c->password_file, pw, err, sizeof(err));
+	} else if (c->ask_password) {
+		snprintf(prompt, sizeof(prompt), "Password for %s: ", user);
+		snprintf(again, sizeof(again), "Password for %s (again): ", user);
+		st = password_ask(prompt, confirm ? again : NULL, pw, err, sizeof(err));
+	} else {
+		return 0;
+	}
+	if (st != PIGEON_OK) {
+		fprintf(stderr, "pigeon: %s%s\n", err,
+		    c->ask_password && st == PIGEON_UNKNOWN ? "; use --password-file F" : "");
+		return 1;
+	}
+	*given = true;
+	return 0;
+}
+
+/* Removes the token file, whose token is dead or no longer the user's.
+ * Returns 0, or 1 after saying why not. */
+static int
+drop_token(const cli *c)
+{
+	char err[512];
+
+	if (token_file_remove(c->token_path, err, sizeof(err)) == PIGEON_OK)
+		return 0;
+	fprintf(stderr, "pigeon: %s\n", err);
+	return 1;
+}
+
+/* Whether the saved token is user's: the file names them, or nobody. */
+static bool
+token_is_of(const cli *c, const char *user)
+{
+	return c->have_token &&
+	       (c->saved.username[0] == '\0' || strcmp(c->saved.username, user) == 0);
+}
+
 static int
 cmd_health(cli *c, char **argv)
 {
@@ -110,7 +212,7 @@ cmd_health(cli *c, char **argv)
 	int rc;
 
 	if ((st = pigeon_health(c->client, &req, &rep, &err)) != PIGEON_OK)
-		return fail(st, &err);
+		return fail(c, st, &err);
 	status = rep->status == PIGEON__V1__SERVING_STATUS__SERVING_STATUS_SERVING ? "SERVING"
 										    : "NOT_SERVING";
 	if (c->json) {
@@ -130,6 +232,31 @@ cmd_health(cli *c, char **argv)
 	return rc;
 }
 
+/* Saves the token of a login in required mode.  When it cannot be saved,
+ * the session is ended at once: nobody could use it, and it would keep the
+ * user online.  Returns 0 or 1. */
+static int
+save_session(cli *c, const Pigeon__V1__LoginReply *rep)
+{
+	Pigeon__V1__LogoutRequest req = PIGEON__V1__LOGOUT_REQUEST__INIT;
+	Pigeon__V1__LogoutReply *out;
+	char err[512];
+
+	if (!c->token_path_ok)
+		snprintf(err, sizeof(err),
+		    "nowhere to save the session token: set HOME or XDG_CONFIG_HOME, or give "
+		    "--token-file F");
+	else if (token_file_save(c->token_path, rep->token, rep->username, err, sizeof(err)) ==
+		 PIGEON_OK)
+		return 0;
+	fprintf(stderr, "pigeon: %s\n", err);
+	req.username = rep->username;
+	if (pigeon_client_set_token(c->client, rep->token) == PIGEON_OK &&
+	    pigeon_logout(c->client, &req, &out, NULL) == PIGEON_OK)
+		pigeon_reply_free(out);
+	return 1;
+}
+
 static int
 cmd_login(cli *c, char **argv)
 {
@@ -137,17 +264,40 @@ cmd_login(cli *c, char **argv)
 	Pigeon__V1__LoginReply *rep;
 	pigeon_error err;
 	pigeon_status st;
+	char pw[PASSWORD_CAP], hint[160], until[32];
+	bool given;
+	int rc;
 
+	if ((rc = get_password(c, argv[0], false, pw, &given)) != 0)
+		return rc;
 	req.username = argv[0];
-	if ((st = pigeon_login(c->client, &req, &rep, &err)) != PIGEON_OK)
-		return fail(st, &err);
-	if (c->json)
-		print_json(json_pack("{s:s,s:I}", "username", rep->username, "sequence",
-		    (json_int_t)rep->sequence));
-	else
-		printf("Logged in %s.\n", rep->username);
+	req.password = pw;
+	st = pigeon_login(c->client, &req, &rep, &err);
+	password_wipe(pw);
+	if (st != PIGEON_OK) {
+		/* Only required mode answers UNAUTHENTICATED to a login. */
+		snprintf(hint, sizeof(hint),
+		    "this server wants a password: pigeon login --ask-password %s", argv[0]);
+		return fail_hint(st, &err, st == PIGEON_UNAUTHENTICATED && !given ? hint : NULL);
+	}
+	if (rep->token[0] == '\0') {
+		/* Open mode: no token, nothing to save, the output of old. */
+		if (c->json)
+			print_json(json_pack("{s:s,s:I}", "username", rep->username, "sequence",
+			    (json_int_t)rep->sequence));
+		else
+			printf("Logged in %s.\n", rep->username);
+	} else if ((rc = save_session(c, rep)) == 0) {
+		if (c->json) {
+			print_json(json_pack("{s:s,s:I,s:I}", "username", rep->username, "sequence",
+			    (json_int_t)rep->sequence, "expires_ms", (json_int_t)rep->expires_ms));
+		} else {
+			format_iso_utc(rep->expires_ms, until, sizeof(until));
+			printf("Logged in as %s until %s.\n", rep->username, until);
+		}
+	}
 	pigeon_reply_free(rep);
-	return 0;
+	return rc;
 }
 
 static int
@@ -157,17 +307,25 @@ cmd_logout(cli *c, char **argv)
 	Pigeon__V1__LogoutReply *rep;
 	pigeon_error err;
 	pigeon_status st;
+	int rc;
 
+	c->acting = argv[0];
 	req.username = argv[0];
-	if ((st = pigeon_logout(c->client, &req, &rep, &err)) != PIGEON_OK)
-		return fail(st, &err);
+	if ((st = pigeon_logout(c->client, &req, &rep, &err)) != PIGEON_OK) {
+		/* The saved token did not verify: it is dead, whoever's it was. */
+		if (st == PIGEON_UNAUTHENTICATED && c->have_token)
+			drop_token(c);
+		return fail(c, st, &err);
+	}
 	if (c->json)
 		print_json(json_pack("{s:s,s:I}", "username", rep->username, "sequence",
 		    (json_int_t)rep->sequence));
 	else
 		printf("Logged out %s.\n", rep->username);
+	/* An admin logging another user out keeps their own session. */
+	rc = token_is_of(c, argv[0]) ? drop_token(c) : 0;
 	pigeon_reply_free(rep);
-	return 0;
+	return rc;
 }
 
 static int
@@ -178,12 +336,13 @@ cmd_send(cli *c, char **argv)
 	pigeon_error err;
 	pigeon_status st;
 
+	c->acting = argv[0];
 	req.sender = argv[0];
 	req.recipient = argv[1];
 	req.content = argv[2];
 	req.idempotency_key = (char *)(c->key != NULL ? c->key : "");
 	if ((st = pigeon_send_message(c->client, &req, &rep, &err)) != PIGEON_OK)
-		return fail(st, &err);
+		return fail(c, st, &err);
 	if (c->json) {
 		json_t *m = message_json(rep->message);
 
@@ -206,9 +365,10 @@ cmd_stats(cli *c, char **argv)
 	pigeon_error err;
 	pigeon_status st;
 
+	c->acting = argv[0];
 	req.username = argv[0];
 	if ((st = pigeon_get_user_stats(c->client, &req, &rep, &err)) != PIGEON_OK)
-		return fail(st, &err);
+		return fail(c, st, &err);
 	if (c->json)
 		print_json(json_pack("{s:s,s:I,s:I,s:I,s:I}", "username", rep->username,
 		    "enqueued", (json_int_t)rep->enqueued, "being_spam_checked",
@@ -232,11 +392,12 @@ cmd_inbox(cli *c, char **argv)
 	pigeon_error err;
 	pigeon_status st;
 
+	c->acting = argv[0];
 	req.username = argv[0];
 	req.page_size = (uint32_t)c->limit;
 	req.cursor = c->cursor;
 	if ((st = pigeon_list_inbound_messages(c->client, &req, &rep, &err)) != PIGEON_OK)
-		return fail(st, &err);
+		return fail(c, st, &err);
 	if (c->json) {
 		json_t *arr = json_array();
 
@@ -273,7 +434,7 @@ leaderboard(cli *c, bool spammers)
 	st = spammers ? pigeon_get_spammer_stats(c->client, &req, &rep, &err)
 		      : pigeon_get_chatter_stats(c->client, &req, &rep, &err);
 	if (st != PIGEON_OK)
-		return fail(st, &err);
+		return fail(c, st, &err);
 	if (c->json) {
 		json_t *arr = json_array();
 
@@ -314,7 +475,7 @@ cmd_online(cli *c, char **argv)
 
 	req.page_size = (uint32_t)c->limit;
 	if ((st = pigeon_list_online_users(c->client, &req, &rep, &err)) != PIGEON_OK)
-		return fail(st, &err);
+		return fail(c, st, &err);
 	if (c->json) {
 		json_t *arr = json_array();
 
@@ -344,7 +505,7 @@ cmd_journal(cli *c, char **argv)
 	req.cursor = c->cursor;
 	req.after = c->after;
 	if ((st = pigeon_get_event_journal(c->client, &req, &rep, &err)) != PIGEON_OK)
-		return fail(st, &err);
+		return fail(c, st, &err);
 	if (c->json) {
 		json_t *arr = json_array();
 
@@ -383,6 +544,9 @@ cmd_register(cli *c, char **argv)
 	pigeon_error err;
 	pigeon_status st;
 	int role = PIGEON__V1__ROLE__ROLE_REGULAR;
+	char pw[PASSWORD_CAP];
+	bool given;
+	int rc;
 
 	req.username = argv[0];
 	if (c->role != NULL &&
@@ -392,8 +556,17 @@ cmd_register(cli *c, char **argv)
 		return 2;
 	}
 	req.role = (Pigeon__V1__Role)role;
-	if ((st = pigeon_register_user(c->client, &req, &rep, &err)) != PIGEON_OK)
-		return fail(st, &err);
+	if ((rc = get_password(c, argv[0], true, pw, &given)) != 0)
+		return rc;
+	req.password = pw;
+	st = pigeon_register_user(c->client, &req, &rep, &err);
+	password_wipe(pw);
+	/* Required mode refuses a registration without a password: say how to
+	 * give one. */
+	if (st == PIGEON_INVALID_ARGUMENT && !given && strncmp(err.message, "password ", 9) == 0)
+		return fail_hint(st, &err, "give one with --ask-password or --password-file F");
+	if (st != PIGEON_OK)
+		return fail(c, st, &err);
 	if (c->json)
 		print_json(json_pack("{s:s,s:s}", "username", rep->username, "role",
 		    enum_name(&pigeon__v1__role__descriptor, (int)rep->role)));
@@ -402,6 +575,31 @@ cmd_register(cli *c, char **argv)
 		    enum_name(&pigeon__v1__role__descriptor, (int)rep->role));
 	pigeon_reply_free(rep);
 	return 0;
+}
+
+static int
+cmd_revoke_sessions(cli *c, char **argv)
+{
+	Pigeon__V1__RevokeSessionsRequest req = PIGEON__V1__REVOKE_SESSIONS_REQUEST__INIT;
+	Pigeon__V1__RevokeSessionsReply *rep;
+	pigeon_error err;
+	pigeon_status st;
+	int rc;
+
+	c->acting = argv[0];
+	req.username = argv[0];
+	if ((st = pigeon_revoke_sessions(c->client, &req, &rep, &err)) != PIGEON_OK)
+		return fail(c, st, &err);
+	if (c->json)
+		print_json(json_pack("{s:s,s:I}", "username", rep->username, "generation",
+		    (json_int_t)rep->generation));
+	else
+		printf("Revoked every session of %s (token generation now %" PRIu64 ").\n",
+		    rep->username, rep->generation);
+	/* The saved token was among them when it is that user's. */
+	rc = token_is_of(c, argv[0]) ? drop_token(c) : 0;
+	pigeon_reply_free(rep);
+	return rc;
 }
 
 static const char *
@@ -511,8 +709,9 @@ cmd_watch(cli *c, char **argv)
 
 static const command commands[] = {
 	{"health", "", 0, "whether pigeond serves (exit 0) or not (exit 1)", cmd_health},
-	{"login", "USER", 1, "log a user in", cmd_login},
-	{"logout", "USER", 1, "log a user out", cmd_logout},
+	{"login", "USER", 1, "log a user in; with a password, save the session token", cmd_login},
+	{"logout", "USER", 1, "log a user out; remove the saved token if it is theirs",
+	    cmd_logout},
 	{"send", "SENDER RECIPIENT TEXT", 3, "send a message (--key K: idempotency key)",
 	    cmd_send},
 	{"stats", "USER", 1, "counts of a user's sent messages by state", cmd_stats},
@@ -522,6 +721,8 @@ static const command commands[] = {
 	{"online", "", 0, "users online now", cmd_online},
 	{"journal", "", 0, "the event journal, newest first (--after N: catch up)", cmd_journal},
 	{"register", "USER", 1, "add a user (--role regular|admin)", cmd_register},
+	{"revoke-sessions", "USER", 1, "end every session of a user at once",
+	    cmd_revoke_sessions},
 	{"watch", "", 0,
 	    "print events as they happen until interrupted (--topic T, --user NAME, "
 	    "--after N)",
@@ -555,8 +756,24 @@ usage(FILE *f)
 	    "  --topic T             watch: only this topic (event_journal, message_queue,\n"
 	    "                        inbox/USER); default every topic\n"
 	    "  --user NAME           watch: only events whose user or recipient is NAME\n"
+	    "  --ask-password        login, register: ask for the password on the terminal,\n"
+	    "                        without echo (register asks twice)\n"
+	    "  --password-file F     login, register: the password is the first line of F\n"
+	    "                        ('-': standard input)\n"
+	    "  --token-file F        the saved session token (default\n"
+	    "                        $XDG_CONFIG_HOME/pigeon/token, else\n"
+	    "                        ~/.config/pigeon/token) [env PIGEON_TOKEN_FILE]\n"
 	    "  --help                show this help and exit\n"
-	    "  --version             show the version and exit\n",
+	    "  --version             show the version and exit\n"
+	    "\n"
+	    "Passwords: login and register send one only with --ask-password or\n"
+	    "--password-file, and never prompt otherwise: pigeond --auth open wants none.\n"
+	    "Against pigeond --auth required, 'pigeon login --ask-password USER' saves\n"
+	    "the session token in the token file (mode 0600), every other command sends\n"
+	    "it, and 'pigeon logout USER' removes it.\n"
+	    "\n"
+	    "Exit status: 0 on success, 1 when a call or a local step failed (the status\n"
+	    "and the reason on stderr), 2 for a usage error.\n",
 	    PIGEON_DEFAULT_RPC_URL, PIGEON_DEFAULT_DEADLINE_MS, PIGEON_DEFAULT_PUB_URL);
 }
 
@@ -575,6 +792,9 @@ main(int argc, char **argv)
 		{"pub-url", required_argument, NULL, 'p'},
 		{"topic", required_argument, NULL, 't'},
 		{"user", required_argument, NULL, 'U'},
+		{"ask-password", no_argument, NULL, 'P'},
+		{"password-file", required_argument, NULL, 'f'},
+		{"token-file", required_argument, NULL, 'T'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -582,6 +802,8 @@ main(int argc, char **argv)
 	cli c = {0};
 	pigeon_client_opts co = {0};
 	const command *cmd;
+	const char *token_file = NULL;
+	char err[512];
 	pigeon_status st;
 	int opt, rc;
 
@@ -622,6 +844,15 @@ main(int argc, char **argv)
 		case 'U':
 			c.user = optarg;
 			break;
+		case 'P':
+			c.ask_password = true;
+			break;
+		case 'f':
+			c.password_file = optarg;
+			break;
+		case 'T':
+			token_file = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -649,14 +880,49 @@ main(int argc, char **argv)
 		fprintf(stderr, "Usage: pigeon %s %s\n", cmd->name, cmd->args);
 		return 2;
 	}
+	if (c.ask_password && c.password_file != NULL) {
+		fprintf(stderr, "pigeon: give --ask-password or --password-file, not both\n");
+		return 2;
+	}
+	st = token_file_path(c.token_path, sizeof(c.token_path), token_file,
+	    getenv("PIGEON_TOKEN_FILE"), getenv("XDG_CONFIG_HOME"), getenv("HOME"));
+	if (st == PIGEON_INVALID_ARGUMENT) {
+		fprintf(stderr, "pigeon: the path of the token file is empty or too long\n");
+		return 2;
+	}
+	c.token_path_ok = st == PIGEON_OK;
+	/* A login makes a new session; every other command acts in the saved
+	 * one.  A file that cannot be used is no reason to fail a command
+	 * that may need no token (open mode); the server answers those that do. */
+	if (c.token_path_ok && cmd->run != cmd_login) {
+		st = token_file_load(c.token_path, &c.saved, err, sizeof(err));
+		if (st == PIGEON_OK)
+			c.have_token = true;
+		else if (st != PIGEON_NOT_FOUND)
+			fprintf(stderr, "pigeon: warning: %s; ignoring it\n", err);
+		if (c.have_token && c.saved.open_to_others)
+			fprintf(stderr,
+			    "pigeon: warning: the token file %s is open to group or others; "
+			    "chmod 600 it\n",
+			    c.token_path);
+	}
 	co.url = c.url;
 	co.deadline_ms = c.deadline_ms;
 	if ((st = pigeon_client_open_opts(&c.client, &co)) != PIGEON_OK) {
 		fprintf(stderr, "pigeon: %s: cannot open a client of %s\n", pigeon_status_name(st),
 		    c.url != NULL ? c.url : PIGEON_DEFAULT_RPC_URL);
-		return 1;
+		rc = 1;
+		goto out_wipe;
+	}
+	if (c.have_token && (st = pigeon_client_set_token(c.client, c.saved.token)) != PIGEON_OK) {
+		fprintf(stderr, "pigeon: %s: cannot use the saved token\n", pigeon_status_name(st));
+		rc = 1;
+		goto out_close;
 	}
 	rc = cmd->run(&c, argv + optind + 1);
+out_close:
 	pigeon_client_close(c.client);
+out_wipe:
+	explicit_bzero(&c.saved, sizeof(c.saved));
 	return rc;
 }

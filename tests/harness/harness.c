@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -751,6 +752,51 @@ t_env_stop(t_env *e)
 	t_rm_rf(e->dir);
 	e->dir[0] = '\0';
 	return code_http != 0 ? code_http : code;
+}
+
+/* Reads the file at path into out (len bytes, NUL-terminated; what does
+ * not fit is dropped). */
+static void
+read_into(const char *path, char *out, size_t len)
+{
+	FILE *f = fopen(path, "r");
+	size_t n = 0;
+
+	if (f != NULL) {
+		n = fread(out, 1, len - 1, f);
+		fclose(f);
+	}
+	out[n] = '\0';
+}
+
+void
+t_cli(t_cli_out *o, const char *dir, const char *env, const char *url, const char *fmt, ...)
+{
+	const char *bin = getenv("PIGEON_CLI");
+	char args[2048], cmd[4096], outp[400], errp[400];
+	va_list ap;
+	int st;
+
+	if (bin == NULL) {
+		fprintf(stderr, "harness: PIGEON_CLI is not set\n");
+		exit(1);
+	}
+	va_start(ap, fmt);
+	vsnprintf(args, sizeof(args), fmt, ap);
+	va_end(ap);
+	snprintf(outp, sizeof(outp), "%s/cli.out", dir);
+	snprintf(errp, sizeof(errp), "%s/cli.err", dir);
+	/* The redirections of ARGS come after /dev/null's, and win. */
+	snprintf(cmd, sizeof(cmd), "</dev/null env %s '%s' --url '%s' %s >'%s' 2>'%s'",
+	    env != NULL ? env : "", bin, url, args, outp, errp);
+	st = system(cmd);
+	if (st == -1 || !WIFEXITED(st)) {
+		fprintf(stderr, "harness: %s: did not exit by itself (status %d)\n", cmd, st);
+		exit(1);
+	}
+	o->code = WEXITSTATUS(st);
+	read_into(outp, o->out, sizeof(o->out));
+	read_into(errp, o->err, sizeof(o->err));
 }
 
 char *

@@ -154,6 +154,22 @@ int t_http_status(const char *answer);
  * signal when one ended it).  Exits the test when the command cannot run. */
 char *t_sh(const char *cmd, int *code);
 
+/* What one run of the pigeon CLI printed, and its exit code. */
+typedef struct t_cli_out {
+	int code;
+	char out[4096];
+	char err[1024];
+} t_cli_out;
+
+/* Runs `env $PIGEON_CLI --url url ARGS` through the shell with standard
+ * input from /dev/null (ARGS may redirect it), where ARGS is fmt formatted
+ * (its arguments shell-quoted by the caller) and env (may be NULL) holds
+ * VAR=value assignments, shell-quoted, for that run only.  Its output goes
+ * through files in dir.  Exits the test when the CLI cannot run or a
+ * signal ends it. */
+void t_cli(t_cli_out *o, const char *dir, const char *env, const char *url, const char *fmt,
+    ...) __attribute__((format(printf, 5, 6)));
+
 typedef struct t_env_opts {
 	/* Names the temp dir (pigeon-<tag>-XXXXXX); NULL: "env". */
 	const char *tag;

@@ -322,12 +322,6 @@ test_readme_sequence_through_the_library(void **state)
 
 /* ---- the same through the CLI ---- */
 
-typedef struct cli_out {
-	int code;
-	char out[4096];
-	char err[1024];
-} cli_out;
-
 /* Replaces every "YYYY-MM-DD HH:MM:SS" with "TIME". */
 static void
 mask_times(char *s)
@@ -343,48 +337,17 @@ mask_times(char *s)
 	}
 }
 
-static void
-read_all(const char *path, char *out, size_t len)
-{
-	FILE *fp = fopen(path, "r");
-	size_t n = 0;
-
-	out[0] = '\0';
-	if (fp == NULL)
-		return;
-	n = fread(out, 1, len - 1, fp);
-	out[n] = '\0';
-	fclose(fp);
-}
-
 /* Runs `pigeon --url URL args` (args already shell-quoted). */
 static void
-cli(fixture *f, cli_out *o, const char *fmt, ...)
+cli(fixture *f, t_cli_out *o, const char *args)
 {
-	const char *bin = getenv("PIGEON_CLI");
-	char args[1024], cmd[4096], outp[400], errp[400];
-	va_list ap;
-	int status;
-
-	assert_non_null(bin);
-	va_start(ap, fmt);
-	vsnprintf(args, sizeof(args), fmt, ap);
-	va_end(ap);
-	snprintf(outp, sizeof(outp), "%s/cli.out", f->env.dir);
-	snprintf(errp, sizeof(errp), "%s/cli.err", f->env.dir);
-	snprintf(cmd, sizeof(cmd), "'%s' --url '%s' %s >'%s' 2>'%s'", bin, f->env.rpc_url, args,
-	    outp, errp);
-	status = system(cmd);
-	assert_true(WIFEXITED(status));
-	o->code = WEXITSTATUS(status);
-	read_all(outp, o->out, sizeof(o->out));
-	read_all(errp, o->err, sizeof(o->err));
+	t_cli(o, f->env.dir, NULL, f->env.rpc_url, "%s", args);
 	mask_times(o->out);
 }
 
 #define CLI_OK(f, want, ...)                                                                   \
 	do {                                                                                   \
-		cli_out o_;                                                                    \
+		t_cli_out o_;                                                                  \
 		cli(f, &o_, __VA_ARGS__);                                                      \
 		assert_string_equal(o_.err, "");                                               \
 		assert_string_equal(o_.out, want);                                             \
@@ -393,7 +356,7 @@ cli(fixture *f, cli_out *o, const char *fmt, ...)
 
 #define CLI_FAIL(f, want_err, ...)                                                             \
 	do {                                                                                   \
-		cli_out o_;                                                                    \
+		t_cli_out o_;                                                                  \
 		cli(f, &o_, __VA_ARGS__);                                                      \
 		assert_string_equal(o_.out, "");                                               \
 		assert_string_equal(o_.err, want_err);                                         \
