@@ -117,6 +117,8 @@ struct bench {
 	atomic_uint_fast64_t next_request;
 	char (*users)[BENCH_USER_MAX];
 	char content[BENCH_CONTENT_MAX + 1];
+	/* --login: the session token every request carries, or "". */
+	char token[PIGEON_TOKEN_MAX + 1];
 
 	/* The current run. */
 	bench_op op;
@@ -245,6 +247,7 @@ request_msg(bench *b, bench_op op, uint64_t k, nng_msg **out)
 	env.client_id = b->client_id;
 	env.request_id = atomic_fetch_add(&b->next_request, 1);
 	env.deadline_ms = clocks_wall_ms() + BENCH_DEADLINE_MS;
+	env.token = b->token;
 	env.payload.data = payload;
 	env.payload.len = protobuf_c_message_pack(&r.base, payload);
 	len = pigeon__v1__request_envelope__get_packed_size(&env);
@@ -577,6 +580,38 @@ fail:
 	return 1;
 }
 
+/* --login NAME with the password of --password-file: logs in against a
+ * pigeond run with --auth required, and every request then carries the
+ * token (as NAME: an admin, to act for the bench users). */
+static int
+bench_login(bench *b, const char *name, const char *password_file)
+{
+	Pigeon__V1__LoginRequest login = PIGEON__V1__LOGIN_REQUEST__INIT;
+	Pigeon__V1__LoginReply *lr;
+	pigeon_error err;
+	char pw[1100] = "";
+	FILE *f;
+
+	if (password_file == NULL || (f = fopen(password_file, "r")) == NULL) {
+		fprintf(stderr, "pigeon-bench: --login needs a readable --password-file\n");
+		return 1;
+	}
+	if (fgets(pw, sizeof(pw), f) == NULL)
+		pw[0] = '\0';
+	fclose(f);
+	pw[strcspn(pw, "\r\n")] = '\0';
+	login.username = (char *)name;
+	login.password = pw;
+	if (pigeon_login(b->client, &login, &lr, &err) != PIGEON_OK) {
+		fprintf(stderr, "pigeon-bench: login of %s failed: %s: %s\n", name,
+		    pigeon_status_name(err.code), err.message);
+		return 1;
+	}
+	snprintf(b->token, sizeof(b->token), "%s", lr->token);
+	pigeon_reply_free(lr);
+	return pigeon_client_set_token(b->client, b->token) == PIGEON_OK ? 0 : 1;
+}
+
 /* The bench users' sent messages by state, summed. */
 typedef struct state_sums {
 	uint64_t enqueued, checking, delivered, spam;
@@ -875,7 +910,7 @@ int
 main(int argc, char **argv)
 {
 	const char *url = NULL, *mode = NULL, *api = NULL, *echo_url = NULL, *cdf = NULL;
-	const char *workers_cmd = NULL, *spam_config = NULL;
+	const char *workers_cmd = NULL, *spam_config = NULL, *login = NULL, *password_file = NULL;
 	uint64_t inflight = 0, duration = 0, count = 0, users = 0, content = 0, backlog = 0;
 	uint64_t timeout = 0;
 	bool json = false, quiet = false, wait_queue = false;
@@ -912,6 +947,12 @@ main(int argc, char **argv)
 		{"spam-config", "PIGEON_SPAM_CONFIG", OPT_STRING, NULL,
 		    "spam: the filter's settings (docs/spam.md); built-in defaults without",
 		    &spam_config},
+		{"login", NULL, OPT_STRING, NULL,
+		    "against pigeond --auth required: log in as this user (an admin, to send "
+		    "as the bench users, who must exist) and send its token with every request",
+		    &login},
+		{"password-file", NULL, OPT_STRING, NULL, "--login: the file holding the password",
+		    &password_file},
 		{"serve-echo", NULL, OPT_STRING, NULL,
 		    "run the transport anchor instead: an nng rep server echoing every request "
 		    "at this URL",
@@ -981,7 +1022,8 @@ main(int argc, char **argv)
 		copts.url = url;
 		if (pigeon_client_open_opts(&b.client, &copts) != PIGEON_OK)
 			goto out_sock;
-		if (bench_setup_users(&b) != 0)
+		if (login != NULL ? bench_login(&b, login, password_file) != 0
+				  : bench_setup_users(&b) != 0)
 			goto out_client;
 	}
 	if (wait_queue) {
