@@ -59,9 +59,9 @@ struct store_conns {
 	atomic_uint_fast64_t reconnects;
 };
 
+/* req holds the kind, the callback of that kind and its argument. */
 static store_op *
-op_alloc(store_op_kind kind, int script, int argc, const char *const *argv, store_cb cb,
-    store_auth_cb auth_cb, void *arg)
+op_alloc(const store_reply_req *req, int script, int argc, const char *const *argv)
 {
 	store_op *op;
 	size_t total = sizeof(*op), l[STORE_OP_ARGS];
@@ -72,16 +72,15 @@ op_alloc(store_op_kind kind, int script, int argc, const char *const *argv, stor
 		total += l[i] + 1;
 	}
 	if ((op = calloc(1, total)) == NULL) {
-		if (auth_cb != NULL)
-			auth_cb(arg, PIGEON_RESOURCE_EXHAUSTED, "out of memory", NULL);
+		if (req->auth_cb != NULL)
+			req->auth_cb(req->arg, PIGEON_RESOURCE_EXHAUSTED, "out of memory", NULL);
+		else if (req->presence_cb != NULL)
+			req->presence_cb(req->arg, PIGEON_RESOURCE_EXHAUSTED, "out of memory", NULL);
 		else
-			cb(arg, PIGEON_RESOURCE_EXHAUSTED, "out of memory", NULL);
+			req->cb(req->arg, PIGEON_RESOURCE_EXHAUSTED, "out of memory", NULL);
 		return NULL;
 	}
-	op->req.kind = kind;
-	op->req.cb = cb;
-	op->req.auth_cb = auth_cb;
-	op->req.arg = arg;
+	op->req = *req;
 	op->script = script;
 	op->argc = argc;
 	p = (char *)(op + 1);
@@ -100,13 +99,26 @@ store_op *
 store_op_new(store_op_kind kind, int script, int argc, const char *const *argv, store_cb cb,
     void *arg)
 {
-	return op_alloc(kind, script, argc, argv, cb, NULL, arg);
+	store_reply_req req = {.kind = kind, .cb = cb, .arg = arg};
+
+	return op_alloc(&req, script, argc, argv);
 }
 
 store_op *
 store_op_new_auth(int script, int argc, const char *const *argv, store_auth_cb cb, void *arg)
 {
-	return op_alloc(STORE_OP_AUTH, script, argc, argv, NULL, cb, arg);
+	store_reply_req req = {.kind = STORE_OP_AUTH, .auth_cb = cb, .arg = arg};
+
+	return op_alloc(&req, script, argc, argv);
+}
+
+store_op *
+store_op_new_presence(
+    int script, int argc, const char *const *argv, store_presence_cb cb, void *arg)
+{
+	store_reply_req req = {.kind = STORE_OP_PRESENCE, .presence_cb = cb, .arg = arg};
+
+	return op_alloc(&req, script, argc, argv);
 }
 
 void

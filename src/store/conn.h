@@ -61,6 +61,9 @@ store_op *store_op_new(store_op_kind kind, int script, int argc, const char *con
 /* The same for a STORE_OP_AUTH operation, which answers through cb. */
 store_op *store_op_new_auth(
     int script, int argc, const char *const *argv, store_auth_cb cb, void *arg);
+/* The same for a STORE_OP_PRESENCE operation, which answers through cb. */
+store_op *store_op_new_presence(
+    int script, int argc, const char *const *argv, store_presence_cb cb, void *arg);
 
 typedef struct store_conns store_conns;
 

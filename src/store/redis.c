@@ -23,6 +23,8 @@ extern const char store_lua_auth_fail[];
 extern const char store_lua_auth_revoke[];
 extern const char store_lua_auth_revoke_all[];
 extern const char store_lua_auth_register_count[];
+extern const char store_lua_presence_sweep[];
+extern const char store_lua_presence_adopt[];
 
 static const char *const script_texts[STORE_SCRIPT_COUNT] = {
 	[STORE_SCRIPT_LOGIN] = store_lua_login,
@@ -40,6 +42,8 @@ static const char *const script_texts[STORE_SCRIPT_COUNT] = {
 	[STORE_SCRIPT_AUTH_REVOKE] = store_lua_auth_revoke,
 	[STORE_SCRIPT_AUTH_REVOKE_ALL] = store_lua_auth_revoke_all,
 	[STORE_SCRIPT_AUTH_REGISTER_COUNT] = store_lua_auth_register_count,
+	[STORE_SCRIPT_PRESENCE_SWEEP] = store_lua_presence_sweep,
+	[STORE_SCRIPT_PRESENCE_ADOPT] = store_lua_presence_adopt,
 };
 
 const char *

@@ -582,11 +582,29 @@ reply_auth(const store_reply_req *q, const redisReply *r)
 	return PIGEON_OK;
 }
 
+/* The presence_ scripts' {taken, ended, cursor}. */
+static pigeon_status
+reply_presence(const store_reply_req *q, const redisReply *r)
+{
+	store_presence p = {0};
+
+	if (!is_arr(r, 3) || !is_int(r->element[0]) || !is_int(r->element[1]) ||
+	    !is_str(r->element[2]))
+		return PIGEON_INTERNAL;
+	p.taken = count_of(r->element[0]->integer);
+	p.ended = count_of(r->element[1]->integer);
+	p.cursor = r->element[2]->str;
+	q->presence_cb(q->arg, PIGEON_OK, NULL, &p);
+	return PIGEON_OK;
+}
+
 void
 store_reply_fail(const store_reply_req *q, pigeon_status rv, const char *msg)
 {
 	if (q->kind == STORE_OP_AUTH) {
 		q->auth_cb(q->arg, rv, msg, NULL);
+	} else if (q->kind == STORE_OP_PRESENCE) {
+		q->presence_cb(q->arg, rv, msg, NULL);
 	} else if (q->kind == STORE_OP_HEALTH && rv != PIGEON_CANCELLED) {
 		Pigeon__V1__HealthReply rep = PIGEON__V1__HEALTH_REPLY__INIT;
 
@@ -650,6 +668,9 @@ store_reply_complete(const store_reply_req *q, const redisReply *r, const redisR
 	case STORE_OP_AUTH:
 		rv = reply_auth(q, r);
 		break;
+	case STORE_OP_PRESENCE:
+		rv = reply_presence(q, r);
+		break;
 	default:
 		rv = PIGEON_INTERNAL;
 		break;
@@ -659,8 +680,11 @@ store_reply_complete(const store_reply_req *q, const redisReply *r, const redisR
 malformed:
 	log_error("store", "unexpected reply kind=%d type=%d", (int)q->kind,
 	    r != NULL ? r->type : -1);
+	msg = rv == PIGEON_INTERNAL ? MSG_MALFORMED : MSG_NO_MEMORY;
 	if (q->kind == STORE_OP_AUTH)
-		q->auth_cb(q->arg, rv, rv == PIGEON_INTERNAL ? MSG_MALFORMED : MSG_NO_MEMORY, NULL);
+		q->auth_cb(q->arg, rv, msg, NULL);
+	else if (q->kind == STORE_OP_PRESENCE)
+		q->presence_cb(q->arg, rv, msg, NULL);
 	else
-		q->cb(q->arg, rv, rv == PIGEON_INTERNAL ? MSG_MALFORMED : MSG_NO_MEMORY, NULL);
+		q->cb(q->arg, rv, msg, NULL);
 }

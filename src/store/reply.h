@@ -40,6 +40,8 @@ typedef enum store_op_kind {
 	STORE_OP_HEALTH,
 	/* Sign-in state (store_auth_cb): every auth_ script. */
 	STORE_OP_AUTH,
+	/* Presence steps (store_presence_cb): every presence_ script. */
+	STORE_OP_PRESENCE,
 } store_op_kind;
 
 /* What answering an operation needs besides Redis's reply. */
@@ -51,10 +53,12 @@ typedef struct store_reply_req {
 	/* The page size asked for (inbox, online, journal): the command asked
 	 * for one more, to learn whether more follow. */
 	uint32_t page;
-	/* STORE_OP_AUTH answers through auth_cb, every other kind through cb. */
+	/* STORE_OP_AUTH answers through auth_cb, STORE_OP_PRESENCE through
+	 * presence_cb, every other kind through cb. */
 	store_cb cb;
 	void *arg;
 	store_auth_cb auth_cb;
+	store_presence_cb presence_cb;
 } store_reply_req;
 
 /* Answers q from r, the reply to its command, and r2, the reply to the

@@ -26,6 +26,8 @@ struct store {
 	store_conns *conns;
 	/* Journal entries kept, as the scripts' journal_max argument. */
 	char jmax[24];
+	/* The presence TTL in ms, as the scripts' argument. */
+	char ttl[24];
 	store_users users;
 };
 
@@ -54,6 +56,8 @@ store_open(store **out, const store_opts *opts)
 		return PIGEON_RESOURCE_EXHAUSTED;
 	snprintf(st->jmax, sizeof(st->jmax), "%llu",
 	    (unsigned long long)(opts->journal_max != 0 ? opts->journal_max : 1000000));
+	snprintf(st->ttl, sizeof(st->ttl), "%" PRId64,
+	    opts->presence_ttl_ms > 0 ? opts->presence_ttl_ms : STORE_PRESENCE_TTL_DEFAULT_MS);
 	if (opts->users_file != NULL &&
 	    (rv = store_users_load(opts->users_file, &st->users)) != PIGEON_OK)
 		goto fail_free;
@@ -88,10 +92,10 @@ store_connected(const store *st)
 void
 store_login(store *st, const char *username, store_cb cb, void *arg)
 {
-	const char *argv[] = {username, st->jmax};
+	const char *argv[] = {username, st->jmax, st->ttl};
 
 	store_conns_submit(
-	    st->conns, store_op_new(STORE_OP_LOGIN, STORE_SCRIPT_LOGIN, 2, argv, cb, arg));
+	    st->conns, store_op_new(STORE_OP_LOGIN, STORE_SCRIPT_LOGIN, 3, argv, cb, arg));
 }
 
 void
@@ -106,10 +110,10 @@ store_logout(store *st, const char *username, store_cb cb, void *arg)
 void
 store_login_again(store *st, const char *username, store_cb cb, void *arg)
 {
-	const char *argv[] = {username, st->jmax, "again"};
+	const char *argv[] = {username, st->jmax, st->ttl, "again"};
 
 	store_conns_submit(
-	    st->conns, store_op_new(STORE_OP_LOGIN, STORE_SCRIPT_LOGIN, 3, argv, cb, arg));
+	    st->conns, store_op_new(STORE_OP_LOGIN, STORE_SCRIPT_LOGIN, 4, argv, cb, arg));
 }
 
 void
@@ -125,10 +129,10 @@ void
 store_send_message(store *st, const Pigeon__V1__SendMessageRequest *req, store_cb cb, void *arg)
 {
 	const char *argv[] = {req->sender, req->recipient, req->content,
-	    req->idempotency_key != NULL ? req->idempotency_key : ""};
+	    req->idempotency_key != NULL ? req->idempotency_key : "", st->ttl};
 
 	store_conns_submit(
-	    st->conns, store_op_new(STORE_OP_SEND, STORE_SCRIPT_SEND, 4, argv, cb, arg));
+	    st->conns, store_op_new(STORE_OP_SEND, STORE_SCRIPT_SEND, 5, argv, cb, arg));
 }
 
 void
@@ -323,6 +327,26 @@ store_auth_register_count(store *st, int64_t window_ms, store_auth_cb cb, void *
 	snprintf(window, sizeof(window), "%" PRId64, window_ms);
 	store_conns_submit(
 	    st->conns, store_op_new_auth(STORE_SCRIPT_AUTH_REGISTER_COUNT, 1, argv, cb, arg));
+}
+
+void
+store_presence_sweep(store *st, unsigned batch, store_presence_cb cb, void *arg)
+{
+	char n[16];
+	const char *argv[] = {n, st->jmax};
+
+	snprintf(n, sizeof(n), "%u", batch);
+	store_conns_submit(
+	    st->conns, store_op_new_presence(STORE_SCRIPT_PRESENCE_SWEEP, 2, argv, cb, arg));
+}
+
+void
+store_presence_adopt(store *st, const char *cursor, store_presence_cb cb, void *arg)
+{
+	const char *argv[] = {cursor, st->ttl};
+
+	store_conns_submit(
+	    st->conns, store_op_new_presence(STORE_SCRIPT_PRESENCE_ADOPT, 2, argv, cb, arg));
 }
 
 void

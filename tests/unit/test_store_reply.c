@@ -10,6 +10,7 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -773,6 +774,92 @@ test_health_malformed_is_internal(void **state)
 	assert_malformed(STORE_OP_HEALTH, 0, bad, N(bad), NULL);
 }
 
+/* ---- presence steps ---- */
+
+/* One answer of a presence step, captured. */
+typedef struct t_step {
+	int calls;
+	pigeon_status st;
+	char msg[256];
+	bool got;
+	uint64_t taken;
+	uint64_t ended;
+	char cursor[64];
+} t_step;
+
+static void
+t_step_cb(void *arg, pigeon_status st, const char *errmsg, const store_presence *p)
+{
+	t_step *a = arg;
+
+	a->calls++;
+	a->st = st;
+	snprintf(a->msg, sizeof(a->msg), "%s", errmsg != NULL ? errmsg : "");
+	a->got = p != NULL;
+	if (p != NULL) {
+		a->taken = p->taken;
+		a->ended = p->ended;
+		snprintf(a->cursor, sizeof(a->cursor), "%s", p->cursor);
+	}
+}
+
+static t_step
+t_step_complete(const char *spec)
+{
+	t_step a = {0};
+	store_reply_req q = {.kind = STORE_OP_PRESENCE, .presence_cb = t_step_cb, .arg = &a};
+	redisReply *r = t_reply(spec);
+
+	store_reply_complete(&q, r, NULL);
+	freeReplyObject(r);
+	assert_int_equal(a.calls, 1);
+	return a;
+}
+
+static void
+test_presence_answers_taken_ended_and_cursor(void **state)
+{
+	t_step a = t_step_complete("*3|:500|:498|$");
+
+	assert_int_equal(a.st, PIGEON_OK);
+	assert_true(a.got);
+	assert_int_equal(a.taken, 500);
+	assert_int_equal(a.ended, 498);
+	assert_string_equal(a.cursor, "");
+	a = t_step_complete("*3|:7|:0|$1234");
+	assert_int_equal(a.st, PIGEON_OK);
+	assert_int_equal(a.taken, 7);
+	assert_int_equal(a.ended, 0);
+	assert_string_equal(a.cursor, "1234");
+}
+
+static void
+test_presence_malformed_and_errors_reach_its_callback(void **state)
+{
+	static const char *const bad[] = {":4", "_", "*2|:1|:2", "*3|$1|:2|$0", "*3|:1|_|$0",
+	    "*3|:1|:2|:0", "+OK"};
+	t_step a = {0};
+	store_reply_req q = {.kind = STORE_OP_PRESENCE, .presence_cb = t_step_cb, .arg = &a};
+
+	for (size_t i = 0; i < N(bad); i++) {
+		a = t_step_complete(bad[i]);
+		if (a.st != PIGEON_INTERNAL)
+			print_message("accepted: %s\n", bad[i]);
+		assert_int_equal(a.st, PIGEON_INTERNAL);
+		assert_string_equal(a.msg, T_MALFORMED);
+		assert_false(a.got);
+	}
+	a = t_step_complete("-OOM command not allowed when used memory > 'maxmemory'.");
+	assert_int_equal(a.st, PIGEON_RESOURCE_EXHAUSTED);
+	assert_false(a.got);
+	a = (t_step){0};
+	store_reply_fail(&q, PIGEON_UNAVAILABLE, "redis unavailable: connection refused");
+	assert_int_equal(a.calls, 1);
+	assert_int_equal(a.st, PIGEON_UNAVAILABLE);
+	assert_string_equal(a.msg, "redis unavailable: connection refused");
+	assert_false(a.got);
+}
+
 /* ---- failures without a reply ---- */
 
 static void
@@ -1100,6 +1187,8 @@ main(void)
 		cmocka_unit_test(test_health_answers_the_queue_figures),
 		cmocka_unit_test(test_health_error_reply_is_not_serving),
 		cmocka_unit_test(test_health_malformed_is_internal),
+		cmocka_unit_test(test_presence_answers_taken_ended_and_cursor),
+		cmocka_unit_test(test_presence_malformed_and_errors_reach_its_callback),
 		cmocka_unit_test(test_fail_answers_the_status_but_health_is_not_serving),
 		cmocka_unit_test(test_published_journal_event_goes_to_the_journal_topic),
 		cmocka_unit_test(test_published_queued_event_goes_to_the_queue_topic),
