@@ -77,7 +77,7 @@ typedef struct config {
 #define ADDRESS_RETRY_MAX_MS 500
 
 static const char *const mutating_methods[] = {
-	"Login", "Logout", "SendMessage", "RegisterUser", "RevokeSessions", NULL};
+	"Login", "Logout", "SendMessage", "RegisterUser", "RevokeSessions", "Heartbeat", NULL};
 
 static bool
 role_has(const config *cf, const char *role)

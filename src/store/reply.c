@@ -562,6 +562,43 @@ reply_health(const store_reply_req *q, const redisReply *r)
 	return PIGEON_OK;
 }
 
+/* heartbeat's {online, deadline}. */
+static pigeon_status
+reply_heartbeat(const store_reply_req *q, const redisReply *r)
+{
+	Pigeon__V1__HeartbeatReply rep = PIGEON__V1__HEARTBEAT_REPLY__INIT;
+
+	if (!is_arr(r, 2) || !is_int(r->element[0]) || !is_int(r->element[1]) ||
+	    r->element[1]->integer < 0)
+		return PIGEON_INTERNAL;
+	rep.online = r->element[0]->integer != 0;
+	rep.expires_ms = rep.online ? r->element[1]->integer : 0;
+	q->cb(q->arg, PIGEON_OK, NULL, &rep.base);
+	return PIGEON_OK;
+}
+
+/* read_user's {role, online, last_seen_ms, created_ms}; a negative time
+ * (a hand-edited profile) reads as 0, as an unknown one. */
+static pigeon_status
+reply_user(const store_reply_req *q, const redisReply *r)
+{
+	Pigeon__V1__GetUserReply rep = PIGEON__V1__GET_USER_REPLY__INIT;
+	Pigeon__V1__Role role = PIGEON__V1__ROLE__ROLE_REGULAR;
+
+	if (!is_arr(r, 4) || !is_str(r->element[0]) || !is_int(r->element[1]) ||
+	    !is_int(r->element[2]) || !is_int(r->element[3]))
+		return PIGEON_INTERNAL;
+	names_role_parse(r->element[0]->str, &role);
+	rep.username = (char *)q->username;
+	rep.role = role == PIGEON__V1__ROLE__ROLE_ADMIN ? PIGEON__V1__ROLE__ROLE_ADMIN
+							 : PIGEON__V1__ROLE__ROLE_REGULAR;
+	rep.online = r->element[1]->integer != 0;
+	rep.last_seen_ms = (int64_t)count_of(r->element[2]->integer);
+	rep.created_ms = (int64_t)count_of(r->element[3]->integer);
+	q->cb(q->arg, PIGEON_OK, NULL, &rep.base);
+	return PIGEON_OK;
+}
+
 /* The auth_ scripts' {exists, hash, admin, generation, revoked, count}. */
 static pigeon_status
 reply_auth(const store_reply_req *q, const redisReply *r)
@@ -664,6 +701,12 @@ store_reply_complete(const store_reply_req *q, const redisReply *r, const redisR
 		break;
 	case STORE_OP_HEALTH:
 		rv = reply_health(q, r);
+		break;
+	case STORE_OP_HEARTBEAT:
+		rv = reply_heartbeat(q, r);
+		break;
+	case STORE_OP_USER:
+		rv = reply_user(q, r);
 		break;
 	case STORE_OP_AUTH:
 		rv = reply_auth(q, r);

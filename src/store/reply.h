@@ -38,6 +38,8 @@ typedef enum store_op_kind {
 	STORE_OP_JOURNAL,
 	STORE_OP_REGISTER,
 	STORE_OP_HEALTH,
+	STORE_OP_HEARTBEAT,
+	STORE_OP_USER,
 	/* Sign-in state (store_auth_cb): every auth_ script. */
 	STORE_OP_AUTH,
 	/* Presence steps (store_presence_cb): every presence_ script. */
@@ -48,7 +50,7 @@ typedef enum store_op_kind {
 typedef struct store_reply_req {
 	store_op_kind kind;
 	/* The user the reply message names (login, logout, user stats,
-	 * register); borrowed. */
+	 * register, user); borrowed. */
 	const char *username;
 	/* The page size asked for (inbox, online, journal): the command asked
 	 * for one more, to learn whether more follow. */

@@ -136,6 +136,24 @@ store_send_message(store *st, const Pigeon__V1__SendMessageRequest *req, store_c
 }
 
 void
+store_heartbeat(store *st, const char *username, store_cb cb, void *arg)
+{
+	const char *argv[] = {username, st->jmax, st->ttl};
+
+	store_conns_submit(st->conns,
+	    store_op_new(STORE_OP_HEARTBEAT, STORE_SCRIPT_HEARTBEAT, 3, argv, cb, arg));
+}
+
+void
+store_get_user(store *st, const char *username, store_cb cb, void *arg)
+{
+	const char *argv[] = {username};
+
+	store_conns_submit(
+	    st->conns, store_op_new(STORE_OP_USER, STORE_SCRIPT_USER, 1, argv, cb, arg));
+}
+
+void
 store_get_user_stats(store *st, const char *username, store_cb cb, void *arg)
 {
 	const char *argv[] = {username};

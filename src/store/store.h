@@ -124,7 +124,8 @@ typedef void (*store_presence_cb)(
  * Presence (docs/redis-schema.md): Login opens a session that lives
  * presence_ttl_ms after the user's last activity; Login, SendMessage (as the
  * sender) and Heartbeat are activity.  Logout ends it, and so does the sweep
- * once its deadline has passed. */
+ * once its deadline has passed (or the user's next Login or Heartbeat, if
+ * that comes first). */
 void store_login(store *st, const char *username, store_cb cb, void *arg);
 void store_logout(store *st, const char *username, store_cb cb, void *arg);
 /* The same for sessions (--auth required): logging in while online, and
@@ -138,6 +139,10 @@ void store_list_inbound_messages(store *st, const Pigeon__V1__ListInboundMessage
     store_cb cb, void *arg);
 void store_get_spammer_stats(store *st, uint32_t limit, store_cb cb, void *arg);
 void store_get_chatter_stats(store *st, uint32_t limit, store_cb cb, void *arg);
+/* Moves a live session's deadline to presence_ttl_ms from now:
+ * HeartbeatReply online, or not online when there is no live session. */
+void store_heartbeat(store *st, const char *username, store_cb cb, void *arg);
+void store_get_user(store *st, const char *username, store_cb cb, void *arg);
 void store_list_online_users(
     store *st, const Pigeon__V1__ListOnlineUsersRequest *req, store_cb cb, void *arg);
 void store_get_event_journal(

@@ -774,6 +774,64 @@ test_health_malformed_is_internal(void **state)
 	assert_malformed(STORE_OP_HEALTH, 0, bad, N(bad), NULL);
 }
 
+/* ---- heartbeat and user ---- */
+
+static void
+test_heartbeat_answers_online_and_the_deadline(void **state)
+{
+	t_answer a = t_complete(STORE_OP_HEARTBEAT, 0, "*2|:1|:1712345738901", NULL);
+	Pigeon__V1__HeartbeatReply *rep = t_ok(&a, &pigeon__v1__heartbeat_reply__descriptor);
+
+	assert_true(rep->online);
+	assert_int_equal(rep->expires_ms, 1712345738901);
+	t_free(rep);
+	a = t_complete(STORE_OP_HEARTBEAT, 0, "*2|:0|:0", NULL);
+	rep = t_ok(&a, &pigeon__v1__heartbeat_reply__descriptor);
+	assert_false(rep->online);
+	assert_int_equal(rep->expires_ms, 0);
+	t_free(rep);
+}
+
+static void
+test_heartbeat_malformed_is_internal(void **state)
+{
+	static const char *const bad[] = {":1", "_", "*1|:1", "*2|$1|:5", "*2|:1|$5", "*2|:1|:-5",
+	    "*2|:1|_"};
+
+	assert_malformed(STORE_OP_HEARTBEAT, 0, bad, N(bad), NULL);
+}
+
+static void
+test_user_answers_role_presence_and_times(void **state)
+{
+	t_answer a = t_complete(STORE_OP_USER, 0, "*4|$admin|:1|:1712345678901|:1712000000000", NULL);
+	Pigeon__V1__GetUserReply *rep = t_ok(&a, &pigeon__v1__get_user_reply__descriptor);
+
+	assert_string_equal(rep->username, "Alice");
+	assert_int_equal(rep->role, PIGEON__V1__ROLE__ROLE_ADMIN);
+	assert_true(rep->online);
+	assert_int_equal(rep->last_seen_ms, 1712345678901);
+	assert_int_equal(rep->created_ms, 1712000000000);
+	t_free(rep);
+	/* Unknown times are 0; a negative one reads as unknown. */
+	a = t_complete(STORE_OP_USER, 0, "*4|$regular|:0|:0|:-7", NULL);
+	rep = t_ok(&a, &pigeon__v1__get_user_reply__descriptor);
+	assert_int_equal(rep->role, PIGEON__V1__ROLE__ROLE_REGULAR);
+	assert_false(rep->online);
+	assert_int_equal(rep->last_seen_ms, 0);
+	assert_int_equal(rep->created_ms, 0);
+	t_free(rep);
+}
+
+static void
+test_user_malformed_is_internal(void **state)
+{
+	static const char *const bad[] = {"$admin", "_", "*3|$admin|:1|:2", "*4|:1|:1|:2|:3",
+	    "*4|$admin|$1|:2|:3", "*4|$admin|:1|$2|:3", "*4|$admin|:1|:2|_"};
+
+	assert_malformed(STORE_OP_USER, 0, bad, N(bad), NULL);
+}
+
 /* ---- presence steps ---- */
 
 /* One answer of a presence step, captured. */
@@ -1187,6 +1245,10 @@ main(void)
 		cmocka_unit_test(test_health_answers_the_queue_figures),
 		cmocka_unit_test(test_health_error_reply_is_not_serving),
 		cmocka_unit_test(test_health_malformed_is_internal),
+		cmocka_unit_test(test_heartbeat_answers_online_and_the_deadline),
+		cmocka_unit_test(test_heartbeat_malformed_is_internal),
+		cmocka_unit_test(test_user_answers_role_presence_and_times),
+		cmocka_unit_test(test_user_malformed_is_internal),
 		cmocka_unit_test(test_presence_answers_taken_ended_and_cursor),
 		cmocka_unit_test(test_presence_malformed_and_errors_reach_its_callback),
 		cmocka_unit_test(test_fail_answers_the_status_but_health_is_not_serving),

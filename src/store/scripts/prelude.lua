@@ -74,8 +74,8 @@ end
 -- ListOnlineUsers pages it by name); pigeon:presence:deadlines holds each
 -- session's deadline, ms on Redis's clock.  A session is live while its
 -- deadline is ahead; activity moves it to now + the TTL, and once it has
--- passed, the sweep (or the user's next Login, whichever runs first) ends
--- the session.
+-- passed, the sweep (or the user's next Login or Heartbeat, whichever runs
+-- first) ends the session.
 local ONLINE = P .. 'online'
 local DEADLINES = P .. 'presence:deadlines'
 
