@@ -47,6 +47,37 @@ struct presence_sweeper {
 	atomic_uint_fast64_t expired;
 };
 
+/* What a step asks the store. */
+typedef enum step_kind {
+	/* Whether anyone is listed online (ListOnlineUsers, one name): p->taken. */
+	STEP_ONLINE,
+	/* One step of the adopt pass. */
+	STEP_ADOPT,
+	/* Whether a session is due: p->due. */
+	STEP_DUE,
+	/* One sweep script. */
+	STEP_SWEEP,
+} step_kind;
+
+static void
+online_done(void *arg, pigeon_status st, const char *errmsg, const ProtobufCMessage *reply)
+{
+	presence_sweeper *sw = arg;
+
+	pthread_mutex_lock(&sw->mu);
+	sw->step_st = st;
+	if (st == PIGEON_OK) {
+		memset(&sw->step, 0, sizeof(sw->step));
+		sw->step.taken = ((const Pigeon__V1__ListOnlineUsersReply *)reply)->n_usernames;
+		sw->step.cursor = "";
+	} else {
+		snprintf(sw->why, sizeof(sw->why), "%s", errmsg != NULL ? errmsg : "");
+	}
+	sw->answered = true;
+	pthread_cond_signal(&sw->cv);
+	pthread_mutex_unlock(&sw->mu);
+}
+
 static void
 step_done(void *arg, pigeon_status st, const char *errmsg, const store_presence *p)
 {
@@ -66,21 +97,33 @@ step_done(void *arg, pigeon_status st, const char *errmsg, const store_presence 
 	pthread_mutex_unlock(&sw->mu);
 }
 
-/* Runs one store operation (an adopt step from cursor, or a sweep when
- * cursor is NULL) and waits for its answer, which the store always gives:
- * the callback must not outlive the sweeper. */
+/* Runs one store operation (an adopt step from the adopt cursor) and waits
+ * for its answer, which the store always gives: the callback must not
+ * outlive the sweeper. */
 static pigeon_status
-step(presence_sweeper *sw, const char *cursor, store_presence *out)
+step(presence_sweeper *sw, step_kind kind, store_presence *out)
 {
+	Pigeon__V1__ListOnlineUsersRequest one = PIGEON__V1__LIST_ONLINE_USERS_REQUEST__INIT;
 	pigeon_status rv;
 
 	pthread_mutex_lock(&sw->mu);
 	sw->answered = false;
 	pthread_mutex_unlock(&sw->mu);
-	if (cursor != NULL)
-		store_presence_adopt(sw->st, cursor, step_done, sw);
-	else
+	switch (kind) {
+	case STEP_ONLINE:
+		one.page_size = 1;
+		store_list_online_users(sw->st, &one, online_done, sw);
+		break;
+	case STEP_ADOPT:
+		store_presence_adopt(sw->st, sw->adopt_cursor, step_done, sw);
+		break;
+	case STEP_DUE:
+		store_presence_due(sw->st, step_done, sw);
+		break;
+	case STEP_SWEEP:
 		store_presence_sweep(sw->st, sw->batch, step_done, sw);
+		break;
+	}
 	pthread_mutex_lock(&sw->mu);
 	while (!sw->answered)
 		pthread_cond_wait(&sw->cv, &sw->mu);
@@ -125,7 +168,9 @@ succeeded(presence_sweeper *sw)
 	sw->failing = false;
 }
 
-/* Goes on with the adopt pass where it stopped; true once it is over. */
+/* Goes on with the adopt pass where it stopped; true once it is over.  With
+ * nobody online (a fresh Redis, or everyone gone) there is nothing to adopt:
+ * one read, and no script. */
 static bool
 adopt(presence_sweeper *sw)
 {
@@ -133,8 +178,17 @@ adopt(presence_sweeper *sw)
 	uint64_t given = 0;
 	pigeon_status rv;
 
+	if (strcmp(sw->adopt_cursor, "0") == 0) {
+		if ((rv = step(sw, STEP_ONLINE, &p)) != PIGEON_OK) {
+			failed(sw, "reading who is online", rv);
+			return false;
+		}
+		succeeded(sw);
+		if (p.taken == 0)
+			return true;
+	}
 	do {
-		if ((rv = step(sw, sw->adopt_cursor, &p)) != PIGEON_OK) {
+		if ((rv = step(sw, STEP_ADOPT, &p)) != PIGEON_OK) {
 			failed(sw, "adopting sessions without a deadline", rv);
 			return false;
 		}
@@ -148,15 +202,25 @@ adopt(presence_sweeper *sw)
 	return strcmp(sw->adopt_cursor, "0") == 0;
 }
 
-/* Ends every session past its deadline, a batch at a time. */
+/* Ends every session past its deadline, a batch at a time.  The sweep
+ * script runs only once a deadline has passed: until then a check of two
+ * plain reads, so that an idle pigeond costs Redis little, and its writes
+ * paused (CLIENT PAUSE WRITE) hold nothing of the sweeper's. */
 static void
 sweep(presence_sweeper *sw)
 {
 	store_presence p;
 	pigeon_status rv;
 
+	if ((rv = step(sw, STEP_DUE, &p)) != PIGEON_OK) {
+		failed(sw, "checking for expired sessions", rv);
+		return;
+	}
+	succeeded(sw);
+	if (!p.due)
+		return;
 	do {
-		if ((rv = step(sw, NULL, &p)) != PIGEON_OK) {
+		if ((rv = step(sw, STEP_SWEEP, &p)) != PIGEON_OK) {
 			failed(sw, "sweep", rv);
 			return;
 		}

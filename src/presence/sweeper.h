@@ -4,13 +4,15 @@
  * sessions whose deadline has passed (docs/redis-schema.md, "Presence"), so
  * that a user who went away without logging out drops off ListOnlineUsers,
  * with a LOGOUT journaled with reason "expired".  Every interval (a quarter
- * of the TTL, at most PRESENCE_INTERVAL_MAX_MS) it runs the store's sweep,
- * batch after batch while a batch comes back full; a session therefore ends
- * at most an interval and a round trip after its deadline, inside the second
- * the protocol promises.  The sweep ends a session only once, so every
- * pigeond sweeps and none needs to know of the others.  Before its first
- * sweep it runs the store's adopt pass, which gives users listed online from
- * before sessions had deadlines one TTL from now.
+ * of the TTL, at most PRESENCE_INTERVAL_MAX_MS) it asks the store whether a
+ * deadline has passed (two plain reads), and if one has runs the store's
+ * sweep, batch after batch while a batch comes back full; a session
+ * therefore ends at most an interval and a few round trips after its
+ * deadline, inside the second the protocol promises.  The sweep ends a
+ * session only once, so every pigeond sweeps and none needs to know of the
+ * others.  Before its first sweep, when anyone is listed online, it runs the
+ * store's adopt pass, which gives users listed online from before sessions
+ * had deadlines one TTL from now.
  *
  * It speaks no Redis itself: each step is an operation of the store, whose
  * answer it waits for.  It decides nothing about sessions either: the

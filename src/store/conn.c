@@ -72,12 +72,14 @@ op_alloc(const store_reply_req *req, int script, int argc, const char *const *ar
 		total += l[i] + 1;
 	}
 	if ((op = calloc(1, total)) == NULL) {
+		const char *msg = "out of memory";
+
 		if (req->auth_cb != NULL)
-			req->auth_cb(req->arg, PIGEON_RESOURCE_EXHAUSTED, "out of memory", NULL);
+			req->auth_cb(req->arg, PIGEON_RESOURCE_EXHAUSTED, msg, NULL);
 		else if (req->presence_cb != NULL)
-			req->presence_cb(req->arg, PIGEON_RESOURCE_EXHAUSTED, "out of memory", NULL);
+			req->presence_cb(req->arg, PIGEON_RESOURCE_EXHAUSTED, msg, NULL);
 		else
-			req->cb(req->arg, PIGEON_RESOURCE_EXHAUSTED, "out of memory", NULL);
+			req->cb(req->arg, PIGEON_RESOURCE_EXHAUSTED, msg, NULL);
 		return NULL;
 	}
 	op->req = *req;
@@ -113,10 +115,10 @@ store_op_new_auth(int script, int argc, const char *const *argv, store_auth_cb c
 }
 
 store_op *
-store_op_new_presence(
-    int script, int argc, const char *const *argv, store_presence_cb cb, void *arg)
+store_op_new_presence(store_op_kind kind, int script, int argc, const char *const *argv,
+    store_presence_cb cb, void *arg)
 {
-	store_reply_req req = {.kind = STORE_OP_PRESENCE, .presence_cb = cb, .arg = arg};
+	store_reply_req req = {.kind = kind, .presence_cb = cb, .arg = arg};
 
 	return op_alloc(&req, script, argc, argv);
 }
@@ -212,16 +214,16 @@ fail:
 static void
 op_format(store_conn *cn, store_op *op, store_cmd *cmd)
 {
+	int first = op->split > 0 ? op->split : op->argc;
+
 	if (op->script >= 0)
-		store_cmd_evalsha(cmd, cn->shas[op->script], (size_t)op->argc);
+		store_cmd_evalsha(cmd, cn->shas[op->script], (size_t)first);
 	else
-		store_cmd_begin(cmd, (size_t)op->argc);
-	for (int i = 0; i < op->argc; i++)
+		store_cmd_begin(cmd, (size_t)first);
+	for (int i = 0; i < op->argc; i++) {
+		if (i == first)
+			store_cmd_begin(cmd, (size_t)(op->argc - first));
 		store_cmd_arg(cmd, op->argv[i], op->lens[i]);
-	if (op->then_get != NULL) {
-		store_cmd_begin(cmd, 2);
-		store_cmd_arg(cmd, "GET", 3);
-		store_cmd_str(cmd, op->then_get);
 	}
 }
 
@@ -258,7 +260,7 @@ pipeline(store_conn *cn, store_op *list)
 		if (!op->sent)
 			continue;
 		if (redisGetReply(cn->c, (void **)&op->reply) != REDIS_OK ||
-		    (op->then_get != NULL &&
+		    (op->split > 0 &&
 			redisGetReply(cn->c, (void **)&op->reply2) != REDIS_OK)) {
 			if (op->reply != NULL)
 				freeReplyObject(op->reply);

@@ -635,12 +635,39 @@ reply_presence(const store_reply_req *q, const redisReply *r)
 	return PIGEON_OK;
 }
 
+/* r: TIME's {seconds, microseconds}; earliest: ZRANGE 0 0 WITHSCORES of the
+ * deadlines, {member, score} or empty. */
+static pigeon_status
+reply_presence_due(const store_reply_req *q, const redisReply *r, const redisReply *earliest)
+{
+	store_presence p = {.cursor = ""};
+	long long sec, usec;
+	char *end;
+	double deadline;
+
+	if (!is_arr(r, 2) || !num_from(r->element[0], &sec) || !num_from(r->element[1], &usec) ||
+	    earliest == NULL || earliest->type != REDIS_REPLY_ARRAY ||
+	    (earliest->elements != 0 && earliest->elements != 2))
+		return PIGEON_INTERNAL;
+	if (earliest->elements == 2) {
+		if (!is_str(earliest->element[1]) || earliest->element[1]->len == 0)
+			return PIGEON_INTERNAL;
+		deadline = strtod(earliest->element[1]->str, &end);
+		if (end != earliest->element[1]->str + earliest->element[1]->len ||
+		    !isfinite(deadline))
+			return PIGEON_INTERNAL;
+		p.due = deadline <= (double)sec * 1000 + (double)(usec / 1000);
+	}
+	q->presence_cb(q->arg, PIGEON_OK, NULL, &p);
+	return PIGEON_OK;
+}
+
 void
 store_reply_fail(const store_reply_req *q, pigeon_status rv, const char *msg)
 {
 	if (q->kind == STORE_OP_AUTH) {
 		q->auth_cb(q->arg, rv, msg, NULL);
-	} else if (q->kind == STORE_OP_PRESENCE) {
+	} else if (q->kind == STORE_OP_PRESENCE || q->kind == STORE_OP_PRESENCE_DUE) {
 		q->presence_cb(q->arg, rv, msg, NULL);
 	} else if (q->kind == STORE_OP_HEALTH && rv != PIGEON_CANCELLED) {
 		Pigeon__V1__HealthReply rep = PIGEON__V1__HEALTH_REPLY__INIT;
@@ -714,6 +741,9 @@ store_reply_complete(const store_reply_req *q, const redisReply *r, const redisR
 	case STORE_OP_PRESENCE:
 		rv = reply_presence(q, r);
 		break;
+	case STORE_OP_PRESENCE_DUE:
+		rv = reply_presence_due(q, r, r2);
+		break;
 	default:
 		rv = PIGEON_INTERNAL;
 		break;
@@ -726,7 +756,7 @@ malformed:
 	msg = rv == PIGEON_INTERNAL ? MSG_MALFORMED : MSG_NO_MEMORY;
 	if (q->kind == STORE_OP_AUTH)
 		q->auth_cb(q->arg, rv, msg, NULL);
-	else if (q->kind == STORE_OP_PRESENCE)
+	else if (q->kind == STORE_OP_PRESENCE || q->kind == STORE_OP_PRESENCE_DUE)
 		q->presence_cb(q->arg, rv, msg, NULL);
 	else
 		q->cb(q->arg, rv, msg, NULL);

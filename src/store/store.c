@@ -230,7 +230,8 @@ store_get_event_journal(
 {
 	uint32_t page = page_size(req->page_size);
 	char from[32], count[16];
-	const char *argv[] = {"XREVRANGE", "pigeon:journal", "+", "-", "COUNT", count};
+	const char *argv[] = {
+	    "XREVRANGE", "pigeon:journal", "+", "-", "COUNT", count, "GET", "pigeon:journal:seq"};
 	store_op *op;
 
 	snprintf(count, sizeof(count), "%u", page + 1);
@@ -243,9 +244,9 @@ store_get_event_journal(
 		snprintf(from, sizeof(from), "%llu-0", (unsigned long long)req->cursor - 1);
 		argv[2] = from;
 	}
-	if ((op = store_op_new(STORE_OP_JOURNAL, -1, 6, argv, cb, arg)) != NULL) {
+	if ((op = store_op_new(STORE_OP_JOURNAL, -1, 8, argv, cb, arg)) != NULL) {
 		op->req.page = page;
-		op->then_get = "pigeon:journal:seq";
+		op->split = 6;
 	}
 	store_conns_submit(st->conns, op);
 }
@@ -347,6 +348,20 @@ store_auth_register_count(store *st, int64_t window_ms, store_auth_cb cb, void *
 	    st->conns, store_op_new_auth(STORE_SCRIPT_AUTH_REGISTER_COUNT, 1, argv, cb, arg));
 }
 
+/* Two plain reads, no script: a sweeper with nothing to do costs Redis two
+ * cheap commands, and holds no write (CLIENT PAUSE WRITE lets them run). */
+void
+store_presence_due(store *st, store_presence_cb cb, void *arg)
+{
+	const char *argv[] = {
+	    "TIME", "ZRANGE", "pigeon:presence:deadlines", "0", "0", "WITHSCORES"};
+	store_op *op;
+
+	if ((op = store_op_new_presence(STORE_OP_PRESENCE_DUE, -1, 6, argv, cb, arg)) != NULL)
+		op->split = 1;
+	store_conns_submit(st->conns, op);
+}
+
 void
 store_presence_sweep(store *st, unsigned batch, store_presence_cb cb, void *arg)
 {
@@ -354,8 +369,8 @@ store_presence_sweep(store *st, unsigned batch, store_presence_cb cb, void *arg)
 	const char *argv[] = {n, st->jmax};
 
 	snprintf(n, sizeof(n), "%u", batch);
-	store_conns_submit(
-	    st->conns, store_op_new_presence(STORE_SCRIPT_PRESENCE_SWEEP, 2, argv, cb, arg));
+	store_conns_submit(st->conns, store_op_new_presence(STORE_OP_PRESENCE,
+					  STORE_SCRIPT_PRESENCE_SWEEP, 2, argv, cb, arg));
 }
 
 void
@@ -363,8 +378,8 @@ store_presence_adopt(store *st, const char *cursor, store_presence_cb cb, void *
 {
 	const char *argv[] = {cursor, st->ttl};
 
-	store_conns_submit(
-	    st->conns, store_op_new_presence(STORE_SCRIPT_PRESENCE_ADOPT, 2, argv, cb, arg));
+	store_conns_submit(st->conns, store_op_new_presence(STORE_OP_PRESENCE,
+					  STORE_SCRIPT_PRESENCE_ADOPT, 2, argv, cb, arg));
 }
 
 void

@@ -112,6 +112,8 @@ typedef struct store_presence {
 	uint64_t ended;
 	/* Adopt: the cursor of the next step, "0" after the last; sweep: "". */
 	const char *cursor;
+	/* Due: some session's deadline has passed. */
+	bool due;
 } store_presence;
 
 typedef void (*store_presence_cb)(
@@ -179,6 +181,9 @@ void store_auth_revoke_all(store *st, const char *username, store_auth_cb cb, vo
  * first; a->count is the count. */
 void store_auth_register_count(store *st, int64_t window_ms, store_auth_cb cb, void *arg);
 
+/* Whether a session's deadline has passed (p->due), by Redis's clock: what
+ * a sweeper asks before it sweeps.  Writes nothing. */
+void store_presence_due(store *st, store_presence_cb cb, void *arg);
 /* Ends up to batch sessions whose deadline has passed, each with a LOGOUT
  * journaled once, however many stores sweep the same Redis at once. */
 void store_presence_sweep(store *st, unsigned batch, store_presence_cb cb, void *arg);

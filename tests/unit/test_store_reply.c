@@ -804,7 +804,8 @@ test_heartbeat_malformed_is_internal(void **state)
 static void
 test_user_answers_role_presence_and_times(void **state)
 {
-	t_answer a = t_complete(STORE_OP_USER, 0, "*4|$admin|:1|:1712345678901|:1712000000000", NULL);
+	t_answer a =
+	    t_complete(STORE_OP_USER, 0, "*4|$admin|:1|:1712345678901|:1712000000000", NULL);
 	Pigeon__V1__GetUserReply *rep = t_ok(&a, &pigeon__v1__get_user_reply__descriptor);
 
 	assert_string_equal(rep->username, "Alice");
@@ -843,6 +844,7 @@ typedef struct t_step {
 	uint64_t taken;
 	uint64_t ended;
 	char cursor[64];
+	bool due;
 } t_step;
 
 static void
@@ -858,20 +860,78 @@ t_step_cb(void *arg, pigeon_status st, const char *errmsg, const store_presence 
 		a->taken = p->taken;
 		a->ended = p->ended;
 		snprintf(a->cursor, sizeof(a->cursor), "%s", p->cursor);
+		a->due = p->due;
 	}
+}
+
+/* A presence step of kind over spec (and spec2, the due check's earliest
+ * deadline, or NULL). */
+static t_step
+t_step_kind(store_op_kind kind, const char *spec, const char *spec2)
+{
+	t_step a = {0};
+	store_reply_req q = {.kind = kind, .presence_cb = t_step_cb, .arg = &a};
+	redisReply *r = t_reply(spec), *r2 = spec2 != NULL ? t_reply(spec2) : NULL;
+
+	store_reply_complete(&q, r, r2);
+	freeReplyObject(r);
+	if (r2 != NULL)
+		freeReplyObject(r2);
+	assert_int_equal(a.calls, 1);
+	return a;
 }
 
 static t_step
 t_step_complete(const char *spec)
 {
-	t_step a = {0};
-	store_reply_req q = {.kind = STORE_OP_PRESENCE, .presence_cb = t_step_cb, .arg = &a};
-	redisReply *r = t_reply(spec);
+	return t_step_kind(STORE_OP_PRESENCE, spec, NULL);
+}
 
-	store_reply_complete(&q, r, NULL);
-	freeReplyObject(r);
-	assert_int_equal(a.calls, 1);
-	return a;
+/* TIME {seconds, microseconds}, then the earliest deadline: due when it is
+ * at or before the time, in whole milliseconds. */
+static void
+test_presence_due_compares_the_earliest_deadline_with_the_time(void **state)
+{
+	const char *alice = "*2|$Alice|$1712345678901";
+	t_step a = t_step_kind(STORE_OP_PRESENCE_DUE, "*2|$1712345678|$901999", alice);
+
+	assert_int_equal(a.st, PIGEON_OK);
+	assert_true(a.got);
+	assert_true(a.due);
+	a = t_step_kind(STORE_OP_PRESENCE_DUE, "*2|$1712345678|$900999", alice);
+	assert_int_equal(a.st, PIGEON_OK);
+	assert_false(a.due);
+	a = t_step_kind(STORE_OP_PRESENCE_DUE, "*2|$1712345678|$901000", "*0");
+	assert_int_equal(a.st, PIGEON_OK);
+	assert_true(a.got);
+	assert_false(a.due);
+	a = t_step_kind(STORE_OP_PRESENCE_DUE, "*2|$1712345678|$0", "*2|$Alice|$1.5e3");
+	assert_true(a.due);
+}
+
+static void
+test_presence_due_malformed_is_internal(void **state)
+{
+	static const char *const bad[][2] = {{":1", "*0"}, {"*1|$1", "*0"}, {"*2|$x|$1", "*0"},
+	    {"*2|$1|$2", ":0"}, {"*2|$1|$2", "*1|$Alice"}, {"*2|$1|$2", "*2|$Alice|$soon"},
+	    {"*2|$1|$2", "*2|$Alice|$"}, {"*2|$1|$2", "*2|$Alice|:5"},
+	    {"*2|$1|$2", "*2|$Alice|$inf"}, {"*2|$1|$2", "*3|$a|$1|$b"}};
+
+	for (size_t i = 0; i < N(bad); i++) {
+		t_step a = t_step_kind(STORE_OP_PRESENCE_DUE, bad[i][0], bad[i][1]);
+
+		if (a.st != PIGEON_INTERNAL)
+			print_message("accepted: %s then %s\n", bad[i][0], bad[i][1]);
+		assert_int_equal(a.st, PIGEON_INTERNAL);
+		assert_string_equal(a.msg, T_MALFORMED);
+		assert_false(a.got);
+	}
+	/* Without its second reply, as for the journal. */
+	{
+		t_step a = t_step_kind(STORE_OP_PRESENCE_DUE, "*2|$1|$2", NULL);
+
+		assert_int_equal(a.st, PIGEON_INTERNAL);
+	}
 }
 
 static void
@@ -1250,6 +1310,8 @@ main(void)
 		cmocka_unit_test(test_user_answers_role_presence_and_times),
 		cmocka_unit_test(test_user_malformed_is_internal),
 		cmocka_unit_test(test_presence_answers_taken_ended_and_cursor),
+		cmocka_unit_test(test_presence_due_compares_the_earliest_deadline_with_the_time),
+		cmocka_unit_test(test_presence_due_malformed_is_internal),
 		cmocka_unit_test(test_presence_malformed_and_errors_reach_its_callback),
 		cmocka_unit_test(test_fail_answers_the_status_but_health_is_not_serving),
 		cmocka_unit_test(test_published_journal_event_goes_to_the_journal_topic),
