@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * pigeond: options, wiring and signals.  Roles: `rpc` serves the RPC socket
- * from the store and sweeps expired sessions, `worker` runs the queue workers, `events` rebroadcasts
- * Redis pub/sub on the nng pub socket, `all` (the default) runs every role in
- * one process.  SIGHUP reloads the spam filter.  SIGINT/SIGTERM stop it
- * gracefully, in the order at `out:` below, and a second one during that
- * stop ends it at once with exit code 1.  At start an address still held
- * (by a pigeond before this one, draining) is waited for.
+ * from the store and sweeps expired sessions, `worker` runs the queue
+ * workers, `events` rebroadcasts Redis pub/sub on the nng pub socket, `all`
+ * (the default) runs every role in one process.  SIGHUP reloads the spam
+ * filter.  SIGINT/SIGTERM stop it gracefully, in the order at `out:` below,
+ * and a second one during that stop ends it at once with exit code 1.  At
+ * start an address still held (by a pigeond before this one, draining) is
+ * waited for.
  */
 #include <pthread.h>
 #include <signal.h>

@@ -590,7 +590,8 @@ test_heartbeat_needs_the_user_and_get_user_a_session(void **state)
 	/* The default TTL, 60 s. */
 	assert_true(expires >= before + 60000 && expires <= clocks_wall_ms() + 60000);
 	assert_int_equal(heartbeat(c, "carol", msg, NULL, NULL), PIGEON_PERMISSION_DENIED);
-	assert_string_equal(msg, "keeping another user's session alive needs that user or an admin");
+	assert_string_equal(
+	    msg, "keeping another user's session alive needs that user or an admin");
 	assert_int_equal(user_of(c, "carol", &online, &created), PIGEON_OK);
 	assert_false(online);
 	assert_true(created >= before && created <= clocks_wall_ms());
