@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * pigeond: options, wiring and signals.  Roles: `rpc` serves the RPC socket
- * from the store, `worker` runs the queue workers, `events` rebroadcasts
- * Redis pub/sub on the nng pub socket, `all` (the default) runs every role in
- * one process.  SIGHUP reloads the spam filter.  SIGINT/SIGTERM stop it
- * gracefully, in the order at `out:` below, and a second one during that
- * stop ends it at once with exit code 1.  At start an address still held
- * (by a pigeond before this one, draining) is waited for.
+ * from the store and sweeps expired sessions, `worker` runs the queue
+ * workers, `events` rebroadcasts Redis pub/sub on the nng pub socket, `all`
+ * (the default) runs every role in one process.  SIGHUP reloads the spam
+ * filter.  SIGINT/SIGTERM stop it gracefully, in the order at `out:` below,
+ * and a second one during that stop ends it at once with exit code 1.  At
+ * start an address still held (by a pigeond before this one, draining) is
+ * waited for.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -30,6 +31,7 @@
 #include "server.h"
 #include "service.h"
 #include "store.h"
+#include "sweeper.h"
 #include "validate.h"
 #include "worker.h"
 
@@ -52,6 +54,7 @@ typedef struct config {
 	uint64_t journal_max;
 	uint64_t drain_max_ms;
 	uint64_t listen_wait_ms;
+	uint64_t presence_ttl;
 	const char *auth;
 	const char *auth_key_file;
 	const char *auth_key_file_previous;
@@ -72,12 +75,15 @@ typedef struct config {
 #define PASSWD_MEM_KIB_MIN 19456
 #define PASSWD_OPS_MIN 2
 
+/* --presence-ttl, seconds: at least a second, at most a day. */
+#define PRESENCE_TTL_MAX 86400
+
 /* Tries at a busy address: the first wait, and the longest. */
 #define ADDRESS_RETRY_MIN_MS 20
 #define ADDRESS_RETRY_MAX_MS 500
 
 static const char *const mutating_methods[] = {
-	"Login", "Logout", "SendMessage", "RegisterUser", "RevokeSessions", NULL};
+	"Login", "Logout", "SendMessage", "RegisterUser", "RevokeSessions", "Heartbeat", NULL};
 
 static bool
 role_has(const config *cf, const char *role)
@@ -90,9 +96,10 @@ role_has(const config *cf, const char *role)
  * here (*own_st). */
 static pigeon_status
 open_metrics(const config *cf, store *st, rpc_dispatcher *disp, worker_pool *wp,
-    events_relay *ev, identity *id, store **own_st, pigeond_metrics **out)
+    events_relay *ev, identity *id, presence_sweeper *sweeper, store **own_st,
+    pigeond_metrics **out)
 {
-	pigeond_parts parts = {disp, wp, st, ev, id};
+	pigeond_parts parts = {disp, wp, st, ev, id, sweeper};
 	pigeon_status rv;
 
 	if (st == NULL) {
@@ -403,6 +410,10 @@ main(int argc, char **argv)
 		    "at start, how long to wait for an address another process holds (a "
 		    "pigeond being replaced, still stopping)",
 		    &cf.listen_wait_ms},
+		{"presence-ttl", "PIGEON_PRESENCE_TTL", OPT_UINT, "60",
+		    "seconds a session lives after its user's last Login, Heartbeat or "
+		    "SendMessage; then the user is logged out (1 to 86400)",
+		    &cf.presence_ttl},
 		{"log-level", "PIGEON_LOG_LEVEL", OPT_STRING, "info", "error, warn, info or debug",
 		    &cf.log_level},
 		{"metrics-listen", "PIGEON_METRICS_LISTEN", OPT_STRING, NULL,
@@ -455,6 +466,7 @@ main(int argc, char **argv)
 	rpc_server_opts ropts = {0};
 	worker_opts wo = {0};
 	events_opts eo = {0};
+	presence_opts po = {0};
 	store *st = NULL;
 	service *svc = NULL;
 	identity *id = NULL;
@@ -462,6 +474,7 @@ main(int argc, char **argv)
 	rpc_server *srv = NULL;
 	worker_pool *wp = NULL;
 	events_relay *ev = NULL;
+	presence_sweeper *sweeper = NULL;
 	store *metrics_st = NULL;
 	pigeond_metrics *metrics = NULL;
 	sigset_t sigs;
@@ -496,6 +509,11 @@ main(int argc, char **argv)
 		    cf.role);
 		return 2;
 	}
+	if (cf.presence_ttl < 1 || cf.presence_ttl > PRESENCE_TTL_MAX) {
+		fprintf(stderr, "%s: --presence-ttl must be from 1 to %d seconds\n", argv[0],
+		    PRESENCE_TTL_MAX);
+		return 2;
+	}
 	if ((bad = check_auth(&cf, argv[0])) != 0)
 		return bad;
 	if (cf.create_admin != NULL)
@@ -514,6 +532,7 @@ main(int argc, char **argv)
 		so.url = cf.redis_url;
 		so.journal_max = cf.journal_max;
 		so.users_file = cf.users_file;
+		so.presence_ttl_ms = (int64_t)cf.presence_ttl * 1000;
 		if ((rv = store_open(&st, &so)) != PIGEON_OK) {
 			log_error("pigeond", "cannot open the store status=%s url=%s",
 			    pigeon_status_name(rv), cf.redis_url);
@@ -554,6 +573,12 @@ main(int argc, char **argv)
 			goto out;
 		}
 		log_info("pigeond", "serving RPC url=%s redis=%s", cf.rpc_url, cf.redis_url);
+		po.ttl_ms = so.presence_ttl_ms;
+		if ((rv = presence_sweeper_start(&sweeper, st, &po)) != PIGEON_OK) {
+			log_error("pigeond", "cannot start the presence sweeper status=%s",
+			    pigeon_status_name(rv));
+			goto out;
+		}
 	}
 	if (role_has(&cf, "worker")) {
 		wo.redis_url = cf.redis_url;
@@ -588,8 +613,8 @@ main(int argc, char **argv)
 		}
 	}
 
-	if (cf.metrics_listen != NULL && (rv = open_metrics(&cf, st, disp, wp, ev, id, &metrics_st,
-					      &metrics)) != PIGEON_OK)
+	if (cf.metrics_listen != NULL && (rv = open_metrics(&cf, st, disp, wp, ev, id, sweeper,
+					      &metrics_st, &metrics)) != PIGEON_OK)
 		goto out;
 
 	for (;;) {
@@ -616,9 +641,10 @@ stopping:
 out:
 	/* The graceful stop, in this order: refuse new requests and answer
 	 * those in flight; close the RPC socket, which frees its address for
-	 * the pigeond that replaces this one; let each worker finish and
-	 * acknowledge its batch; relay the events of those batches; close the
-	 * store, which answered the requests.  Also the way out of a failed
+	 * the pigeond that replaces this one; stop sweeping expired sessions;
+	 * let each worker finish and acknowledge its batch; relay the events
+	 * of those batches and sweeps; close the store, which answered the
+	 * requests and ran the sweeps.  Also the way out of a failed
 	 * start, where whatever did not start is NULL. */
 	stop_start = clocks_mono_ms();
 	if (srv != NULL && (left = rpc_server_drain(srv, (int64_t)cf.drain_max_ms)) > 0)
@@ -629,6 +655,7 @@ out:
 	pigeond_metrics_close(metrics);
 	store_close(metrics_st);
 	rpc_server_close(srv);
+	presence_sweeper_stop(sweeper);
 	worker_pool_stop(wp);
 	events_stop(ev);
 	rpc_dispatcher_free(disp);

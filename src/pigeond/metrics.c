@@ -155,6 +155,8 @@ render(void *arg, size_t *len)
 		events_render(m->parts.relay, &t);
 	if (m->parts.id != NULL)
 		identity_render(m->parts.id, &t);
+	if (m->parts.presence != NULL)
+		presence_sweeper_render(m->parts.presence, &t);
 	process_render(&t, m->start_time_s);
 	return prom_text_take(&t, len);
 }

@@ -2,7 +2,7 @@
 /*
  * pigeond's own /metrics (docs/operations.md lists every family): what the
  * parts running in this process count (RPCs, workers, the store's Redis
- * connections, the events relay), the queue's figures read from Redis at
+ * connections, the events relay, the presence sweeper), the queue's figures read from Redis at
  * each scrape, and the process's memory and descriptors.  Served on
  * --metrics-listen by src/metrics/serve.c.
  */
@@ -15,6 +15,7 @@
 #include "events.h"
 #include "identity.h"
 #include "store.h"
+#include "sweeper.h"
 #include "worker.h"
 
 typedef struct pigeond_metrics pigeond_metrics;
@@ -28,6 +29,7 @@ typedef struct pigeond_parts {
 	store *st;
 	events_relay *relay;
 	identity *id;
+	presence_sweeper *presence;
 } pigeond_parts;
 
 /* Starts serving on listen ("127.0.0.1:9464").  Borrows parts (copied).

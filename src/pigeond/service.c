@@ -272,6 +272,39 @@ svc_revoke_sessions(Pigeon__V1__Pigeon_Service *base, const Pigeon__V1__RevokeSe
 		identity_revoke_sessions(svc->id, call, in);
 }
 
+static void
+heartbeat_authorized(void *ctx, void *call, const void *in, const identity_caller *who)
+{
+	const Pigeon__V1__HeartbeatRequest *req = in;
+
+	store_heartbeat(((service *)ctx)->st, req->username, rpc_call_done, call);
+}
+
+static void
+svc_heartbeat(Pigeon__V1__Pigeon_Service *base, const Pigeon__V1__HeartbeatRequest *in,
+    Pigeon__V1__HeartbeatReply_Closure closure, void *call)
+{
+	if (check_username(call, "username", in->username))
+		authorized(svc_of(base), call, in, IDENTITY_SELF_OR_ADMIN, in->username,
+		    "keeping another user's session alive", heartbeat_authorized);
+}
+
+static void
+user_authorized(void *ctx, void *call, const void *in, const identity_caller *who)
+{
+	const Pigeon__V1__GetUserRequest *req = in;
+
+	store_get_user(((service *)ctx)->st, req->username, rpc_call_done, call);
+}
+
+static void
+svc_get_user(Pigeon__V1__Pigeon_Service *base, const Pigeon__V1__GetUserRequest *in,
+    Pigeon__V1__GetUserReply_Closure closure, void *call)
+{
+	if (check_username(call, "username", in->username))
+		authorized(svc_of(base), call, in, IDENTITY_SIGNED_IN, NULL, NULL, user_authorized);
+}
+
 /* Health adds what only this process knows to the store's answer. */
 typedef struct health_call {
 	service *svc;

@@ -59,9 +59,9 @@ struct store_conns {
 	atomic_uint_fast64_t reconnects;
 };
 
+/* req holds the kind, the callback of that kind and its argument. */
 static store_op *
-op_alloc(store_op_kind kind, int script, int argc, const char *const *argv, store_cb cb,
-    store_auth_cb auth_cb, void *arg)
+op_alloc(const store_reply_req *req, int script, int argc, const char *const *argv)
 {
 	store_op *op;
 	size_t total = sizeof(*op), l[STORE_OP_ARGS];
@@ -72,16 +72,17 @@ op_alloc(store_op_kind kind, int script, int argc, const char *const *argv, stor
 		total += l[i] + 1;
 	}
 	if ((op = calloc(1, total)) == NULL) {
-		if (auth_cb != NULL)
-			auth_cb(arg, PIGEON_RESOURCE_EXHAUSTED, "out of memory", NULL);
+		const char *msg = "out of memory";
+
+		if (req->auth_cb != NULL)
+			req->auth_cb(req->arg, PIGEON_RESOURCE_EXHAUSTED, msg, NULL);
+		else if (req->presence_cb != NULL)
+			req->presence_cb(req->arg, PIGEON_RESOURCE_EXHAUSTED, msg, NULL);
 		else
-			cb(arg, PIGEON_RESOURCE_EXHAUSTED, "out of memory", NULL);
+			req->cb(req->arg, PIGEON_RESOURCE_EXHAUSTED, msg, NULL);
 		return NULL;
 	}
-	op->req.kind = kind;
-	op->req.cb = cb;
-	op->req.auth_cb = auth_cb;
-	op->req.arg = arg;
+	op->req = *req;
 	op->script = script;
 	op->argc = argc;
 	p = (char *)(op + 1);
@@ -100,13 +101,26 @@ store_op *
 store_op_new(store_op_kind kind, int script, int argc, const char *const *argv, store_cb cb,
     void *arg)
 {
-	return op_alloc(kind, script, argc, argv, cb, NULL, arg);
+	store_reply_req req = {.kind = kind, .cb = cb, .arg = arg};
+
+	return op_alloc(&req, script, argc, argv);
 }
 
 store_op *
 store_op_new_auth(int script, int argc, const char *const *argv, store_auth_cb cb, void *arg)
 {
-	return op_alloc(STORE_OP_AUTH, script, argc, argv, NULL, cb, arg);
+	store_reply_req req = {.kind = STORE_OP_AUTH, .auth_cb = cb, .arg = arg};
+
+	return op_alloc(&req, script, argc, argv);
+}
+
+store_op *
+store_op_new_presence(store_op_kind kind, int script, int argc, const char *const *argv,
+    store_presence_cb cb, void *arg)
+{
+	store_reply_req req = {.kind = kind, .presence_cb = cb, .arg = arg};
+
+	return op_alloc(&req, script, argc, argv);
 }
 
 void
@@ -200,16 +214,16 @@ fail:
 static void
 op_format(store_conn *cn, store_op *op, store_cmd *cmd)
 {
+	int first = op->split > 0 ? op->split : op->argc;
+
 	if (op->script >= 0)
-		store_cmd_evalsha(cmd, cn->shas[op->script], (size_t)op->argc);
+		store_cmd_evalsha(cmd, cn->shas[op->script], (size_t)first);
 	else
-		store_cmd_begin(cmd, (size_t)op->argc);
-	for (int i = 0; i < op->argc; i++)
+		store_cmd_begin(cmd, (size_t)first);
+	for (int i = 0; i < op->argc; i++) {
+		if (i == first)
+			store_cmd_begin(cmd, (size_t)(op->argc - first));
 		store_cmd_arg(cmd, op->argv[i], op->lens[i]);
-	if (op->then_get != NULL) {
-		store_cmd_begin(cmd, 2);
-		store_cmd_arg(cmd, "GET", 3);
-		store_cmd_str(cmd, op->then_get);
 	}
 }
 
@@ -246,7 +260,7 @@ pipeline(store_conn *cn, store_op *list)
 		if (!op->sent)
 			continue;
 		if (redisGetReply(cn->c, (void **)&op->reply) != REDIS_OK ||
-		    (op->then_get != NULL &&
+		    (op->split > 0 &&
 			redisGetReply(cn->c, (void **)&op->reply2) != REDIS_OK)) {
 			if (op->reply != NULL)
 				freeReplyObject(op->reply);

@@ -42,9 +42,11 @@ typedef struct store_op {
 	int argc;
 	char *argv[STORE_OP_ARGS];
 	size_t lens[STORE_OP_ARGS];
-	/* A key whose GET is written right after the op's own command, its
-	 * reply going to reply2 (the journal's last sequence), or NULL. */
-	const char *then_get;
+	/* When not 0, argv holds two plain commands, argv[0..split) and
+	 * argv[split..argc), written one after the other; the second's reply
+	 * goes to reply2 (the journal's GET of its last sequence, the earliest
+	 * session deadline after Redis's TIME). */
+	int split;
 
 	/* Owned by the I/O thread. */
 	bool sent;
@@ -61,6 +63,10 @@ store_op *store_op_new(store_op_kind kind, int script, int argc, const char *con
 /* The same for a STORE_OP_AUTH operation, which answers through cb. */
 store_op *store_op_new_auth(
     int script, int argc, const char *const *argv, store_auth_cb cb, void *arg);
+/* The same for a STORE_OP_PRESENCE or STORE_OP_PRESENCE_DUE operation,
+ * which answers through cb. */
+store_op *store_op_new_presence(store_op_kind kind, int script, int argc, const char *const *argv,
+    store_presence_cb cb, void *arg);
 
 typedef struct store_conns store_conns;
 

@@ -23,6 +23,10 @@ extern const char store_lua_auth_fail[];
 extern const char store_lua_auth_revoke[];
 extern const char store_lua_auth_revoke_all[];
 extern const char store_lua_auth_register_count[];
+extern const char store_lua_presence_sweep[];
+extern const char store_lua_presence_adopt[];
+extern const char store_lua_heartbeat[];
+extern const char store_lua_read_user[];
 
 static const char *const script_texts[STORE_SCRIPT_COUNT] = {
 	[STORE_SCRIPT_LOGIN] = store_lua_login,
@@ -40,6 +44,10 @@ static const char *const script_texts[STORE_SCRIPT_COUNT] = {
 	[STORE_SCRIPT_AUTH_REVOKE] = store_lua_auth_revoke,
 	[STORE_SCRIPT_AUTH_REVOKE_ALL] = store_lua_auth_revoke_all,
 	[STORE_SCRIPT_AUTH_REGISTER_COUNT] = store_lua_auth_register_count,
+	[STORE_SCRIPT_PRESENCE_SWEEP] = store_lua_presence_sweep,
+	[STORE_SCRIPT_PRESENCE_ADOPT] = store_lua_presence_adopt,
+	[STORE_SCRIPT_HEARTBEAT] = store_lua_heartbeat,
+	[STORE_SCRIPT_USER] = store_lua_read_user,
 };
 
 const char *

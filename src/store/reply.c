@@ -562,6 +562,43 @@ reply_health(const store_reply_req *q, const redisReply *r)
 	return PIGEON_OK;
 }
 
+/* heartbeat's {online, deadline}. */
+static pigeon_status
+reply_heartbeat(const store_reply_req *q, const redisReply *r)
+{
+	Pigeon__V1__HeartbeatReply rep = PIGEON__V1__HEARTBEAT_REPLY__INIT;
+
+	if (!is_arr(r, 2) || !is_int(r->element[0]) || !is_int(r->element[1]) ||
+	    r->element[1]->integer < 0)
+		return PIGEON_INTERNAL;
+	rep.online = r->element[0]->integer != 0;
+	rep.expires_ms = rep.online ? r->element[1]->integer : 0;
+	q->cb(q->arg, PIGEON_OK, NULL, &rep.base);
+	return PIGEON_OK;
+}
+
+/* read_user's {role, online, last_seen_ms, created_ms}; a negative time
+ * (a hand-edited profile) reads as 0, as an unknown one. */
+static pigeon_status
+reply_user(const store_reply_req *q, const redisReply *r)
+{
+	Pigeon__V1__GetUserReply rep = PIGEON__V1__GET_USER_REPLY__INIT;
+	Pigeon__V1__Role role = PIGEON__V1__ROLE__ROLE_REGULAR;
+
+	if (!is_arr(r, 4) || !is_str(r->element[0]) || !is_int(r->element[1]) ||
+	    !is_int(r->element[2]) || !is_int(r->element[3]))
+		return PIGEON_INTERNAL;
+	names_role_parse(r->element[0]->str, &role);
+	rep.username = (char *)q->username;
+	rep.role = role == PIGEON__V1__ROLE__ROLE_ADMIN ? PIGEON__V1__ROLE__ROLE_ADMIN
+							 : PIGEON__V1__ROLE__ROLE_REGULAR;
+	rep.online = r->element[1]->integer != 0;
+	rep.last_seen_ms = (int64_t)count_of(r->element[2]->integer);
+	rep.created_ms = (int64_t)count_of(r->element[3]->integer);
+	q->cb(q->arg, PIGEON_OK, NULL, &rep.base);
+	return PIGEON_OK;
+}
+
 /* The auth_ scripts' {exists, hash, admin, generation, revoked, count}. */
 static pigeon_status
 reply_auth(const store_reply_req *q, const redisReply *r)
@@ -582,11 +619,56 @@ reply_auth(const store_reply_req *q, const redisReply *r)
 	return PIGEON_OK;
 }
 
+/* The presence_ scripts' {taken, ended, cursor}. */
+static pigeon_status
+reply_presence(const store_reply_req *q, const redisReply *r)
+{
+	store_presence p = {0};
+
+	if (!is_arr(r, 3) || !is_int(r->element[0]) || !is_int(r->element[1]) ||
+	    !is_str(r->element[2]))
+		return PIGEON_INTERNAL;
+	p.taken = count_of(r->element[0]->integer);
+	p.ended = count_of(r->element[1]->integer);
+	p.cursor = r->element[2]->str;
+	q->presence_cb(q->arg, PIGEON_OK, NULL, &p);
+	return PIGEON_OK;
+}
+
+/* r: TIME's {seconds, microseconds}; earliest: ZRANGE 0 0 WITHSCORES of the
+ * deadlines, {member, score} or empty. */
+static pigeon_status
+reply_presence_due(const store_reply_req *q, const redisReply *r, const redisReply *earliest)
+{
+	store_presence p = {.cursor = ""};
+	long long sec, usec;
+	char *end;
+	double deadline;
+
+	if (!is_arr(r, 2) || !num_from(r->element[0], &sec) || !num_from(r->element[1], &usec) ||
+	    earliest == NULL || earliest->type != REDIS_REPLY_ARRAY ||
+	    (earliest->elements != 0 && earliest->elements != 2))
+		return PIGEON_INTERNAL;
+	if (earliest->elements == 2) {
+		if (!is_str(earliest->element[1]) || earliest->element[1]->len == 0)
+			return PIGEON_INTERNAL;
+		deadline = strtod(earliest->element[1]->str, &end);
+		if (end != earliest->element[1]->str + earliest->element[1]->len ||
+		    !isfinite(deadline))
+			return PIGEON_INTERNAL;
+		p.due = deadline <= (double)sec * 1000 + (double)(usec / 1000);
+	}
+	q->presence_cb(q->arg, PIGEON_OK, NULL, &p);
+	return PIGEON_OK;
+}
+
 void
 store_reply_fail(const store_reply_req *q, pigeon_status rv, const char *msg)
 {
 	if (q->kind == STORE_OP_AUTH) {
 		q->auth_cb(q->arg, rv, msg, NULL);
+	} else if (q->kind == STORE_OP_PRESENCE || q->kind == STORE_OP_PRESENCE_DUE) {
+		q->presence_cb(q->arg, rv, msg, NULL);
 	} else if (q->kind == STORE_OP_HEALTH && rv != PIGEON_CANCELLED) {
 		Pigeon__V1__HealthReply rep = PIGEON__V1__HEALTH_REPLY__INIT;
 
@@ -647,8 +729,20 @@ store_reply_complete(const store_reply_req *q, const redisReply *r, const redisR
 	case STORE_OP_HEALTH:
 		rv = reply_health(q, r);
 		break;
+	case STORE_OP_HEARTBEAT:
+		rv = reply_heartbeat(q, r);
+		break;
+	case STORE_OP_USER:
+		rv = reply_user(q, r);
+		break;
 	case STORE_OP_AUTH:
 		rv = reply_auth(q, r);
+		break;
+	case STORE_OP_PRESENCE:
+		rv = reply_presence(q, r);
+		break;
+	case STORE_OP_PRESENCE_DUE:
+		rv = reply_presence_due(q, r, r2);
 		break;
 	default:
 		rv = PIGEON_INTERNAL;
@@ -659,8 +753,11 @@ store_reply_complete(const store_reply_req *q, const redisReply *r, const redisR
 malformed:
 	log_error("store", "unexpected reply kind=%d type=%d", (int)q->kind,
 	    r != NULL ? r->type : -1);
+	msg = rv == PIGEON_INTERNAL ? MSG_MALFORMED : MSG_NO_MEMORY;
 	if (q->kind == STORE_OP_AUTH)
-		q->auth_cb(q->arg, rv, rv == PIGEON_INTERNAL ? MSG_MALFORMED : MSG_NO_MEMORY, NULL);
+		q->auth_cb(q->arg, rv, msg, NULL);
+	else if (q->kind == STORE_OP_PRESENCE || q->kind == STORE_OP_PRESENCE_DUE)
+		q->presence_cb(q->arg, rv, msg, NULL);
 	else
-		q->cb(q->arg, rv, rv == PIGEON_INTERNAL ? MSG_MALFORMED : MSG_NO_MEMORY, NULL);
+		q->cb(q->arg, rv, msg, NULL);
 }

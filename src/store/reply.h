@@ -38,37 +38,46 @@ typedef enum store_op_kind {
 	STORE_OP_JOURNAL,
 	STORE_OP_REGISTER,
 	STORE_OP_HEALTH,
+	STORE_OP_HEARTBEAT,
+	STORE_OP_USER,
 	/* Sign-in state (store_auth_cb): every auth_ script. */
 	STORE_OP_AUTH,
+	/* Presence steps (store_presence_cb): every presence_ script, and the
+	 * check whether any session is due (TIME, then the earliest deadline). */
+	STORE_OP_PRESENCE,
+	STORE_OP_PRESENCE_DUE,
 } store_op_kind;
 
 /* What answering an operation needs besides Redis's reply. */
 typedef struct store_reply_req {
 	store_op_kind kind;
 	/* The user the reply message names (login, logout, user stats,
-	 * register); borrowed. */
+	 * register, user); borrowed. */
 	const char *username;
 	/* The page size asked for (inbox, online, journal): the command asked
 	 * for one more, to learn whether more follow. */
 	uint32_t page;
-	/* STORE_OP_AUTH answers through auth_cb, every other kind through cb. */
+	/* STORE_OP_AUTH answers through auth_cb, STORE_OP_PRESENCE through
+	 * presence_cb, every other kind through cb. */
 	store_cb cb;
 	void *arg;
 	store_auth_cb auth_cb;
+	store_presence_cb presence_cb;
 } store_reply_req;
 
 /* Answers q from r, the reply to its command, and r2, the reply to the
- * command written right after it (the journal's GET of its last sequence;
- * NULL for every other kind).  Runs q->cb exactly once: OK with the reply
- * message, whose strings point into r; an error reply's status and message
- * (store_status_from_error, redis.h), Health then answering OK with
- * NOT_SERVING; INTERNAL "unexpected reply from redis" for a shape the
- * operation never gets; RESOURCE_EXHAUSTED "out of memory".  Borrows r and
- * r2. */
+ * command written right after it (the journal's GET of its last sequence,
+ * the presence check's earliest deadline; NULL for every other kind).  Runs
+ * q's callback exactly once: OK with the reply message, whose strings point
+ * into r; an error reply's status and message (store_status_from_error,
+ * redis.h), Health then answering OK with NOT_SERVING; INTERNAL "unexpected
+ * reply from redis" for a shape the operation never gets;
+ * RESOURCE_EXHAUSTED "out of memory".  Borrows r and r2. */
 void store_reply_complete(const store_reply_req *q, const redisReply *r, const redisReply *r2);
 
-/* Answers q with a failure: runs q->cb once with rv and msg (borrowed), but
- * Health answers OK with NOT_SERVING for anything but CANCELLED. */
+/* Answers q with a failure: runs q's callback once with rv and msg
+ * (borrowed), but Health answers OK with NOT_SERVING for anything but
+ * CANCELLED. */
 void store_reply_fail(const store_reply_req *q, pigeon_status rv, const char *msg);
 
 /* Decodes one payload of len bytes published on channel (the scripts' JSON,

@@ -26,6 +26,8 @@ struct store {
 	store_conns *conns;
 	/* Journal entries kept, as the scripts' journal_max argument. */
 	char jmax[24];
+	/* The presence TTL in ms, as the scripts' argument. */
+	char ttl[24];
 	store_users users;
 };
 
@@ -54,6 +56,8 @@ store_open(store **out, const store_opts *opts)
 		return PIGEON_RESOURCE_EXHAUSTED;
 	snprintf(st->jmax, sizeof(st->jmax), "%llu",
 	    (unsigned long long)(opts->journal_max != 0 ? opts->journal_max : 1000000));
+	snprintf(st->ttl, sizeof(st->ttl), "%" PRId64,
+	    opts->presence_ttl_ms > 0 ? opts->presence_ttl_ms : STORE_PRESENCE_TTL_DEFAULT_MS);
 	if (opts->users_file != NULL &&
 	    (rv = store_users_load(opts->users_file, &st->users)) != PIGEON_OK)
 		goto fail_free;
@@ -88,10 +92,10 @@ store_connected(const store *st)
 void
 store_login(store *st, const char *username, store_cb cb, void *arg)
 {
-	const char *argv[] = {username, st->jmax};
+	const char *argv[] = {username, st->jmax, st->ttl};
 
 	store_conns_submit(
-	    st->conns, store_op_new(STORE_OP_LOGIN, STORE_SCRIPT_LOGIN, 2, argv, cb, arg));
+	    st->conns, store_op_new(STORE_OP_LOGIN, STORE_SCRIPT_LOGIN, 3, argv, cb, arg));
 }
 
 void
@@ -106,10 +110,10 @@ store_logout(store *st, const char *username, store_cb cb, void *arg)
 void
 store_login_again(store *st, const char *username, store_cb cb, void *arg)
 {
-	const char *argv[] = {username, st->jmax, "again"};
+	const char *argv[] = {username, st->jmax, st->ttl, "again"};
 
 	store_conns_submit(
-	    st->conns, store_op_new(STORE_OP_LOGIN, STORE_SCRIPT_LOGIN, 3, argv, cb, arg));
+	    st->conns, store_op_new(STORE_OP_LOGIN, STORE_SCRIPT_LOGIN, 4, argv, cb, arg));
 }
 
 void
@@ -125,10 +129,28 @@ void
 store_send_message(store *st, const Pigeon__V1__SendMessageRequest *req, store_cb cb, void *arg)
 {
 	const char *argv[] = {req->sender, req->recipient, req->content,
-	    req->idempotency_key != NULL ? req->idempotency_key : ""};
+	    req->idempotency_key != NULL ? req->idempotency_key : "", st->ttl};
 
 	store_conns_submit(
-	    st->conns, store_op_new(STORE_OP_SEND, STORE_SCRIPT_SEND, 4, argv, cb, arg));
+	    st->conns, store_op_new(STORE_OP_SEND, STORE_SCRIPT_SEND, 5, argv, cb, arg));
+}
+
+void
+store_heartbeat(store *st, const char *username, store_cb cb, void *arg)
+{
+	const char *argv[] = {username, st->jmax, st->ttl};
+
+	store_conns_submit(st->conns,
+	    store_op_new(STORE_OP_HEARTBEAT, STORE_SCRIPT_HEARTBEAT, 3, argv, cb, arg));
+}
+
+void
+store_get_user(store *st, const char *username, store_cb cb, void *arg)
+{
+	const char *argv[] = {username};
+
+	store_conns_submit(
+	    st->conns, store_op_new(STORE_OP_USER, STORE_SCRIPT_USER, 1, argv, cb, arg));
 }
 
 void
@@ -208,7 +230,8 @@ store_get_event_journal(
 {
 	uint32_t page = page_size(req->page_size);
 	char from[32], count[16];
-	const char *argv[] = {"XREVRANGE", "pigeon:journal", "+", "-", "COUNT", count};
+	const char *argv[] = {
+	    "XREVRANGE", "pigeon:journal", "+", "-", "COUNT", count, "GET", "pigeon:journal:seq"};
 	store_op *op;
 
 	snprintf(count, sizeof(count), "%u", page + 1);
@@ -221,9 +244,9 @@ store_get_event_journal(
 		snprintf(from, sizeof(from), "%llu-0", (unsigned long long)req->cursor - 1);
 		argv[2] = from;
 	}
-	if ((op = store_op_new(STORE_OP_JOURNAL, -1, 6, argv, cb, arg)) != NULL) {
+	if ((op = store_op_new(STORE_OP_JOURNAL, -1, 8, argv, cb, arg)) != NULL) {
 		op->req.page = page;
-		op->then_get = "pigeon:journal:seq";
+		op->split = 6;
 	}
 	store_conns_submit(st->conns, op);
 }
@@ -323,6 +346,40 @@ store_auth_register_count(store *st, int64_t window_ms, store_auth_cb cb, void *
 	snprintf(window, sizeof(window), "%" PRId64, window_ms);
 	store_conns_submit(
 	    st->conns, store_op_new_auth(STORE_SCRIPT_AUTH_REGISTER_COUNT, 1, argv, cb, arg));
+}
+
+/* Two plain reads, no script: a sweeper with nothing to do costs Redis two
+ * cheap commands, and holds no write (CLIENT PAUSE WRITE lets them run). */
+void
+store_presence_due(store *st, store_presence_cb cb, void *arg)
+{
+	const char *argv[] = {
+	    "TIME", "ZRANGE", "pigeon:presence:deadlines", "0", "0", "WITHSCORES"};
+	store_op *op;
+
+	if ((op = store_op_new_presence(STORE_OP_PRESENCE_DUE, -1, 6, argv, cb, arg)) != NULL)
+		op->split = 1;
+	store_conns_submit(st->conns, op);
+}
+
+void
+store_presence_sweep(store *st, unsigned batch, store_presence_cb cb, void *arg)
+{
+	char n[16];
+	const char *argv[] = {n, st->jmax};
+
+	snprintf(n, sizeof(n), "%u", batch);
+	store_conns_submit(st->conns, store_op_new_presence(STORE_OP_PRESENCE,
+					  STORE_SCRIPT_PRESENCE_SWEEP, 2, argv, cb, arg));
+}
+
+void
+store_presence_adopt(store *st, const char *cursor, store_presence_cb cb, void *arg)
+{
+	const char *argv[] = {cursor, st->ttl};
+
+	store_conns_submit(st->conns, store_op_new_presence(STORE_OP_PRESENCE,
+					  STORE_SCRIPT_PRESENCE_ADOPT, 2, argv, cb, arg));
 }
 
 void

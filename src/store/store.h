@@ -55,10 +55,15 @@ typedef struct store_opts {
 	/* Connections to Redis, each with its own I/O thread; 0:
 	 * STORE_CONNECTIONS_DEFAULT, at most STORE_CONNECTIONS_MAX. */
 	unsigned connections;
+	/* How long a session lives after its user's last activity (Login,
+	 * Heartbeat, SendMessage as the sender), ms; 0:
+	 * STORE_PRESENCE_TTL_DEFAULT_MS. */
+	int64_t presence_ttl_ms;
 } store_opts;
 
 #define STORE_CONNECTIONS_DEFAULT 2
 #define STORE_CONNECTIONS_MAX 16
+#define STORE_PRESENCE_TTL_DEFAULT_MS 60000
 
 /* Opens the store and starts its threads, which connect in the background.
  * Succeeds while Redis is down.  RESOURCE_EXHAUSTED without memory,
@@ -96,9 +101,33 @@ typedef struct store_auth {
 typedef void (*store_auth_cb)(
     void *arg, pigeon_status st, const char *errmsg, const store_auth *a);
 
+/* What one presence step did (store_presence_sweep, store_presence_adopt);
+ * borrowed for the callback only. */
+typedef struct store_presence {
+	/* Sweep: sessions past their deadline taken, at most the batch (fewer:
+	 * none is left).  Adopt: users listed online that got a deadline. */
+	uint64_t taken;
+	/* Sweep: the sessions of those this step ended, each journaled as a
+	 * LOGOUT with reason "expired" (the others had ended meanwhile). */
+	uint64_t ended;
+	/* Adopt: the cursor of the next step, "0" after the last; sweep: "". */
+	const char *cursor;
+	/* Due: some session's deadline has passed. */
+	bool due;
+} store_presence;
+
+typedef void (*store_presence_cb)(
+    void *arg, pigeon_status st, const char *errmsg, const store_presence *p);
+
 /* Each operation answers with the reply message of the RPC of the same name,
  * and the codes pigeon.proto lists for it.  The RPC layer has validated the
- * arguments (usernames, content) before calling. */
+ * arguments (usernames, content) before calling.
+ *
+ * Presence (docs/redis-schema.md): Login opens a session that lives
+ * presence_ttl_ms after the user's last activity; Login, SendMessage (as the
+ * sender) and Heartbeat are activity.  Logout ends it, and so does the sweep
+ * once its deadline has passed (or the user's next Login or Heartbeat, if
+ * that comes first). */
 void store_login(store *st, const char *username, store_cb cb, void *arg);
 void store_logout(store *st, const char *username, store_cb cb, void *arg);
 /* The same for sessions (--auth required): logging in while online, and
@@ -112,6 +141,10 @@ void store_list_inbound_messages(store *st, const Pigeon__V1__ListInboundMessage
     store_cb cb, void *arg);
 void store_get_spammer_stats(store *st, uint32_t limit, store_cb cb, void *arg);
 void store_get_chatter_stats(store *st, uint32_t limit, store_cb cb, void *arg);
+/* Moves a live session's deadline to presence_ttl_ms from now:
+ * HeartbeatReply online, or not online when there is no live session. */
+void store_heartbeat(store *st, const char *username, store_cb cb, void *arg);
+void store_get_user(store *st, const char *username, store_cb cb, void *arg);
 void store_list_online_users(
     store *st, const Pigeon__V1__ListOnlineUsersRequest *req, store_cb cb, void *arg);
 void store_get_event_journal(
@@ -147,6 +180,18 @@ void store_auth_revoke_all(store *st, const char *username, store_auth_cb cb, vo
 /* Counts one registration in a window of window_ms that starts with the
  * first; a->count is the count. */
 void store_auth_register_count(store *st, int64_t window_ms, store_auth_cb cb, void *arg);
+
+/* Whether a session's deadline has passed (p->due), by Redis's clock: what
+ * a sweeper asks before it sweeps.  Writes nothing. */
+void store_presence_due(store *st, store_presence_cb cb, void *arg);
+/* Ends up to batch sessions whose deadline has passed, each with a LOGOUT
+ * journaled once, however many stores sweep the same Redis at once. */
+void store_presence_sweep(store *st, unsigned batch, store_presence_cb cb, void *arg);
+/* One step of the pass that gives each user listed online without a
+ * deadline (logged in before sessions had deadlines) one presence TTL from
+ * now.  cursor: "0" for the first step, then the one the step before
+ * answered, until that is "0". */
+void store_presence_adopt(store *st, const char *cursor, store_presence_cb cb, void *arg);
 
 /* Renders the store's metrics into t: round trips to Redis and reconnects.
  * Safe from any thread. */

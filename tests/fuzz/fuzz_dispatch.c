@@ -50,6 +50,10 @@ F_ANSWER(register_user, Pigeon__V1__RegisterUserRequest, Pigeon__V1__RegisterUse
     PIGEON__V1__REGISTER_USER_REPLY__INIT)
 F_ANSWER(revoke_sessions, Pigeon__V1__RevokeSessionsRequest, Pigeon__V1__RevokeSessionsReply,
     PIGEON__V1__REVOKE_SESSIONS_REPLY__INIT)
+F_ANSWER(heartbeat, Pigeon__V1__HeartbeatRequest, Pigeon__V1__HeartbeatReply,
+    PIGEON__V1__HEARTBEAT_REPLY__INIT)
+F_ANSWER(get_user, Pigeon__V1__GetUserRequest, Pigeon__V1__GetUserReply,
+    PIGEON__V1__GET_USER_REPLY__INIT)
 F_ANSWER(health, Pigeon__V1__HealthRequest, Pigeon__V1__HealthReply,
     PIGEON__V1__HEALTH_REPLY__INIT)
 

@@ -4,7 +4,8 @@
  * redis-server (docs/auth.md): registration with a password, login and its
  * token, every check of a token (missing, forged, expired, from another key,
  * revoked by Logout or RevokeSessions, the previous key during rotation),
- * acting only as oneself unless admin, the login throttle, equal answers to
+ * acting only as oneself unless admin (Heartbeat too; GetUser for anyone
+ * signed in), the login throttle, equal answers to
  * an unknown user and a wrong password, and no content on the pub socket.
  */
 #include <setjmp.h>
@@ -274,6 +275,47 @@ revoke_all(pigeon_client *c, const char *who, uint64_t *generation)
 	return st;
 }
 
+static pigeon_status
+heartbeat(pigeon_client *c, const char *who, char *msg, bool *online, int64_t *expires_ms)
+{
+	Pigeon__V1__HeartbeatRequest req = PIGEON__V1__HEARTBEAT_REQUEST__INIT;
+	Pigeon__V1__HeartbeatReply *rep;
+	pigeon_error err = {0};
+	pigeon_status st;
+
+	req.username = (char *)who;
+	if ((st = pigeon_heartbeat(c, &req, &rep, &err)) == PIGEON_OK) {
+		if (online != NULL)
+			*online = rep->online;
+		if (expires_ms != NULL)
+			*expires_ms = rep->expires_ms;
+		pigeon_reply_free(rep);
+	}
+	if (msg != NULL)
+		strcpy(msg, err.message);
+	return st;
+}
+
+/* GetUser: on OK whether who is online and when they registered. */
+static pigeon_status
+user_of(pigeon_client *c, const char *who, bool *online, int64_t *created_ms)
+{
+	Pigeon__V1__GetUserRequest req = PIGEON__V1__GET_USER_REQUEST__INIT;
+	Pigeon__V1__GetUserReply *rep;
+	pigeon_status st;
+
+	req.username = (char *)who;
+	if ((st = pigeon_get_user(c, &req, &rep, NULL)) == PIGEON_OK) {
+		assert_string_equal(rep->username, who);
+		if (online != NULL)
+			*online = rep->online;
+		if (created_ms != NULL)
+			*created_ms = rep->created_ms;
+		pigeon_reply_free(rep);
+	}
+	return st;
+}
+
 /* A client carrying token. */
 static pigeon_client *
 client_with(fixture *f, const char *token)
@@ -521,6 +563,44 @@ test_logout_and_revoke_sessions(void **state)
 	pigeon_client_close(cc);
 }
 
+/* Heartbeat acts for a user: their token or an admin's.  GetUser is a read
+ * for anyone signed in. */
+static void
+test_heartbeat_needs_the_user_and_get_user_a_session(void **state)
+{
+	fixture *f = *state;
+	char token[PIGEON_TOKEN_MAX + 1], msg[256];
+	pigeon_client *c, *anon;
+	int64_t before, expires = 0, created = 0;
+	bool online = false;
+
+	start(f, f->key, NULL, NULL);
+	anon = f->env.client;
+	before = clocks_wall_ms();
+	assert_int_equal(reg(anon, "bob", PASSWORD, 0, NULL), PIGEON_OK);
+	assert_int_equal(reg(anon, "carol", PASSWORD, 0, NULL), PIGEON_OK);
+	assert_int_equal(login(anon, "bob", PASSWORD, token, NULL, NULL), PIGEON_OK);
+	assert_int_equal(heartbeat(anon, "bob", msg, NULL, NULL), PIGEON_UNAUTHENTICATED);
+	assert_string_equal(msg, "missing, invalid, expired or revoked session token");
+	assert_int_equal(user_of(anon, "carol", NULL, NULL), PIGEON_UNAUTHENTICATED);
+
+	c = client_with(f, token);
+	assert_int_equal(heartbeat(c, "bob", NULL, &online, &expires), PIGEON_OK);
+	assert_true(online);
+	/* The default TTL, 60 s. */
+	assert_true(expires >= before + 60000 && expires <= clocks_wall_ms() + 60000);
+	assert_int_equal(heartbeat(c, "carol", msg, NULL, NULL), PIGEON_PERMISSION_DENIED);
+	assert_string_equal(
+	    msg, "keeping another user's session alive needs that user or an admin");
+	assert_int_equal(user_of(c, "carol", &online, &created), PIGEON_OK);
+	assert_false(online);
+	assert_true(created >= before && created <= clocks_wall_ms());
+	assert_int_equal(user_of(c, "bob", &online, NULL), PIGEON_OK);
+	assert_true(online);
+	assert_int_equal(user_of(c, "nobody", NULL, NULL), PIGEON_NOT_FOUND);
+	pigeon_client_close(c);
+}
+
 static void
 test_admin_rights(void **state)
 {
@@ -542,6 +622,7 @@ test_admin_rights(void **state)
 	assert_int_equal(inbox_of(ca, "bob"), PIGEON_OK);
 	assert_int_equal(send_as(ca, "bob", "Alice", NULL), PIGEON_OK);
 	assert_int_equal(reg(ca, "admin2", PASSWORD, PIGEON__V1__ROLE__ROLE_ADMIN, NULL), PIGEON_OK);
+	assert_int_equal(heartbeat(ca, "bob", NULL, NULL, NULL), PIGEON_OK);
 	assert_int_equal(stats_of(cb, "bob", NULL), PIGEON_OK);
 	/* An admin logging bob out ends every session of his. */
 	assert_int_equal(logout(ca, "bob"), PIGEON_OK);
@@ -915,6 +996,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_expired_tokens_are_unauthenticated, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_other_key_and_rotation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_logout_and_revoke_sessions, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_heartbeat_needs_the_user_and_get_user_a_session, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_admin_rights, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_login_throttle, setup, teardown),
 		cmocka_unit_test_setup_teardown(

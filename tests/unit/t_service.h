@@ -37,6 +37,10 @@
 	    Pigeon__V1__RegisterUserReply_Closure)                                          \
 	T_UNIMPLEMENTED(revoke_sessions, Pigeon__V1__RevokeSessionsRequest,                   \
 	    Pigeon__V1__RevokeSessionsReply_Closure)                                        \
+	T_UNIMPLEMENTED(heartbeat, Pigeon__V1__HeartbeatRequest,                              \
+	    Pigeon__V1__HeartbeatReply_Closure)                                             \
+	T_UNIMPLEMENTED(get_user, Pigeon__V1__GetUserRequest,                                 \
+	    Pigeon__V1__GetUserReply_Closure)                                               \
 	T_UNIMPLEMENTED(health, Pigeon__V1__HealthRequest, Pigeon__V1__HealthReply_Closure)
 
 #endif

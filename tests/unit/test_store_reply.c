@@ -10,6 +10,7 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -773,6 +774,210 @@ test_health_malformed_is_internal(void **state)
 	assert_malformed(STORE_OP_HEALTH, 0, bad, N(bad), NULL);
 }
 
+/* ---- heartbeat and user ---- */
+
+static void
+test_heartbeat_answers_online_and_the_deadline(void **state)
+{
+	t_answer a = t_complete(STORE_OP_HEARTBEAT, 0, "*2|:1|:1712345738901", NULL);
+	Pigeon__V1__HeartbeatReply *rep = t_ok(&a, &pigeon__v1__heartbeat_reply__descriptor);
+
+	assert_true(rep->online);
+	assert_int_equal(rep->expires_ms, 1712345738901);
+	t_free(rep);
+	a = t_complete(STORE_OP_HEARTBEAT, 0, "*2|:0|:0", NULL);
+	rep = t_ok(&a, &pigeon__v1__heartbeat_reply__descriptor);
+	assert_false(rep->online);
+	assert_int_equal(rep->expires_ms, 0);
+	t_free(rep);
+}
+
+static void
+test_heartbeat_malformed_is_internal(void **state)
+{
+	static const char *const bad[] = {":1", "_", "*1|:1", "*2|$1|:5", "*2|:1|$5", "*2|:1|:-5",
+	    "*2|:1|_"};
+
+	assert_malformed(STORE_OP_HEARTBEAT, 0, bad, N(bad), NULL);
+}
+
+static void
+test_user_answers_role_presence_and_times(void **state)
+{
+	t_answer a =
+	    t_complete(STORE_OP_USER, 0, "*4|$admin|:1|:1712345678901|:1712000000000", NULL);
+	Pigeon__V1__GetUserReply *rep = t_ok(&a, &pigeon__v1__get_user_reply__descriptor);
+
+	assert_string_equal(rep->username, "Alice");
+	assert_int_equal(rep->role, PIGEON__V1__ROLE__ROLE_ADMIN);
+	assert_true(rep->online);
+	assert_int_equal(rep->last_seen_ms, 1712345678901);
+	assert_int_equal(rep->created_ms, 1712000000000);
+	t_free(rep);
+	/* Unknown times are 0; a negative one reads as unknown. */
+	a = t_complete(STORE_OP_USER, 0, "*4|$regular|:0|:0|:-7", NULL);
+	rep = t_ok(&a, &pigeon__v1__get_user_reply__descriptor);
+	assert_int_equal(rep->role, PIGEON__V1__ROLE__ROLE_REGULAR);
+	assert_false(rep->online);
+	assert_int_equal(rep->last_seen_ms, 0);
+	assert_int_equal(rep->created_ms, 0);
+	t_free(rep);
+}
+
+static void
+test_user_malformed_is_internal(void **state)
+{
+	static const char *const bad[] = {"$admin", "_", "*3|$admin|:1|:2", "*4|:1|:1|:2|:3",
+	    "*4|$admin|$1|:2|:3", "*4|$admin|:1|$2|:3", "*4|$admin|:1|:2|_"};
+
+	assert_malformed(STORE_OP_USER, 0, bad, N(bad), NULL);
+}
+
+/* ---- presence steps ---- */
+
+/* One answer of a presence step, captured. */
+typedef struct t_step {
+	int calls;
+	pigeon_status st;
+	char msg[256];
+	bool got;
+	uint64_t taken;
+	uint64_t ended;
+	char cursor[64];
+	bool due;
+} t_step;
+
+static void
+t_step_cb(void *arg, pigeon_status st, const char *errmsg, const store_presence *p)
+{
+	t_step *a = arg;
+
+	a->calls++;
+	a->st = st;
+	snprintf(a->msg, sizeof(a->msg), "%s", errmsg != NULL ? errmsg : "");
+	a->got = p != NULL;
+	if (p != NULL) {
+		a->taken = p->taken;
+		a->ended = p->ended;
+		snprintf(a->cursor, sizeof(a->cursor), "%s", p->cursor);
+		a->due = p->due;
+	}
+}
+
+/* A presence step of kind over spec (and spec2, the due check's earliest
+ * deadline, or NULL). */
+static t_step
+t_step_kind(store_op_kind kind, const char *spec, const char *spec2)
+{
+	t_step a = {0};
+	store_reply_req q = {.kind = kind, .presence_cb = t_step_cb, .arg = &a};
+	redisReply *r = t_reply(spec), *r2 = spec2 != NULL ? t_reply(spec2) : NULL;
+
+	store_reply_complete(&q, r, r2);
+	freeReplyObject(r);
+	if (r2 != NULL)
+		freeReplyObject(r2);
+	assert_int_equal(a.calls, 1);
+	return a;
+}
+
+static t_step
+t_step_complete(const char *spec)
+{
+	return t_step_kind(STORE_OP_PRESENCE, spec, NULL);
+}
+
+/* TIME {seconds, microseconds}, then the earliest deadline: due when it is
+ * at or before the time, in whole milliseconds. */
+static void
+test_presence_due_compares_the_earliest_deadline_with_the_time(void **state)
+{
+	const char *alice = "*2|$Alice|$1712345678901";
+	t_step a = t_step_kind(STORE_OP_PRESENCE_DUE, "*2|$1712345678|$901999", alice);
+
+	assert_int_equal(a.st, PIGEON_OK);
+	assert_true(a.got);
+	assert_true(a.due);
+	a = t_step_kind(STORE_OP_PRESENCE_DUE, "*2|$1712345678|$900999", alice);
+	assert_int_equal(a.st, PIGEON_OK);
+	assert_false(a.due);
+	a = t_step_kind(STORE_OP_PRESENCE_DUE, "*2|$1712345678|$901000", "*0");
+	assert_int_equal(a.st, PIGEON_OK);
+	assert_true(a.got);
+	assert_false(a.due);
+	a = t_step_kind(STORE_OP_PRESENCE_DUE, "*2|$1712345678|$0", "*2|$Alice|$1.5e3");
+	assert_true(a.due);
+}
+
+static void
+test_presence_due_malformed_is_internal(void **state)
+{
+	static const char *const bad[][2] = {{":1", "*0"}, {"*1|$1", "*0"}, {"*2|$x|$1", "*0"},
+	    {"*2|$1|$2", ":0"}, {"*2|$1|$2", "*1|$Alice"}, {"*2|$1|$2", "*2|$Alice|$soon"},
+	    {"*2|$1|$2", "*2|$Alice|$"}, {"*2|$1|$2", "*2|$Alice|:5"},
+	    {"*2|$1|$2", "*2|$Alice|$inf"}, {"*2|$1|$2", "*3|$a|$1|$b"}};
+
+	for (size_t i = 0; i < N(bad); i++) {
+		t_step a = t_step_kind(STORE_OP_PRESENCE_DUE, bad[i][0], bad[i][1]);
+
+		if (a.st != PIGEON_INTERNAL)
+			print_message("accepted: %s then %s\n", bad[i][0], bad[i][1]);
+		assert_int_equal(a.st, PIGEON_INTERNAL);
+		assert_string_equal(a.msg, T_MALFORMED);
+		assert_false(a.got);
+	}
+	/* Without its second reply, as for the journal. */
+	{
+		t_step a = t_step_kind(STORE_OP_PRESENCE_DUE, "*2|$1|$2", NULL);
+
+		assert_int_equal(a.st, PIGEON_INTERNAL);
+	}
+}
+
+static void
+test_presence_answers_taken_ended_and_cursor(void **state)
+{
+	t_step a = t_step_complete("*3|:500|:498|$");
+
+	assert_int_equal(a.st, PIGEON_OK);
+	assert_true(a.got);
+	assert_int_equal(a.taken, 500);
+	assert_int_equal(a.ended, 498);
+	assert_string_equal(a.cursor, "");
+	a = t_step_complete("*3|:7|:0|$1234");
+	assert_int_equal(a.st, PIGEON_OK);
+	assert_int_equal(a.taken, 7);
+	assert_int_equal(a.ended, 0);
+	assert_string_equal(a.cursor, "1234");
+}
+
+static void
+test_presence_malformed_and_errors_reach_its_callback(void **state)
+{
+	static const char *const bad[] = {":4", "_", "*2|:1|:2", "*3|$1|:2|$0", "*3|:1|_|$0",
+	    "*3|:1|:2|:0", "+OK"};
+	t_step a = {0};
+	store_reply_req q = {.kind = STORE_OP_PRESENCE, .presence_cb = t_step_cb, .arg = &a};
+
+	for (size_t i = 0; i < N(bad); i++) {
+		a = t_step_complete(bad[i]);
+		if (a.st != PIGEON_INTERNAL)
+			print_message("accepted: %s\n", bad[i]);
+		assert_int_equal(a.st, PIGEON_INTERNAL);
+		assert_string_equal(a.msg, T_MALFORMED);
+		assert_false(a.got);
+	}
+	a = t_step_complete("-OOM command not allowed when used memory > 'maxmemory'.");
+	assert_int_equal(a.st, PIGEON_RESOURCE_EXHAUSTED);
+	assert_false(a.got);
+	a = (t_step){0};
+	store_reply_fail(&q, PIGEON_UNAVAILABLE, "redis unavailable: connection refused");
+	assert_int_equal(a.calls, 1);
+	assert_int_equal(a.st, PIGEON_UNAVAILABLE);
+	assert_string_equal(a.msg, "redis unavailable: connection refused");
+	assert_false(a.got);
+}
+
 /* ---- failures without a reply ---- */
 
 static void
@@ -1100,6 +1305,14 @@ main(void)
 		cmocka_unit_test(test_health_answers_the_queue_figures),
 		cmocka_unit_test(test_health_error_reply_is_not_serving),
 		cmocka_unit_test(test_health_malformed_is_internal),
+		cmocka_unit_test(test_heartbeat_answers_online_and_the_deadline),
+		cmocka_unit_test(test_heartbeat_malformed_is_internal),
+		cmocka_unit_test(test_user_answers_role_presence_and_times),
+		cmocka_unit_test(test_user_malformed_is_internal),
+		cmocka_unit_test(test_presence_answers_taken_ended_and_cursor),
+		cmocka_unit_test(test_presence_due_compares_the_earliest_deadline_with_the_time),
+		cmocka_unit_test(test_presence_due_malformed_is_internal),
+		cmocka_unit_test(test_presence_malformed_and_errors_reach_its_callback),
 		cmocka_unit_test(test_fail_answers_the_status_but_health_is_not_serving),
 		cmocka_unit_test(test_published_journal_event_goes_to_the_journal_topic),
 		cmocka_unit_test(test_published_queued_event_goes_to_the_queue_topic),

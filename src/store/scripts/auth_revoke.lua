@@ -5,7 +5,7 @@
 -- Publishes the user's name on pigeon:auth, so that every pigeond drops
 -- what it cached of sign-ins.  Returns the auth_read shape.
 local u, session, expires, now = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-local k = auth_key(u, 'revoked')
+local k = user_key(u, 'revoked')
 redis.call('ZADD', k, expires, session)
 redis.call('ZREMRANGEBYSCORE', k, '-inf', now)
 local last = redis.call('ZRANGE', k, -1, -1, 'WITHSCORES')

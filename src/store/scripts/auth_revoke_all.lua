@@ -7,6 +7,6 @@ local u = ARGV[1]
 if not user_exists(u) then
 	return no_such_user(u)
 end
-redis.call('HINCRBY', auth_key(u, 'auth'), 'gen', 1)
+redis.call('HINCRBY', user_key(u, 'auth'), 'gen', 1)
 redis.call('PUBLISH', 'pigeon:auth', u)
 return auth_state(u, '', 0)

@@ -1,11 +1,22 @@
 -- SPDX-License-Identifier: MIT
--- login: ARGV username, journal_max, and "again" when logging in while
--- online is allowed (sessions).  Returns the LOGIN event's sequence.
-local u, jmax, again = ARGV[1], ARGV[2], ARGV[3] == 'again'
+-- login: ARGV username, journal_max, presence TTL ms, and "again" when
+-- logging in while online is allowed (sessions).  Opens (or, again,
+-- refreshes) the user's session: listed online, deadline now + TTL.  Returns
+-- the LOGIN event's sequence.  ALREADY_EXISTS writes nothing.
+local u, jmax, ttl, again = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4] == 'again'
 if not user_exists(u) then
 	return no_such_user(u)
 end
-if redis.call('ZADD', P .. 'online', 'NX', 0, u) == 0 and not again then
+local now = now_ms()
+-- A session past its deadline that no sweep has ended yet ends here, so that
+-- this login opens a new one and the journal says so in order.
+local d = deadline(u)
+if d and d <= now then
+	expire(u, now, jmax)
+end
+if redis.call('ZADD', ONLINE, 'NX', 0, u) == 0 and not again then
 	return fail('ALREADY_EXISTS', 'User ' .. u .. ' is already logged in.')
 end
-return journal({type = 'LOGIN', time_ms = now_ms(), username = u, text = 'LOGIN: ' .. u}, jmax)
+redis.call('ZADD', DEADLINES, now + ttl, u)
+seen(u, now)
+return journal({type = 'LOGIN', time_ms = now, username = u, text = 'LOGIN: ' .. u}, jmax)

@@ -63,24 +63,60 @@ local function count(s, field, n)
 	redis.call('HINCRBY', P .. 'stats:' .. s, field, n)
 end
 
--- A key of user u's sign-in state (docs/redis-schema.md): all of them share
--- the hash tag {u:NAME}, so a script touches one cluster slot for them.
-local function auth_key(u, what)
+-- A key of user u's own (docs/redis-schema.md: sign-in state, profile): all
+-- of them share the hash tag {u:NAME}, so a script touches one cluster slot
+-- for them.
+local function user_key(u, what)
 	return P .. '{u:' .. u .. '}:' .. what
+end
+
+-- Presence.  pigeon:online lists the users online (score 0, so that
+-- ListOnlineUsers pages it by name); pigeon:presence:deadlines holds each
+-- session's deadline, ms on Redis's clock.  A session is live while its
+-- deadline is ahead; activity moves it to now + the TTL, and once it has
+-- passed, the sweep (or the user's next Login or Heartbeat, whichever runs
+-- first) ends the session.
+local ONLINE = P .. 'online'
+local DEADLINES = P .. 'presence:deadlines'
+
+-- u's session deadline, or nil when u has none.
+local function deadline(u)
+	local d = redis.call('ZSCORE', DEADLINES, u)
+	return d and tonumber(d)
+end
+
+-- Records that u acted at now: GetUser's last_seen_ms.
+local function seen(u, now)
+	redis.call('HSET', user_key(u, 'profile'), 'last_seen_ms', now)
+end
+
+-- Ends u's session, whose deadline has passed: drops the deadline and the
+-- listing, and journals "LOGOUT: u" with reason 'expired'.  True when it
+-- did; false, writing nothing but the deadline, when u was no longer listed
+-- (logged out, or ended by an earlier call): scripts run one at a time, so
+-- however many pigeonds sweep, a session ends, and is journaled, once.
+local function expire(u, now, jmax)
+	redis.call('ZREM', DEADLINES, u)
+	if redis.call('ZREM', ONLINE, u) == 0 then
+		return false
+	end
+	journal({type = 'LOGOUT', time_ms = now, username = u, reason = 'expired',
+		text = 'LOGOUT: ' .. u}, jmax)
+	return true
 end
 
 -- What the auth_ scripts return: {exists, password hash or "", admin,
 -- generation, session revoked, failed logins in the window}.
 local function auth_state(u, session, now)
 	local role = redis.call('HGET', P .. 'users', u)
-	local a = redis.call('HMGET', auth_key(u, 'auth'), 'pw', 'gen')
+	local a = redis.call('HMGET', user_key(u, 'auth'), 'pw', 'gen')
 	local revoked = 0
 	if session ~= '' then
-		local until_ms = redis.call('ZSCORE', auth_key(u, 'revoked'), session)
+		local until_ms = redis.call('ZSCORE', user_key(u, 'revoked'), session)
 		if until_ms and tonumber(until_ms) > now then
 			revoked = 1
 		end
 	end
 	return {role and 1 or 0, a[1] or '', role == 'admin' and 1 or 0, tonumber(a[2] or 0),
-		revoked, tonumber(redis.call('GET', auth_key(u, 'login-fails')) or 0)}
+		revoked, tonumber(redis.call('GET', user_key(u, 'login-fails')) or 0)}
 end

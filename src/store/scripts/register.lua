@@ -5,7 +5,8 @@
 -- user already has looks like that user's: refused, so that nobody can pass
 -- for someone else.  users.c gives every user a skeleton before a connection
 -- serves, so the check also holds for users registered before skeletons
--- were kept.
+-- were kept.  The user's profile keeps when they registered (GetUser's
+-- created_ms).
 local u, role, skel, pw = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 if user_exists(u) then
 	return fail('ALREADY_EXISTS', 'User ' .. u .. ' already exists')
@@ -16,7 +17,8 @@ if twin then
 end
 redis.call('HSET', P .. 'users', u, role)
 redis.call('HSET', P .. 'user-skeletons', skel, u)
+redis.call('HSET', user_key(u, 'profile'), 'created_ms', now_ms())
 if pw ~= '' then
-	redis.call('HSET', auth_key(u, 'auth'), 'pw', pw)
+	redis.call('HSET', user_key(u, 'auth'), 'pw', pw)
 end
 return role

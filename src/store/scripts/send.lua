@@ -1,7 +1,10 @@
 -- SPDX-License-Identifier: MIT
--- send: ARGV sender, recipient, content, idempotency key ('' for none).
--- Returns {id, sender, recipient, content, state, created_ms, duplicate}.
-local s, r, c, key = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+-- send: ARGV sender, recipient, content, idempotency key ('' for none),
+-- presence TTL ms.  Returns {id, sender, recipient, content, state,
+-- created_ms, duplicate}.  Sending is the sender's activity: their live
+-- session's deadline moves to now + TTL, in this script rather than another
+-- round trip (a session past its deadline is left to the sweep).
+local s, r, c, key, ttl = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
 if not user_exists(s) then
 	return no_such_user(s)
 end
@@ -25,6 +28,11 @@ local now = now_ms()
 redis.call('HSET', P .. 'msg:' .. id, 'sender', s, 'recipient', r, 'content', c,
 	'state', 'enqueued', 'created_ms', now)
 count(s, 'sent', 1)
+local d = deadline(s)
+if d and d > now then
+	redis.call('ZADD', DEADLINES, now + ttl, s)
+end
+seen(s, now)
 if idem then
 	redis.call('SET', idem, id, 'EX', 86400)
 end

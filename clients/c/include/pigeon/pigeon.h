@@ -208,6 +208,9 @@ void pigeon_reply_free(void *reply);
 	    Pigeon__V1__RegisterUserReply)                                                 \
 	X(revoke_sessions, "RevokeSessions", Pigeon__V1__RevokeSessionsRequest,           \
 	    Pigeon__V1__RevokeSessionsReply)                                               \
+	X(heartbeat, "Heartbeat", Pigeon__V1__HeartbeatRequest,                           \
+	    Pigeon__V1__HeartbeatReply)                                                   \
+	X(get_user, "GetUser", Pigeon__V1__GetUserRequest, Pigeon__V1__GetUserReply)      \
 	X(health, "Health", Pigeon__V1__HealthRequest, Pigeon__V1__HealthReply)
 
 #define PIGEON_DECLARE_RPC(fn, name, Req, Rep)                                             \
