@@ -6,7 +6,8 @@
  * "Authentication" section with its exact status, body and WWW-Authenticate
  * header: no token, a malformed header (refused without an RPC), a forged
  * token, acting for another user, admin rights, logout and revoked sessions,
- * the login throttle, and GET /events carrying a user's inbox and, for an
+ * the login throttle, a token from another key, rotation and expiry, and
+ * GET /events carrying a user's inbox and, for an
  * admin, the journal.  Last, no token in the bridge's log or metrics, and
  * every answer checked against /openapi.json.
  */
@@ -162,10 +163,10 @@ t_error(int code, const char *message)
 	return buf;
 }
 
-/* POST /login with a password; on 200 checks the answer's form and copies
- * the token into token. */
+/* POST /login with a password; on 200 checks the answer's form, that the
+ * token lives ttl_ms (within a minute), and copies it into token. */
 static void
-t_login(const char *user, char *token)
+t_login_ttl(const char *user, char *token, int64_t ttl_ms)
 {
 	char body[256], *end;
 	const char *p;
@@ -188,8 +189,14 @@ t_login(const char *user, char *token)
 	assert_true(strncmp(end, "\", \"expires_ms\": ", 16) == 0);
 	expires = strtoll(end + 16, &end, 10);
 	assert_string_equal(end, "}\n");
-	/* pigeond's default lifetime, a day. */
-	assert_true(expires >= now + 86400000 - 60000 && expires <= now + 86400000 + 60000);
+	assert_true(expires >= now + ttl_ms - 60000 && expires <= now + ttl_ms + 60000);
+}
+
+/* t_login with pigeond's default lifetime, a day. */
+static void
+t_login(const char *user, char *token)
+{
+	t_login_ttl(user, token, 86400000);
 }
 
 static long
@@ -554,6 +561,80 @@ test_failed_logins_are_throttled(void **state)
 	    429, t_error(429, "too many failed logins for this username; try again later"));
 }
 
+static bool
+bridge_reaches_pigeond(void *arg)
+{
+	t_answer a;
+
+	(void)arg;
+	t_http("GET", "/healthz", NULL, NULL, &a);
+	return a.status == 200;
+}
+
+/* pigeond started again, as the group's but for the key arguments. */
+static void
+restart_pigeond(const char *key, const char *previous, const char *ttl_ms)
+{
+	const char *args[12] = {"--auth", "required", "--auth-key-file", key,
+	    "--login-fails-max", "3"};
+	int n = 6;
+
+	if (previous != NULL) {
+		args[n++] = "--auth-key-file-previous";
+		args[n++] = previous;
+	}
+	if (ttl_ms != NULL) {
+		args[n++] = "--token-ttl-ms";
+		args[n++] = ttl_ms;
+	}
+	args[n] = NULL;
+	assert_int_equal(t_pigeond_stop(&env.pigeond), 0);
+	t_env_pigeond_start(&env, args);
+	assert_true(t_wait_every(bridge_reaches_pigeond, NULL, 100, 30000));
+}
+
+static bool
+bobs_token_refused(void *arg)
+{
+	t_answer a;
+	char auth[8 + PIGEON_TOKEN_MAX + 1];
+
+	snprintf(auth, sizeof(auth), "Bearer %s", (const char *)arg);
+	t_http("GET", "/user-stats?username=bob", auth, NULL, &a);
+	return a.status == 401;
+}
+
+/* A token from another key, rotation with the previous key, and an expired
+ * token: 401, 200 and 401 through the bridge as over RPC. */
+static void
+test_other_key_rotation_and_expiry(void **state)
+{
+	char key2[320], cmd[700], short_lived[PIGEON_TOKEN_MAX + 1];
+	int code;
+
+	(void)state;
+	snprintf(key2, sizeof(key2), "%s/auth2.key", env.dir);
+	snprintf(cmd, sizeof(cmd), "head -c 48 /dev/urandom > '%s' && chmod 600 '%s'", key2, key2);
+	free(t_sh(cmd, &code));
+	assert_int_equal(code, 0);
+	restart_pigeond(key2, NULL, NULL);
+	t_expect("GET", "/user-stats?username=bob", bob, NULL, 401, t_error(401, BAD_TOKEN));
+	restart_pigeond(key2, key_file, NULL);
+	t_expect("GET", "/user-stats?username=bob", bob, NULL, 200,
+	    "{\"being_spam_checked\": 0, \"delivered\": 3, \"enqueued\": 0, \"marked_as_spam\": "
+	    "0}\n");
+	/* A token valid for a second expires while the test waits. */
+	restart_pigeond(key2, NULL, "1000");
+	t_login_ttl("bob", short_lived, 1000);
+	assert_true(t_wait_every(bobs_token_refused, short_lived, 100, 30000));
+	t_expect("GET", "/user-stats?username=bob", short_lived, NULL, 401, t_error(401, BAD_TOKEN));
+	/* The group's pigeond again, its tokens good again. */
+	restart_pigeond(key_file, NULL, NULL);
+	t_expect("GET", "/user-stats?username=bob", bob, NULL, 200,
+	    "{\"being_spam_checked\": 0, \"delivered\": 3, \"enqueued\": 0, \"marked_as_spam\": "
+	    "0}\n");
+}
+
 static void
 test_no_token_or_password_in_log_or_metrics(void **state)
 {
@@ -610,6 +691,7 @@ main(void)
 	    cmocka_unit_test(test_events_carry_the_users_inbox_and_an_admins_journal),
 	    cmocka_unit_test(test_logout_and_revoked_sessions),
 	    cmocka_unit_test(test_failed_logins_are_throttled),
+	    cmocka_unit_test(test_other_key_rotation_and_expiry),
 	    cmocka_unit_test(test_no_token_or_password_in_log_or_metrics),
 	    cmocka_unit_test(test_answers_match_openapi),
 	};
