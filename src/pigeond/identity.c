@@ -107,8 +107,10 @@ cache_lookup(
 	unsigned char padded[CACHE_TOKEN_BLOCKS * 64] = {0};
 	bool hit;
 
-	if (!atomic_load(&c->live) || len == 0 || len > AUTH_TOKEN_MAX)
+	if (!atomic_load(&c->live) || len == 0 || len > AUTH_TOKEN_MAX) {
+		atomic_fetch_add_explicit(&c->misses, 1, memory_order_relaxed);
 		return false;
+	}
 	memcpy(padded, token, len);
 	pthread_mutex_lock(mu);
 	hit = s->token_len == len && s->epoch == atomic_load(&c->epoch) &&
