@@ -54,6 +54,8 @@ F_ANSWER(heartbeat, Pigeon__V1__HeartbeatRequest, Pigeon__V1__HeartbeatReply,
     PIGEON__V1__HEARTBEAT_REPLY__INIT)
 F_ANSWER(get_user, Pigeon__V1__GetUserRequest, Pigeon__V1__GetUserReply,
     PIGEON__V1__GET_USER_REPLY__INIT)
+F_ANSWER(mark_read, Pigeon__V1__MarkReadRequest, Pigeon__V1__MarkReadReply,
+    PIGEON__V1__MARK_READ_REPLY__INIT)
 F_ANSWER(health, Pigeon__V1__HealthRequest, Pigeon__V1__HealthReply,
     PIGEON__V1__HEALTH_REPLY__INIT)
 

@@ -41,6 +41,8 @@
 	    Pigeon__V1__HeartbeatReply_Closure)                                             \
 	T_UNIMPLEMENTED(get_user, Pigeon__V1__GetUserRequest,                                 \
 	    Pigeon__V1__GetUserReply_Closure)                                               \
+	T_UNIMPLEMENTED(mark_read, Pigeon__V1__MarkReadRequest,                               \
+	    Pigeon__V1__MarkReadReply_Closure)                                              \
 	T_UNIMPLEMENTED(health, Pigeon__V1__HealthRequest, Pigeon__V1__HealthReply_Closure)
 
 #endif

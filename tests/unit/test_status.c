@@ -160,7 +160,7 @@ static void
 test_event_type_names_are_the_journal_words(void **state)
 {
 	static const char *const want[] = {"UNSPECIFIED", "LOGIN", "LOGOUT", "SPAM",
-		"DEAD_LETTER", "WOULD_BE_SPAM", "QUEUED", "DELIVERED"};
+		"DEAD_LETTER", "WOULD_BE_SPAM", "QUEUED", "DELIVERED", "READ"};
 
 	check_enum(&pigeon__v1__event_type__descriptor, want, sizeof(want) / sizeof(want[0]),
 	    event_name, event_parse);

@@ -211,6 +211,7 @@ void pigeon_reply_free(void *reply);
 	X(heartbeat, "Heartbeat", Pigeon__V1__HeartbeatRequest,                           \
 	    Pigeon__V1__HeartbeatReply)                                                   \
 	X(get_user, "GetUser", Pigeon__V1__GetUserRequest, Pigeon__V1__GetUserReply)      \
+	X(mark_read, "MarkRead", Pigeon__V1__MarkReadRequest, Pigeon__V1__MarkReadReply)  \
 	X(health, "Health", Pigeon__V1__HealthRequest, Pigeon__V1__HealthReply)
 
 #define PIGEON_DECLARE_RPC(fn, name, Req, Rep)                                             \
@@ -227,7 +228,8 @@ PIGEON_RPCS(PIGEON_DECLARE_RPC)
  */
 
 /* The topics (PIGEON_TOPIC_JOURNAL, PIGEON_TOPIC_QUEUE,
- * PIGEON_TOPIC_INBOX_PREFIX) are in <pigeon/wire.h>. */
+ * PIGEON_TOPIC_INBOX_PREFIX, PIGEON_TOPIC_RECEIPTS_PREFIX) are in
+ * <pigeon/wire.h>. */
 
 typedef struct pigeon_subscription pigeon_subscription;
 

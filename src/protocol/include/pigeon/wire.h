@@ -75,6 +75,9 @@ bool pigeon_enum_from_name(const struct ProtobufCEnumDescriptor *desc, const cha
 #define PIGEON_TOPIC_QUEUE "message_queue"
 /* Followed by a username: "inbox/Ilya". */
 #define PIGEON_TOPIC_INBOX_PREFIX "inbox/"
+/* Followed by a username: the READ events of the messages that user sent,
+ * "receipts/Ilya". */
+#define PIGEON_TOPIC_RECEIPTS_PREFIX "receipts/"
 
 #ifdef __cplusplus
 }
