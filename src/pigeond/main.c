@@ -83,7 +83,8 @@ typedef struct config {
 #define ADDRESS_RETRY_MAX_MS 500
 
 static const char *const mutating_methods[] = {
-	"Login", "Logout", "SendMessage", "RegisterUser", "RevokeSessions", "Heartbeat", NULL};
+	"Login", "Logout", "SendMessage", "RegisterUser", "RevokeSessions", "Heartbeat",
+	"MarkRead", NULL};
 
 static bool
 role_has(const config *cf, const char *role)

@@ -305,6 +305,23 @@ svc_get_user(Pigeon__V1__Pigeon_Service *base, const Pigeon__V1__GetUserRequest 
 		authorized(svc_of(base), call, in, IDENTITY_SIGNED_IN, NULL, NULL, user_authorized);
 }
 
+static void
+mark_read_authorized(void *ctx, void *call, const void *in, const identity_caller *who)
+{
+	const Pigeon__V1__MarkReadRequest *req = in;
+
+	store_mark_read(((service *)ctx)->st, req->username, req->up_to_id, rpc_call_done, call);
+}
+
+static void
+svc_mark_read(Pigeon__V1__Pigeon_Service *base, const Pigeon__V1__MarkReadRequest *in,
+    Pigeon__V1__MarkReadReply_Closure closure, void *call)
+{
+	if (check_username(call, "username", in->username))
+		authorized(svc_of(base), call, in, IDENTITY_SELF_OR_ADMIN, in->username,
+		    "reading another user's messages", mark_read_authorized);
+}
+
 /* Health adds what only this process knows to the store's answer. */
 typedef struct health_call {
 	service *svc;

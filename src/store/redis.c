@@ -27,6 +27,7 @@ extern const char store_lua_presence_sweep[];
 extern const char store_lua_presence_adopt[];
 extern const char store_lua_heartbeat[];
 extern const char store_lua_read_user[];
+extern const char store_lua_mark_read[];
 
 static const char *const script_texts[STORE_SCRIPT_COUNT] = {
 	[STORE_SCRIPT_LOGIN] = store_lua_login,
@@ -48,6 +49,7 @@ static const char *const script_texts[STORE_SCRIPT_COUNT] = {
 	[STORE_SCRIPT_PRESENCE_ADOPT] = store_lua_presence_adopt,
 	[STORE_SCRIPT_HEARTBEAT] = store_lua_heartbeat,
 	[STORE_SCRIPT_USER] = store_lua_read_user,
+	[STORE_SCRIPT_MARK_READ] = store_lua_mark_read,
 };
 
 const char *

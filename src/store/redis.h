@@ -57,6 +57,7 @@ typedef enum store_script {
 	STORE_SCRIPT_PRESENCE_ADOPT,
 	STORE_SCRIPT_HEARTBEAT,
 	STORE_SCRIPT_USER,
+	STORE_SCRIPT_MARK_READ,
 	STORE_SCRIPT_COUNT
 } store_script;
 
@@ -126,6 +127,7 @@ pigeon_status store_status_from_context(const redisContext *c);
 #define STORE_CHANNEL_JOURNAL "event_journal"
 #define STORE_CHANNEL_QUEUE "message_queue"
 #define STORE_CHANNEL_DELIVERED "message_delivered"
+#define STORE_CHANNEL_READ "message_read"
 /* Names a user whose sign-in state changed (auth_revoke, auth_revoke_all):
  * pigeond drops what it cached of sign-ins (docs/auth.md). */
 #define STORE_CHANNEL_AUTH "pigeon:auth"

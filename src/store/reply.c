@@ -270,7 +270,7 @@ pigeon_status
 store_reply_published(
     const char *channel, const char *payload, size_t len, store_sub_fn fn, void *arg)
 {
-	char inbox[FRAME_TOPIC_MAX];
+	char named[FRAME_TOPIC_MAX];
 	validate_why why;
 	const char *topic;
 	Pigeon__V1__Event ev;
@@ -280,7 +280,7 @@ store_reply_published(
 
 	if (strcmp(channel, STORE_CHANNEL_JOURNAL) != 0 &&
 	    strcmp(channel, STORE_CHANNEL_QUEUE) != 0 &&
-	    strcmp(channel, STORE_CHANNEL_DELIVERED) != 0)
+	    strcmp(channel, STORE_CHANNEL_DELIVERED) != 0 && strcmp(channel, STORE_CHANNEL_READ) != 0)
 		return PIGEON_NOT_FOUND;
 	if ((o = json_loadb(payload, len, JSON_REJECT_DUPLICATES, &jerr)) == NULL)
 		return PIGEON_INVALID_ARGUMENT;
@@ -293,11 +293,18 @@ store_reply_published(
 		topic = PIGEON_TOPIC_JOURNAL;
 	} else if (strcmp(channel, STORE_CHANNEL_QUEUE) == 0) {
 		topic = PIGEON_TOPIC_QUEUE;
-	} else {
+	} else if (strcmp(channel, STORE_CHANNEL_DELIVERED) == 0) {
 		if (validate_username(ev.recipient, strlen(ev.recipient), &why) != NULL)
 			goto done;
-		snprintf(inbox, sizeof(inbox), "%s%s", PIGEON_TOPIC_INBOX_PREFIX, ev.recipient);
-		topic = inbox;
+		snprintf(named, sizeof(named), "%s%s", PIGEON_TOPIC_INBOX_PREFIX, ev.recipient);
+		topic = named;
+	} else {
+		if (ev.type != PIGEON__V1__EVENT_TYPE__EVENT_TYPE_READ || ev.message_id == 0 ||
+		    validate_username(ev.username, strlen(ev.username), &why) != NULL ||
+		    validate_username(ev.recipient, strlen(ev.recipient), &why) != NULL)
+			goto done;
+		snprintf(named, sizeof(named), "%s%s", PIGEON_TOPIC_RECEIPTS_PREFIX, ev.username);
+		topic = named;
 	}
 	fn(arg, topic, &ev);
 	rv = PIGEON_OK;
@@ -347,16 +354,16 @@ reply_send(const store_reply_req *q, const redisReply *r)
 	return PIGEON_OK;
 }
 
-/* read_user_stats answers five counts; the proto has no field for the
+/* read_user_stats answers six counts; the proto has no field for the
  * fifth, dead_letter (docs/redis-schema.md). */
 static pigeon_status
 reply_user_stats(const store_reply_req *q, const redisReply *r)
 {
 	Pigeon__V1__UserStats us = PIGEON__V1__USER_STATS__INIT;
 
-	if (!is_arr(r, 5))
+	if (!is_arr(r, 6))
 		return PIGEON_INTERNAL;
-	for (size_t i = 0; i < 5; i++)
+	for (size_t i = 0; i < 6; i++)
 		if (!is_int(r->element[i]))
 			return PIGEON_INTERNAL;
 	us.username = (char *)q->username;
@@ -364,12 +371,15 @@ reply_user_stats(const store_reply_req *q, const redisReply *r)
 	us.being_spam_checked = count_of(r->element[1]->integer);
 	us.delivered = count_of(r->element[2]->integer);
 	us.marked_as_spam = count_of(r->element[3]->integer);
+	us.unread = count_of(r->element[5]->integer);
 	q->cb(q->arg, PIGEON_OK, NULL, &us.base);
 	return PIGEON_OK;
 }
 
-/* read_inbox's flat reply: six strings per message, as message_from reads
- * them. */
+/* read_inbox's flat reply: seven values per message, the six message_from
+ * reads, then read_ms (nil while unread). */
+#define INBOX_FIELDS 7
+
 static pigeon_status
 reply_inbox(const store_reply_req *q, const redisReply *r)
 {
@@ -378,9 +388,9 @@ reply_inbox(const store_reply_req *q, const redisReply *r)
 	size_t n, total;
 	pigeon_status rv = PIGEON_INTERNAL;
 
-	if (!is_arr(r, 0) || r->elements % 6 != 0)
+	if (!is_arr(r, 0) || r->elements % INBOX_FIELDS != 0)
 		return PIGEON_INTERNAL;
-	total = r->elements / 6;
+	total = r->elements / INBOX_FIELDS;
 	n = total > q->page ? q->page : total;
 	if (n > 0 && ((msgs = calloc(n, sizeof(*msgs))) == NULL ||
 			 (ptrs = calloc(n, sizeof(*ptrs))) == NULL)) {
@@ -388,8 +398,14 @@ reply_inbox(const store_reply_req *q, const redisReply *r)
 		goto done;
 	}
 	for (size_t i = 0; i < n; i++) {
-		if (!message_from((const redisReply *const *)&r->element[6 * i], &msgs[i]))
+		const redisReply *const *e =
+		    (const redisReply *const *)&r->element[INBOX_FIELDS * i];
+		long long read_ms = 0;
+
+		if (!message_from(e, &msgs[i]) ||
+		    (e[6]->type != REDIS_REPLY_NIL && !num_from(e[6], &read_ms)))
 			goto done;
+		msgs[i].read_ms = (int64_t)count_of(read_ms);
 		ptrs[i] = &msgs[i];
 	}
 	rep.n_messages = n;
@@ -577,6 +593,21 @@ reply_heartbeat(const store_reply_req *q, const redisReply *r)
 	return PIGEON_OK;
 }
 
+/* mark_read's {unread, marked}. */
+static pigeon_status
+reply_mark_read(const store_reply_req *q, const redisReply *r)
+{
+	Pigeon__V1__MarkReadReply rep = PIGEON__V1__MARK_READ_REPLY__INIT;
+
+	if (!is_arr(r, 2) || !is_int(r->element[0]) || !is_int(r->element[1]))
+		return PIGEON_INTERNAL;
+	rep.username = (char *)q->username;
+	rep.unread = count_of(r->element[0]->integer);
+	rep.marked = count_of(r->element[1]->integer);
+	q->cb(q->arg, PIGEON_OK, NULL, &rep.base);
+	return PIGEON_OK;
+}
+
 /* read_user's {role, online, last_seen_ms, created_ms}; a negative time
  * (a hand-edited profile) reads as 0, as an unknown one. */
 static pigeon_status
@@ -731,6 +762,9 @@ store_reply_complete(const store_reply_req *q, const redisReply *r, const redisR
 		break;
 	case STORE_OP_HEARTBEAT:
 		rv = reply_heartbeat(q, r);
+		break;
+	case STORE_OP_MARK_READ:
+		rv = reply_mark_read(q, r);
 		break;
 	case STORE_OP_USER:
 		rv = reply_user(q, r);

@@ -40,6 +40,7 @@ typedef enum store_op_kind {
 	STORE_OP_HEALTH,
 	STORE_OP_HEARTBEAT,
 	STORE_OP_USER,
+	STORE_OP_MARK_READ,
 	/* Sign-in state (store_auth_cb): every auth_ script. */
 	STORE_OP_AUTH,
 	/* Presence steps (store_presence_cb): every presence_ script, and the
@@ -86,7 +87,8 @@ void store_reply_fail(const store_reply_req *q, pigeon_status rv, const char *ms
  * INVALID_ARGUMENT for a payload that is not an event of that channel (not a
  * JSON object, an unknown type, a field of the wrong type or out of range,
  * a journal event without its sequence, a delivery without a valid
- * recipient); fn does not run then. */
+ * recipient, a READ without a valid sender, reader or message id); fn does
+ * not run then. */
 pigeon_status store_reply_published(
     const char *channel, const char *payload, size_t len, store_sub_fn fn, void *arg);
 

@@ -145,6 +145,17 @@ store_heartbeat(store *st, const char *username, store_cb cb, void *arg)
 }
 
 void
+store_mark_read(store *st, const char *username, uint64_t up_to_id, store_cb cb, void *arg)
+{
+	char upto[24];
+	const char *argv[] = {username, upto, st->ttl};
+
+	snprintf(upto, sizeof(upto), "%llu", (unsigned long long)up_to_id);
+	store_conns_submit(st->conns,
+	    store_op_new(STORE_OP_MARK_READ, STORE_SCRIPT_MARK_READ, 3, argv, cb, arg));
+}
+
+void
 store_get_user(store *st, const char *username, store_cb cb, void *arg)
 {
 	const char *argv[] = {username};
@@ -168,12 +179,13 @@ store_list_inbound_messages(
 {
 	char cursor[24], count[16];
 	uint32_t page = page_size(req->page_size);
-	const char *argv[] = {req->username, cursor, count};
+	const char *argv[] = {req->username, cursor, count, "unread"};
 	store_op *op;
 
 	snprintf(cursor, sizeof(cursor), "%llu", (unsigned long long)req->cursor);
 	snprintf(count, sizeof(count), "%u", page + 1);
-	if ((op = store_op_new(STORE_OP_INBOX, STORE_SCRIPT_INBOX, 3, argv, cb, arg)) != NULL)
+	if ((op = store_op_new(STORE_OP_INBOX, STORE_SCRIPT_INBOX, req->unread_only ? 4 : 3, argv,
+		 cb, arg)) != NULL)
 		op->req.page = page;
 	store_conns_submit(st->conns, op);
 }

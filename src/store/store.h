@@ -125,7 +125,7 @@ typedef void (*store_presence_cb)(
  *
  * Presence (docs/redis-schema.md): Login opens a session that lives
  * presence_ttl_ms after the user's last activity; Login, SendMessage (as the
- * sender) and Heartbeat are activity.  Logout ends it, and so does the sweep
+ * sender), MarkRead and Heartbeat are activity.  Logout ends it, and so does the sweep
  * once its deadline has passed (or the user's next Login or Heartbeat, if
  * that comes first). */
 void store_login(store *st, const char *username, store_cb cb, void *arg);
@@ -145,6 +145,10 @@ void store_get_chatter_stats(store *st, uint32_t limit, store_cb cb, void *arg);
  * HeartbeatReply online, or not online when there is no live session. */
 void store_heartbeat(store *st, const char *username, store_cb cb, void *arg);
 void store_get_user(store *st, const char *username, store_cb cb, void *arg);
+/* Marks the messages delivered to username with ids up to up_to_id read,
+ * each once, publishing a READ event for each (STORE_CHANNEL_READ):
+ * MarkReadReply. */
+void store_mark_read(store *st, const char *username, uint64_t up_to_id, store_cb cb, void *arg);
 void store_list_online_users(
     store *st, const Pigeon__V1__ListOnlineUsersRequest *req, store_cb cb, void *arg);
 void store_get_event_journal(

@@ -31,6 +31,7 @@ static const char *const sub_channels[] = {
 	STORE_CHANNEL_JOURNAL,
 	STORE_CHANNEL_QUEUE,
 	STORE_CHANNEL_DELIVERED,
+	STORE_CHANNEL_READ,
 };
 
 #define SUB_NCHANNELS (sizeof(sub_channels) / sizeof(sub_channels[0]))

@@ -2,7 +2,8 @@
 /*
  * A Redis pub/sub subscriber for the events role: one connection on its own
  * thread, subscribed to the channels the store's scripts publish on
- * (event_journal, message_queue, message_delivered; docs/redis-schema.md),
+ * (event_journal, message_queue, message_delivered, message_read;
+ * docs/redis-schema.md),
  * reconnecting with backoff (50 ms doubling to 2 s) whenever the connection
  * drops or stops answering.  It decodes each payload (reply.c, the same
  * decoding as the journal's entries) and hands on the pigeon.v1.Event with
@@ -23,8 +24,9 @@
 typedef struct store_sub store_sub;
 
 /* Receives one published event and its topic: PIGEON_TOPIC_JOURNAL (a
- * journaled event, sequence set), PIGEON_TOPIC_QUEUE (QUEUED) or
- * PIGEON_TOPIC_INBOX_PREFIX and the recipient (DELIVERED).  Runs on the
+ * journaled event, sequence set), PIGEON_TOPIC_QUEUE (QUEUED),
+ * PIGEON_TOPIC_INBOX_PREFIX and the recipient (DELIVERED) or
+ * PIGEON_TOPIC_RECEIPTS_PREFIX and the sender (READ).  Runs on the
  * subscriber's thread, one event at a time in the order Redis sent them;
  * topic and ev are borrowed and live only during the call. */
 typedef void (*store_sub_fn)(void *arg, const char *topic, const Pigeon__V1__Event *ev);

@@ -343,9 +343,9 @@ test_send_malformed_is_internal(void **state)
 /* ---- user stats ---- */
 
 static void
-test_user_stats_answers_four_counts_of_five(void **state)
+test_user_stats_answers_five_counts_of_six(void **state)
 {
-	t_answer a = t_complete(STORE_OP_USER_STATS, 0, "*5|:3|:2|:10|:1|:4", NULL);
+	t_answer a = t_complete(STORE_OP_USER_STATS, 0, "*6|:3|:2|:10|:1|:4|:6", NULL);
 	Pigeon__V1__UserStats *us = t_ok(&a, &pigeon__v1__user_stats__descriptor);
 
 	assert_string_equal(us->username, "Alice");
@@ -353,6 +353,7 @@ test_user_stats_answers_four_counts_of_five(void **state)
 	assert_int_equal(us->being_spam_checked, 2);
 	assert_int_equal(us->delivered, 10);
 	assert_int_equal(us->marked_as_spam, 1);
+	assert_int_equal(us->unread, 6);
 	t_free(us);
 }
 
@@ -361,13 +362,14 @@ static void
 test_user_stats_negative_counts_read_zero(void **state)
 {
 	t_answer a = t_complete(STORE_OP_USER_STATS, 0,
-	    "*5|:-1|:-9223372036854775808|:7|:0|:0", NULL);
+	    "*6|:-1|:-9223372036854775808|:7|:0|:0|:-2", NULL);
 	Pigeon__V1__UserStats *us = t_ok(&a, &pigeon__v1__user_stats__descriptor);
 
 	assert_int_equal(us->enqueued, 0);
 	assert_int_equal(us->being_spam_checked, 0);
 	assert_int_equal(us->delivered, 7);
 	assert_int_equal(us->marked_as_spam, 0);
+	assert_int_equal(us->unread, 0);
 	t_free(us);
 }
 
@@ -378,9 +380,12 @@ test_user_stats_malformed_is_internal(void **state)
 		":3",
 		"_",
 		"*3|:1|:2|:3",
-		"*5|$3|:2|:10|:1|:4",
-		"*5|:3|:2|:10|_|:4",
-		"*5|:3|*0|:10|:1|:4",
+		/* Five counts: a read_user_stats without unread. */
+		"*5|:3|:2|:10|:1|:4",
+		"*6|$3|:2|:10|:1|:4|:0",
+		"*6|:3|:2|:10|_|:4|:0",
+		"*6|:3|*0|:10|:1|:4|:0",
+		"*6|:3|:2|:10|:1|:4|$6",
 	};
 
 	assert_malformed(STORE_OP_USER_STATS, 0, bad, N(bad), NULL);
@@ -388,15 +393,16 @@ test_user_stats_malformed_is_internal(void **state)
 
 /* ---- inbox ---- */
 
-#define T_MSG1 "$1|$Ilya|$Alice|$hi|$delivered|$1712345678001"
-#define T_MSG2 "$2|$flain1|$Alice|$yo|$delivered|$1712345678002"
-#define T_MSG3 "$5|$Ilya|$Alice|$again|$delivered|$1712345678005"
+/* Message 2 was read; the others are unread (read_ms nil). */
+#define T_MSG1 "$1|$Ilya|$Alice|$hi|$delivered|$1712345678001|_"
+#define T_MSG2 "$2|$flain1|$Alice|$yo|$delivered|$1712345678002|$1712345679000"
+#define T_MSG3 "$5|$Ilya|$Alice|$again|$delivered|$1712345678005|_"
 
 /* read_inbox asked for page + 1: the extra one means a next page. */
 static void
 test_inbox_pages_with_a_next_cursor(void **state)
 {
-	t_answer a = t_complete(STORE_OP_INBOX, 2, "*18|" T_MSG1 "|" T_MSG2 "|" T_MSG3, NULL);
+	t_answer a = t_complete(STORE_OP_INBOX, 2, "*21|" T_MSG1 "|" T_MSG2 "|" T_MSG3, NULL);
 	Pigeon__V1__ListInboundMessagesReply *rep =
 	    t_ok(&a, &pigeon__v1__list_inbound_messages_reply__descriptor);
 
@@ -408,10 +414,12 @@ test_inbox_pages_with_a_next_cursor(void **state)
 	assert_int_equal(rep->messages[0]->state,
 	    PIGEON__V1__MESSAGE_STATE__MESSAGE_STATE_DELIVERED);
 	assert_int_equal(rep->messages[0]->created_ms, 1712345678001LL);
+	assert_int_equal(rep->messages[0]->read_ms, 0);
 	assert_int_equal(rep->messages[1]->id, 2);
 	assert_string_equal(rep->messages[1]->sender, "flain1");
 	assert_string_equal(rep->messages[1]->content, "yo");
 	assert_int_equal(rep->messages[1]->created_ms, 1712345678002LL);
+	assert_int_equal(rep->messages[1]->read_ms, 1712345679000LL);
 	assert_int_equal(rep->next_cursor, 2);
 	t_free(rep);
 }
@@ -419,7 +427,7 @@ test_inbox_pages_with_a_next_cursor(void **state)
 static void
 test_inbox_last_page_has_no_cursor(void **state)
 {
-	t_answer a = t_complete(STORE_OP_INBOX, 10, "*18|" T_MSG1 "|" T_MSG2 "|" T_MSG3, NULL);
+	t_answer a = t_complete(STORE_OP_INBOX, 10, "*21|" T_MSG1 "|" T_MSG2 "|" T_MSG3, NULL);
 	Pigeon__V1__ListInboundMessagesReply *rep =
 	    t_ok(&a, &pigeon__v1__list_inbound_messages_reply__descriptor);
 
@@ -443,19 +451,22 @@ test_inbox_malformed_is_internal(void **state)
 		":0",
 		"_",
 		"$1",
-		/* Not six per message. */
-		"*5|$1|$Ilya|$Alice|$hi|$delivered",
-		"*7|" T_MSG1 "|$2",
+		/* Not seven per message: six is an inbox without read_ms. */
+		"*6|$1|$Ilya|$Alice|$hi|$delivered|$1",
+		"*8|" T_MSG1 "|$2",
 		/* A message deleted from under its inbox: SORT's GET is nil. */
-		"*6|$4|_|_|_|_|_",
-		"*12|" T_MSG1 "|$4|_|_|_|_|_",
-		"*6|$x|$Ilya|$Alice|$hi|$delivered|$1",
-		"*6|$99999999999999999999|$Ilya|$Alice|$hi|$delivered|$1",
-		"*6|$-1|$Ilya|$Alice|$hi|$delivered|$1",
-		"*6|$1|$Ilya|$Alice|$hi|$delivered|$1.5",
-		"*6|$1|$Ilya|$Alice|$hi|$delivered|$",
-		"*6|$1|:5|$Alice|$hi|$delivered|$1",
-		"*6|*0|$Ilya|$Alice|$hi|$delivered|$1",
+		"*7|$4|_|_|_|_|_|_",
+		"*14|" T_MSG1 "|$4|_|_|_|_|_|_",
+		"*7|$x|$Ilya|$Alice|$hi|$delivered|$1|_",
+		"*7|$99999999999999999999|$Ilya|$Alice|$hi|$delivered|$1|_",
+		"*7|$-1|$Ilya|$Alice|$hi|$delivered|$1|_",
+		"*7|$1|$Ilya|$Alice|$hi|$delivered|$1.5|_",
+		"*7|$1|$Ilya|$Alice|$hi|$delivered|$|_",
+		"*7|$1|:5|$Alice|$hi|$delivered|$1|_",
+		"*7|*0|$Ilya|$Alice|$hi|$delivered|$1|_",
+		/* read_ms not a number. */
+		"*7|$1|$Ilya|$Alice|$hi|$delivered|$1|$soon",
+		"*7|$1|$Ilya|$Alice|$hi|$delivered|$1|*0",
 	};
 
 	assert_malformed(STORE_OP_INBOX, 10, bad, N(bad), NULL);
@@ -772,6 +783,33 @@ test_health_malformed_is_internal(void **state)
 	    "*5|:1|:2|:3|:4294967296|:0", "*5|:1|:2|:3|:9223372036854775807|:0"};
 
 	assert_malformed(STORE_OP_HEALTH, 0, bad, N(bad), NULL);
+}
+
+/* ---- mark read ---- */
+
+static void
+test_mark_read_answers_unread_and_marked(void **state)
+{
+	t_answer a = t_complete(STORE_OP_MARK_READ, 0, "*2|:4|:3", NULL);
+	Pigeon__V1__MarkReadReply *rep = t_ok(&a, &pigeon__v1__mark_read_reply__descriptor);
+
+	assert_string_equal(rep->username, "Alice");
+	assert_int_equal(rep->unread, 4);
+	assert_int_equal(rep->marked, 3);
+	t_free(rep);
+}
+
+static void
+test_mark_read_malformed_is_internal(void **state)
+{
+	static const char *const bad[] = {
+		":4",
+		"*1|:4",
+		"*2|$4|:3",
+		"*2|:4|_",
+	};
+
+	assert_malformed(STORE_OP_MARK_READ, 0, bad, N(bad), NULL);
 }
 
 /* ---- heartbeat and user ---- */
@@ -1112,6 +1150,30 @@ test_published_delivery_goes_to_the_recipients_inbox(void **state)
 	pigeon__v1__event__free_unpacked(ev, NULL);
 }
 
+/* A read goes to the receipts of the message's sender (username). */
+static void
+test_published_read_goes_to_the_senders_receipts(void **state)
+{
+	t_event e;
+	Pigeon__V1__Event *ev;
+
+	assert_int_equal(t_published("message_read",
+			     "{\"type\":\"READ\",\"time_ms\":1712345679000,"
+			     "\"username\":\"Alice\",\"recipient\":\"Ilya\",\"message_id\":3}",
+			     &e),
+	    PIGEON_OK);
+	assert_string_equal(e.topic, "receipts/Alice");
+	ev = t_event_unpack(&e);
+	assert_int_equal(ev->type, PIGEON__V1__EVENT_TYPE__EVENT_TYPE_READ);
+	assert_int_equal(ev->sequence, 0);
+	assert_int_equal(ev->time_ms, 1712345679000LL);
+	assert_string_equal(ev->username, "Alice");
+	assert_string_equal(ev->recipient, "Ilya");
+	assert_int_equal(ev->message_id, 3);
+	assert_string_equal(ev->content, "");
+	pigeon__v1__event__free_unpacked(ev, NULL);
+}
+
 static void
 test_published_on_another_channel_is_not_found(void **state)
 {
@@ -1166,6 +1228,17 @@ test_published_malformed_is_invalid_argument(void **state)
 		{"message_delivered",
 		    "{\"type\":\"DELIVERED\",\"recipient\":"
 		    "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}"},
+		/* A read needs its type, a sender and a reader that are usernames,
+		 * and a message id. */
+		{"message_read",
+		    "{\"type\":\"DELIVERED\",\"username\":\"A\",\"recipient\":\"B\","
+		    "\"message_id\":3}"},
+		{"message_read", "{\"type\":\"READ\",\"recipient\":\"B\",\"message_id\":3}"},
+		{"message_read",
+		    "{\"type\":\"READ\",\"username\":\"A b\",\"recipient\":\"B\","
+		    "\"message_id\":3}"},
+		{"message_read", "{\"type\":\"READ\",\"username\":\"A\",\"message_id\":3}"},
+		{"message_read", "{\"type\":\"READ\",\"username\":\"A\",\"recipient\":\"B\"}"},
 	};
 	t_event e;
 
@@ -1282,7 +1355,7 @@ main(void)
 		cmocka_unit_test(test_send_duplicate_answers_the_first_message),
 		cmocka_unit_test(test_send_state_outside_the_proto_is_unspecified),
 		cmocka_unit_test(test_send_malformed_is_internal),
-		cmocka_unit_test(test_user_stats_answers_four_counts_of_five),
+		cmocka_unit_test(test_user_stats_answers_five_counts_of_six),
 		cmocka_unit_test(test_user_stats_negative_counts_read_zero),
 		cmocka_unit_test(test_user_stats_malformed_is_internal),
 		cmocka_unit_test(test_inbox_pages_with_a_next_cursor),
@@ -1305,6 +1378,8 @@ main(void)
 		cmocka_unit_test(test_health_answers_the_queue_figures),
 		cmocka_unit_test(test_health_error_reply_is_not_serving),
 		cmocka_unit_test(test_health_malformed_is_internal),
+		cmocka_unit_test(test_mark_read_answers_unread_and_marked),
+		cmocka_unit_test(test_mark_read_malformed_is_internal),
 		cmocka_unit_test(test_heartbeat_answers_online_and_the_deadline),
 		cmocka_unit_test(test_heartbeat_malformed_is_internal),
 		cmocka_unit_test(test_user_answers_role_presence_and_times),
@@ -1317,6 +1392,7 @@ main(void)
 		cmocka_unit_test(test_published_journal_event_goes_to_the_journal_topic),
 		cmocka_unit_test(test_published_queued_event_goes_to_the_queue_topic),
 		cmocka_unit_test(test_published_delivery_goes_to_the_recipients_inbox),
+		cmocka_unit_test(test_published_read_goes_to_the_senders_receipts),
 		cmocka_unit_test(test_published_on_another_channel_is_not_found),
 		cmocka_unit_test(test_published_malformed_is_invalid_argument),
 		cmocka_unit_test(test_published_unknown_fields_are_skipped),

@@ -1,8 +1,9 @@
 -- SPDX-License-Identifier: MIT
 -- finish: ARGV journal_max, then for each message of the worker's batch its
 -- id, queue entry id, verdict ("deliver", "spam" or "would_be_spam") and
--- reason.  Moves each message being checked to delivered or marked_as_spam
--- and acknowledges its queue entry, and acknowledges the entries of
+-- reason.  Moves each message being checked to delivered (into the
+-- recipient's inbox, unread) or marked_as_spam and acknowledges its queue
+-- entry, and acknowledges the entries of
 -- messages already final or gone.  Returns {state, journal sequence or 0}
 -- for each message in turn, flattened.
 --
@@ -40,6 +41,7 @@ for i = 2, #ARGV - 3, 4 do
 			redis.call('HSET', key, 'state', state)
 			delivered[s] = (delivered[s] or 0) + 1
 			redis.call('ZADD', P .. 'inbox:' .. r, n, n)
+			redis.call('ZADD', user_key(r, 'unread'), n, n)
 			if verdict == 'would_be_spam' then
 				seq = journal({type = 'WOULD_BE_SPAM', time_ms = now, username = s,
 					recipient = r, message_id = n, reason = reason,

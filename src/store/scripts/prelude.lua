@@ -90,6 +90,17 @@ local function seen(u, now)
 	redis.call('HSET', user_key(u, 'profile'), 'last_seen_ms', now)
 end
 
+-- u acted at now (SendMessage as the sender, MarkRead): a live session's
+-- deadline moves to now + ttl; a session past its deadline is left to the
+-- sweep.
+local function active(u, now, ttl)
+	local d = deadline(u)
+	if d and d > now then
+		redis.call('ZADD', DEADLINES, now + ttl, u)
+	end
+	seen(u, now)
+end
+
 -- Ends u's session, whose deadline has passed: drops the deadline and the
 -- listing, and journals "LOGOUT: u" with reason 'expired'.  True when it
 -- did; false, writing nothing but the deadline, when u was no longer listed

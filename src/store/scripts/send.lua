@@ -28,11 +28,7 @@ local now = now_ms()
 redis.call('HSET', P .. 'msg:' .. id, 'sender', s, 'recipient', r, 'content', c,
 	'state', 'enqueued', 'created_ms', now)
 count(s, 'sent', 1)
-local d = deadline(s)
-if d and d > now then
-	redis.call('ZADD', DEADLINES, now + ttl, s)
-end
-seen(s, now)
+active(s, now, ttl)
 if idem then
 	redis.call('SET', idem, id, 'EX', 86400)
 end
