@@ -34,6 +34,10 @@
 #include "wait.h"
 
 #define EVENTS_RECV_MAX_DEFAULT (64u * 1024)
+/* Events queued for each subscriber before nng drops the oldest: nng's 16 is
+ * less than one MarkRead's burst of READ receipts.  A queue holds only what
+ * a subscriber has not yet taken. */
+#define EVENTS_SEND_QUEUE 1024
 #define CATCHUP_PAGE 1000
 #define RETRY_MIN_MS 50
 #define RETRY_MAX_MS 1000
@@ -258,6 +262,7 @@ events_start(events_relay **out, const events_opts *opts)
 		goto fail_aio;
 	nng_socket_set_size(r->pub, NNG_OPT_RECVMAXSZ,
 	    opts->recv_max > 0 ? opts->recv_max : EVENTS_RECV_MAX_DEFAULT);
+	nng_socket_set_int(r->pub, NNG_OPT_SENDBUF, EVENTS_SEND_QUEUE);
 	if ((rv = listen_guard_start(&r->guard, r->pub, url, "pub")) != PIGEON_OK) {
 		log_error("events", "cannot listen status=%s url=%s", pigeon_status_name(rv), url);
 		goto fail_close;
