@@ -412,8 +412,8 @@ main(int argc, char **argv)
 		    "pigeond being replaced, still stopping)",
 		    &cf.listen_wait_ms},
 		{"presence-ttl", "PIGEON_PRESENCE_TTL", OPT_UINT, "60",
-		    "seconds a session lives after its user's last Login, Heartbeat or "
-		    "SendMessage; then the user is logged out (1 to 86400)",
+		    "seconds a session lives after its user's last Login, Heartbeat, "
+		    "SendMessage or MarkRead; then the user is logged out (1 to 86400)",
 		    &cf.presence_ttl},
 		{"log-level", "PIGEON_LOG_LEVEL", OPT_STRING, "info", "error, warn, info or debug",
 		    &cf.log_level},
