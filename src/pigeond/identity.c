@@ -35,6 +35,11 @@
 #define CACHE_TOKEN_BLOCKS ((AUTH_TOKEN_MAX + 63) / 64)
 /* The last characters of a token: base64 of its random tag. */
 #define CACHE_HASHED_TAIL 12
+/* Every request of a session is its activity (presence): it renews the
+ * session's deadline, at most once per this interval per session that the
+ * cache holds, so a busy session costs Redis one small script a second,
+ * not one per request. */
+#define TOUCH_EVERY_MS 1000
 
 typedef struct cache_slot {
 	unsigned char token[CACHE_TOKEN_BLOCKS * 64];
@@ -44,6 +49,8 @@ typedef struct cache_slot {
 	/* The cache's epoch when the round trip began, and when it answered. */
 	uint64_t epoch;
 	int64_t cached_ms;
+	/* When the session's deadline was last renewed through this slot. */
+	int64_t touched_ms;
 } cache_slot;
 
 typedef struct auth_cache {
@@ -96,14 +103,16 @@ tokens_equal(const unsigned char *a, const unsigned char *b)
 }
 
 /* True, with its claims and *admin, when token[0..len) is a cached token
- * whose session was valid and whose expiry has not passed at now. */
+ * whose session was valid and whose expiry has not passed at now; *touch
+ * then says whether the session's deadline is due for renewal (and counts it
+ * renewed). */
 static bool
-cache_lookup(
-    auth_cache *c, const char *token, size_t len, int64_t now, auth_claims *claims, bool *admin)
+cache_lookup(auth_cache *c, const char *token, size_t len, int64_t now, auth_claims *claims,
+    bool *admin, bool *touch)
 {
 	unsigned i = cache_index(token, len);
 	pthread_mutex_t *mu = &c->stripes[i % CACHE_STRIPES];
-	const cache_slot *s = &c->slots[i];
+	cache_slot *s = &c->slots[i];
 	unsigned char padded[CACHE_TOKEN_BLOCKS * 64] = {0};
 	bool hit;
 
@@ -119,6 +128,8 @@ cache_lookup(
 	if (hit) {
 		*claims = s->claims;
 		*admin = s->admin;
+		if ((*touch = now - s->touched_ms >= TOUCH_EVERY_MS))
+			s->touched_ms = now;
 	}
 	pthread_mutex_unlock(mu);
 	atomic_fetch_add_explicit(hit ? &c->hits : &c->misses, 1, memory_order_relaxed);
@@ -145,6 +156,7 @@ cache_store(auth_cache *c, const char *token, size_t len, const auth_claims *cla
 	s->admin = admin;
 	s->epoch = epoch;
 	s->cached_ms = now;
+	s->touched_ms = now;
 	pthread_mutex_unlock(mu);
 }
 
@@ -303,6 +315,23 @@ identity_render(identity *id, prom_text *t)
 
 /* ---- authorising a request ---- */
 
+static void
+touched(void *arg, pigeon_status st, const char *errmsg, const ProtobufCMessage *reply)
+{
+	(void)arg;
+	(void)st;
+	(void)errmsg;
+	(void)reply;
+}
+
+/* The session made a request: its activity renews its deadline (presence);
+ * nobody waits for the answer. */
+static void
+touch(identity *id, const auth_claims *claims)
+{
+	store_heartbeat(id->st, claims->username, claims->session, touched, NULL);
+}
+
 /* The caller of a valid session: PERMISSION_DENIED unless they may do
  * what the request asks, else on to then. */
 static void
@@ -336,6 +365,7 @@ authorize_read(void *arg, pigeon_status st, const char *errmsg, const store_auth
 	} else {
 		cache_store(f->id->cache, f->token, strlen(f->token), &f->claims, a->admin, f->epoch,
 		    clocks_wall_ms());
+		touch(f->id, &f->claims);
 		permit(&f->claims, a->admin, f->call, f->in, f->need, f->acting_for, f->what,
 		    f->then, f->ctx);
 	}
@@ -350,10 +380,12 @@ identity_authorize(identity *id, void *call, const void *in, identity_need need,
 	size_t len = strlen(token);
 	int64_t now = clocks_wall_ms();
 	auth_claims claims;
-	bool admin;
+	bool admin, due;
 	flow *f;
 
-	if (cache_lookup(id->cache, token, len, now, &claims, &admin)) {
+	if (cache_lookup(id->cache, token, len, now, &claims, &admin, &due)) {
+		if (due)
+			touch(id, &claims);
 		permit(&claims, admin, call, in, need, acting_for != NULL ? acting_for : "", what,
 		    then, ctx);
 		return;
@@ -429,7 +461,7 @@ login_verified(void *arg, pigeon_status st)
 		flow_free(f);
 		return;
 	}
-	store_login_again(id->st, in->username, login_done, f);
+	store_login_again(id->st, in->username, f->claims.session, login_done, f);
 }
 
 static void
@@ -562,7 +594,9 @@ logout_revoked(void *arg, pigeon_status st, const char *errmsg, const store_auth
 	} else {
 		/* Before anyone hears of the logout. */
 		cache_forget(f->id->cache);
-		store_logout_again(f->id->st, in->username, rpc_call_done, f->call);
+		/* The caller's own session, or (an admin's logout of another user)
+		 * all of the user's: claims.session is "" then. */
+		store_logout_again(f->id->st, in->username, f->claims.session, rpc_call_done, f->call);
 	}
 	flow_free(f);
 }
@@ -578,11 +612,13 @@ logout_start(void *ctx, void *call, const void *in, const identity_caller *who)
 		return;
 	/* Users log their own session out; an admin logging someone else out
 	 * ends every session of theirs. */
-	if (strcmp(who->username, req->username) == 0)
+	if (strcmp(who->username, req->username) == 0) {
+		snprintf(f->claims.session, sizeof(f->claims.session), "%s", who->session);
 		store_auth_revoke(id->st, who->username, who->session, who->expires_ms,
 		    clocks_wall_ms(), logout_revoked, f);
-	else
+	} else {
 		store_auth_revoke_all(id->st, req->username, logout_revoked, f);
+	}
 }
 
 void

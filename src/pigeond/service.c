@@ -276,8 +276,12 @@ static void
 heartbeat_authorized(void *ctx, void *call, const void *in, const identity_caller *who)
 {
 	const Pigeon__V1__HeartbeatRequest *req = in;
+	/* The caller's own session, in required mode; an admin's heartbeat for
+	 * another user, and any in open mode, the user's as a whole. */
+	const char *session =
+	    who != NULL && strcmp(who->username, req->username) == 0 ? who->session : "";
 
-	store_heartbeat(((service *)ctx)->st, req->username, rpc_call_done, call);
+	store_heartbeat(((service *)ctx)->st, req->username, session, rpc_call_done, call);
 }
 
 static void

@@ -108,21 +108,21 @@ store_logout(store *st, const char *username, store_cb cb, void *arg)
 }
 
 void
-store_login_again(store *st, const char *username, store_cb cb, void *arg)
+store_login_again(store *st, const char *username, const char *session, store_cb cb, void *arg)
 {
-	const char *argv[] = {username, st->jmax, st->ttl, "again"};
+	const char *argv[] = {username, st->jmax, st->ttl, "again", session};
 
 	store_conns_submit(
-	    st->conns, store_op_new(STORE_OP_LOGIN, STORE_SCRIPT_LOGIN, 4, argv, cb, arg));
+	    st->conns, store_op_new(STORE_OP_LOGIN, STORE_SCRIPT_LOGIN, 5, argv, cb, arg));
 }
 
 void
-store_logout_again(store *st, const char *username, store_cb cb, void *arg)
+store_logout_again(store *st, const char *username, const char *session, store_cb cb, void *arg)
 {
-	const char *argv[] = {username, st->jmax, "again"};
+	const char *argv[] = {username, st->jmax, "again", session};
 
 	store_conns_submit(
-	    st->conns, store_op_new(STORE_OP_LOGOUT, STORE_SCRIPT_LOGOUT, 3, argv, cb, arg));
+	    st->conns, store_op_new(STORE_OP_LOGOUT, STORE_SCRIPT_LOGOUT, 4, argv, cb, arg));
 }
 
 void
@@ -136,12 +136,12 @@ store_send_message(store *st, const Pigeon__V1__SendMessageRequest *req, store_c
 }
 
 void
-store_heartbeat(store *st, const char *username, store_cb cb, void *arg)
+store_heartbeat(store *st, const char *username, const char *session, store_cb cb, void *arg)
 {
-	const char *argv[] = {username, st->jmax, st->ttl};
+	const char *argv[] = {username, st->jmax, st->ttl, session};
 
 	store_conns_submit(st->conns,
-	    store_op_new(STORE_OP_HEARTBEAT, STORE_SCRIPT_HEARTBEAT, 3, argv, cb, arg));
+	    store_op_new(STORE_OP_HEARTBEAT, STORE_SCRIPT_HEARTBEAT, 4, argv, cb, arg));
 }
 
 void

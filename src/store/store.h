@@ -131,9 +131,14 @@ typedef void (*store_presence_cb)(
 void store_login(store *st, const char *username, store_cb cb, void *arg);
 void store_logout(store *st, const char *username, store_cb cb, void *arg);
 /* The same for sessions (--auth required): logging in while online, and
- * out while offline, are not errors; each still journals its event. */
-void store_login_again(store *st, const char *username, store_cb cb, void *arg);
-void store_logout_again(store *st, const char *username, store_cb cb, void *arg);
+ * out while offline, are not errors; each still journals its event.  A user
+ * may hold several sessions, each with its own deadline: login opens
+ * `session`; logout ends it, and the user stays online while another lives
+ * ("" ends them all). */
+void store_login_again(
+    store *st, const char *username, const char *session, store_cb cb, void *arg);
+void store_logout_again(
+    store *st, const char *username, const char *session, store_cb cb, void *arg);
 void store_send_message(
     store *st, const Pigeon__V1__SendMessageRequest *req, store_cb cb, void *arg);
 void store_get_user_stats(store *st, const char *username, store_cb cb, void *arg);
@@ -142,8 +147,11 @@ void store_list_inbound_messages(store *st, const Pigeon__V1__ListInboundMessage
 void store_get_spammer_stats(store *st, uint32_t limit, store_cb cb, void *arg);
 void store_get_chatter_stats(store *st, uint32_t limit, store_cb cb, void *arg);
 /* Moves a live session's deadline to presence_ttl_ms from now:
- * HeartbeatReply online, or not online when there is no live session. */
-void store_heartbeat(store *st, const char *username, store_cb cb, void *arg);
+ * HeartbeatReply online, or not online when there is no live session.
+ * `session` names one of the user's sessions (store_login_again), which must
+ * be live itself; "" the user's as a whole. */
+void store_heartbeat(
+    store *st, const char *username, const char *session, store_cb cb, void *arg);
 void store_get_user(store *st, const char *username, store_cb cb, void *arg);
 /* Marks the messages delivered to username with ids up to up_to_id read,
  * each once, publishing a READ event for each (STORE_CHANNEL_READ):

@@ -5,7 +5,8 @@
  * token, every check of a token (missing, forged, expired, from another key,
  * revoked by Logout or RevokeSessions, the previous key during rotation),
  * acting only as oneself unless admin (Heartbeat too; GetUser for anyone
- * signed in), the login throttle, equal answers to
+ * signed in), several sessions of one user online while any lives, the
+ * login throttle, equal answers to
  * an unknown user and a wrong password, and no content on the pub socket.
  */
 #include <setjmp.h>
@@ -635,6 +636,120 @@ test_admin_rights(void **state)
 	pigeon_client_close(cb);
 }
 
+/* bob's LOGIN events and his LOGOUT events with reason "expired" and
+ * without, in the journal, read by an admin's client. */
+static void
+sessions_journaled(pigeon_client *admin, int *logins, int *expired, int *explicit_)
+{
+	Pigeon__V1__GetEventJournalRequest req = PIGEON__V1__GET_EVENT_JOURNAL_REQUEST__INIT;
+	Pigeon__V1__GetEventJournalReply *rep;
+
+	*logins = *expired = *explicit_ = 0;
+	req.page_size = 1000;
+	assert_int_equal(pigeon_get_event_journal(admin, &req, &rep, NULL), PIGEON_OK);
+	for (size_t i = 0; i < rep->n_events; i++) {
+		const Pigeon__V1__Event *e = rep->events[i];
+
+		if (strcmp(e->username, "bob") != 0)
+			continue;
+		if (e->type == PIGEON__V1__EVENT_TYPE__EVENT_TYPE_LOGIN)
+			(*logins)++;
+		else if (e->type == PIGEON__V1__EVENT_TYPE__EVENT_TYPE_LOGOUT)
+			(*(strcmp(e->reason, "expired") == 0 ? expired : explicit_))++;
+	}
+	pigeon_reply_free(rep);
+}
+
+/* Polls GetUser until bob is offline, remembering when the last poll that
+ * still saw him online began. */
+typedef struct bob_going {
+	pigeon_client *c;
+	int64_t last_online_ms;
+} bob_going;
+
+static bool
+bob_gone(void *arg)
+{
+	bob_going *g = arg;
+	int64_t begin = clocks_mono_ms();
+	bool on = true;
+
+	assert_int_equal(user_of(g->c, "bob", &on, NULL), PIGEON_OK);
+	if (on)
+		g->last_online_ms = begin;
+	return !on;
+}
+
+/* --presence-ttl 2: bob logs in twice.  Logging one session out leaves him
+ * online on the other; any request of that session (not only Heartbeat)
+ * keeps him on for three TTLs; once every session is silent he is off
+ * within the TTL and a second, with one LOGOUT whose reason is expired. */
+static void
+test_several_sessions_keep_a_user_online_while_one_lives(void **state)
+{
+	fixture *f = *state;
+	char root[PIGEON_TOKEN_MAX + 1], ta[PIGEON_TOKEN_MAX + 1], tb[PIGEON_TOKEN_MAX + 1];
+	char tc[PIGEON_TOKEN_MAX + 1];
+	pigeon_client *admin, *ca, *cb, *cc;
+	int logins, expired, explicit_;
+	int64_t until, acted;
+	bob_going g;
+	bool on = false;
+
+	start(f, f->key, NULL, (const char *const[]){"--presence-ttl", "2", NULL});
+	create_admin(f, "root", "an admin's long password");
+	assert_int_equal(reg(f->env.client, "bob", PASSWORD, 0, NULL), PIGEON_OK);
+	assert_int_equal(login(f->env.client, "root", "an admin's long password", root, NULL, NULL),
+	    PIGEON_OK);
+	assert_int_equal(login(f->env.client, "bob", PASSWORD, ta, NULL, NULL), PIGEON_OK);
+	assert_int_equal(login(f->env.client, "bob", PASSWORD, tb, NULL, NULL), PIGEON_OK);
+	admin = client_with(f, root);
+	ca = client_with(f, ta);
+	cb = client_with(f, tb);
+
+	assert_int_equal(logout(ca, "bob"), PIGEON_OK);
+	assert_int_equal(user_of(admin, "bob", &on, NULL), PIGEON_OK);
+	assert_true(on);
+	assert_int_equal(heartbeat(ca, "bob", NULL, NULL, NULL), PIGEON_UNAUTHENTICATED);
+
+	/* Session b reads bob's stats every 200 ms: no Heartbeat at all. */
+	until = clocks_mono_ms() + 3 * 2000;
+	while (clocks_mono_ms() < until) {
+		assert_int_equal(stats_of(cb, "bob", NULL), PIGEON_OK);
+		assert_int_equal(user_of(admin, "bob", &on, NULL), PIGEON_OK);
+		if (!on)
+			fail_msg("bob went offline while his session b was active");
+		t_sleep_ms(200);
+	}
+
+	/* A third session, then silence on both. */
+	assert_int_equal(login(f->env.client, "bob", PASSWORD, tc, NULL, NULL), PIGEON_OK);
+	cc = client_with(f, tc);
+	assert_int_equal(heartbeat(cc, "bob", NULL, &on, NULL), PIGEON_OK);
+	assert_true(on);
+	acted = clocks_mono_ms();
+	g = (bob_going){admin, acted};
+	assert_true(t_wait_every(bob_gone, &g, 20, 30000));
+	/* Within the TTL and a second of the last activity (the heartbeat
+	 * above; the admin's GetUser calls are the admin's own). */
+	if (g.last_online_ms > acted + 3000)
+		fail_msg("bob still online %lld ms after his last activity",
+		    (long long)(g.last_online_ms - acted));
+	sessions_journaled(admin, &logins, &expired, &explicit_);
+	assert_int_equal(logins, 3);
+	assert_int_equal(explicit_, 1);
+	assert_int_equal(expired, 1);
+	/* The sessions' tokens are still valid; the sessions are over. */
+	assert_int_equal(heartbeat(cb, "bob", NULL, &on, NULL), PIGEON_OK);
+	assert_false(on);
+	assert_int_equal(heartbeat(cc, "bob", NULL, &on, NULL), PIGEON_OK);
+	assert_false(on);
+	pigeon_client_close(admin);
+	pigeon_client_close(ca);
+	pigeon_client_close(cb);
+	pigeon_client_close(cc);
+}
+
 static bool
 bob_logs_in(void *arg)
 {
@@ -1026,6 +1141,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_heartbeat_needs_the_user_and_get_user_a_session, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_admin_rights, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_several_sessions_keep_a_user_online_while_one_lives, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_login_throttle, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_unknown_user_and_wrong_password_look_alike, setup, teardown),

@@ -72,10 +72,13 @@ end
 
 -- Presence.  pigeon:online lists the users online (score 0, so that
 -- ListOnlineUsers pages it by name); pigeon:presence:deadlines holds each
--- session's deadline, ms on Redis's clock.  A session is live while its
+-- user's deadline, ms on Redis's clock.  A user is online while their
 -- deadline is ahead; activity moves it to now + the TTL, and once it has
 -- passed, the sweep (or the user's next Login or Heartbeat, whichever runs
--- first) ends the session.
+-- first) ends the session.  In --auth required a user may hold several
+-- sessions, one per login: {u:NAME}:sessions holds each one's own deadline,
+-- and the user's is the latest of them, so the user stays online while any
+-- session lives.
 local ONLINE = P .. 'online'
 local DEADLINES = P .. 'presence:deadlines'
 
@@ -101,13 +104,14 @@ local function active(u, now, ttl)
 	seen(u, now)
 end
 
--- Ends u's session, whose deadline has passed: drops the deadline and the
--- listing, and journals "LOGOUT: u" with reason 'expired'.  True when it
+-- Ends u's session (all of them), whose deadline has passed: drops the
+-- deadlines and the listing, and journals "LOGOUT: u" with reason 'expired'.  True when it
 -- did; false, writing nothing but the deadline, when u was no longer listed
 -- (logged out, or ended by an earlier call): scripts run one at a time, so
 -- however many pigeonds sweep, a session ends, and is journaled, once.
 local function expire(u, now, jmax)
 	redis.call('ZREM', DEADLINES, u)
+	redis.call('DEL', user_key(u, 'sessions'))
 	if redis.call('ZREM', ONLINE, u) == 0 then
 		return false
 	end
