@@ -8,6 +8,7 @@
  * come from the terminal or a file (password.h), only when asked for, so
  * that open mode's commands run as they always did.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <semaphore.h>
@@ -38,6 +39,8 @@ typedef struct cli {
 	const char *role;
 	const char *topic;
 	const char *user;
+	/* inbox: only the messages not yet read. */
+	bool unread;
 	/* Where login and register get a password; neither: they send none. */
 	bool ask_password;
 	const char *password_file;
@@ -123,9 +126,10 @@ state_name(Pigeon__V1__MessageState st)
 static json_t *
 message_json(const Pigeon__V1__Message *m)
 {
-	return json_pack("{s:I,s:s,s:s,s:s,s:s,s:I}", "id", (json_int_t)m->id, "sender",
+	return json_pack("{s:I,s:s,s:s,s:s,s:s,s:I,s:I}", "id", (json_int_t)m->id, "sender",
 	    m->sender, "recipient", m->recipient, "content", m->content, "state",
-	    state_name(m->state), "created_ms", (json_int_t)m->created_ms);
+	    state_name(m->state), "created_ms", (json_int_t)m->created_ms, "read_ms",
+	    (json_int_t)m->read_ms);
 }
 
 static void
@@ -370,15 +374,16 @@ cmd_stats(cli *c, char **argv)
 	if ((st = pigeon_get_user_stats(c->client, &req, &rep, &err)) != PIGEON_OK)
 		return fail(c, st, &err);
 	if (c->json)
-		print_json(json_pack("{s:s,s:I,s:I,s:I,s:I}", "username", rep->username,
+		print_json(json_pack("{s:s,s:I,s:I,s:I,s:I,s:I}", "username", rep->username,
 		    "enqueued", (json_int_t)rep->enqueued, "being_spam_checked",
 		    (json_int_t)rep->being_spam_checked, "delivered", (json_int_t)rep->delivered,
-		    "marked_as_spam", (json_int_t)rep->marked_as_spam));
+		    "marked_as_spam", (json_int_t)rep->marked_as_spam, "unread",
+		    (json_int_t)rep->unread));
 	else
 		printf("%s sent: %" PRIu64 " delivered, %" PRIu64 " marked as spam, %" PRIu64
-		       " enqueued, %" PRIu64 " being spam-checked\n",
+		       " enqueued, %" PRIu64 " being spam-checked; %" PRIu64 " unread\n",
 		    rep->username, rep->delivered, rep->marked_as_spam, rep->enqueued,
-		    rep->being_spam_checked);
+		    rep->being_spam_checked, rep->unread);
 	pigeon_reply_free(rep);
 	return 0;
 }
@@ -396,6 +401,7 @@ cmd_inbox(cli *c, char **argv)
 	req.username = argv[0];
 	req.page_size = (uint32_t)c->limit;
 	req.cursor = c->cursor;
+	req.unread_only = c->unread;
 	if ((st = pigeon_list_inbound_messages(c->client, &req, &rep, &err)) != PIGEON_OK)
 		return fail(c, st, &err);
 	if (c->json) {
@@ -408,10 +414,16 @@ cmd_inbox(cli *c, char **argv)
 	} else {
 		for (size_t i = 0; i < rep->n_messages; i++) {
 			const Pigeon__V1__Message *m = rep->messages[i];
-			char when[32];
+			char when[32], read[32];
 
+			/* A read message says when; an unread one reads as
+			 * it always did. */
 			format_time(m->created_ms, when, sizeof(when));
-			printf("#%" PRIu64 " %s from %s: %s\n", m->id, when, m->sender, m->content);
+			if (m->read_ms != 0)
+				format_time(m->read_ms, read, sizeof(read));
+			printf("#%" PRIu64 " %s from %s%s%s: %s\n", m->id, when, m->sender,
+			    m->read_ms != 0 ? ", read " : "", m->read_ms != 0 ? read : "",
+			    m->content);
 		}
 		if (rep->n_messages == 0)
 			printf("No messages.\n");
@@ -602,6 +614,99 @@ cmd_revoke_sessions(cli *c, char **argv)
 	return rc;
 }
 
+/* A time for the user's commands, or `none` (0: pigeond has none). */
+static void
+format_time_or(int64_t ms, const char *none, char *buf, size_t len)
+{
+	if (ms == 0)
+		snprintf(buf, len, "%s", none);
+	else
+		format_time(ms, buf, len);
+}
+
+static int
+cmd_heartbeat(cli *c, char **argv)
+{
+	Pigeon__V1__HeartbeatRequest req = PIGEON__V1__HEARTBEAT_REQUEST__INIT;
+	Pigeon__V1__HeartbeatReply *rep;
+	pigeon_error err;
+	pigeon_status st;
+	char until[32];
+
+	c->acting = argv[0];
+	req.username = argv[0];
+	if ((st = pigeon_heartbeat(c->client, &req, &rep, &err)) != PIGEON_OK)
+		return fail(c, st, &err);
+	if (c->json) {
+		print_json(json_pack("{s:s,s:b,s:I}", "username", argv[0], "online",
+		    (int)rep->online, "expires_ms", (json_int_t)rep->expires_ms));
+	} else if (rep->online) {
+		format_time(rep->expires_ms, until, sizeof(until));
+		printf("%s is online until %s.\n", argv[0], until);
+	} else {
+		printf("%s is not online (log in again).\n", argv[0]);
+	}
+	pigeon_reply_free(rep);
+	return 0;
+}
+
+static int
+cmd_user(cli *c, char **argv)
+{
+	Pigeon__V1__GetUserRequest req = PIGEON__V1__GET_USER_REQUEST__INIT;
+	Pigeon__V1__GetUserReply *rep;
+	pigeon_error err;
+	pigeon_status st;
+	char seen[32], created[32];
+
+	req.username = argv[0];
+	if ((st = pigeon_get_user(c->client, &req, &rep, &err)) != PIGEON_OK)
+		return fail(c, st, &err);
+	if (c->json) {
+		print_json(json_pack("{s:s,s:s,s:b,s:I,s:I}", "username", rep->username, "role",
+		    enum_name(&pigeon__v1__role__descriptor, (int)rep->role), "online",
+		    (int)rep->online, "last_seen_ms", (json_int_t)rep->last_seen_ms, "created_ms",
+		    (json_int_t)rep->created_ms));
+	} else {
+		format_time_or(rep->last_seen_ms, "never", seen, sizeof(seen));
+		format_time_or(rep->created_ms, "unknown", created, sizeof(created));
+		printf("%s (%s): %s, last seen %s, created %s\n", rep->username,
+		    enum_name(&pigeon__v1__role__descriptor, (int)rep->role),
+		    rep->online ? "online" : "offline", seen, created);
+	}
+	pigeon_reply_free(rep);
+	return 0;
+}
+
+static int
+cmd_read(cli *c, char **argv)
+{
+	Pigeon__V1__MarkReadRequest req = PIGEON__V1__MARK_READ_REQUEST__INIT;
+	Pigeon__V1__MarkReadReply *rep;
+	pigeon_error err;
+	pigeon_status st;
+	char *end;
+
+	/* A plain decimal: strtoull alone would take "-1" and " 7". */
+	if (argv[1][0] < '0' || argv[1][0] > '9' ||
+	    (errno = 0, req.up_to_id = strtoull(argv[1], &end, 10), errno != 0) || *end != '\0') {
+		fprintf(stderr, "pigeon: ID is a message id, a non-negative integer\n");
+		return 2;
+	}
+	c->acting = argv[0];
+	req.username = argv[0];
+	if ((st = pigeon_mark_read(c->client, &req, &rep, &err)) != PIGEON_OK)
+		return fail(c, st, &err);
+	if (c->json)
+		print_json(json_pack("{s:s,s:I,s:I}", "username", rep->username, "unread",
+		    (json_int_t)rep->unread, "marked", (json_int_t)rep->marked));
+	else
+		printf("%s: %" PRIu64 " unread (%" PRIu64 " marked read now).\n", rep->username,
+		    rep->unread, rep->marked);
+	pigeon_reply_free(rep);
+	return 0;
+}
+
 static const char *
 event_type_name(Pigeon__V1__EventType t)
 {
@@ -714,8 +819,13 @@ static const command commands[] = {
 	    cmd_logout},
 	{"send", "SENDER RECIPIENT TEXT", 3, "send a message (--key K: idempotency key)",
 	    cmd_send},
-	{"stats", "USER", 1, "counts of a user's sent messages by state", cmd_stats},
-	{"inbox", "USER", 1, "messages delivered to a user, oldest first", cmd_inbox},
+	{"stats", "USER", 1, "counts of a user's sent messages by state, and their unread",
+	    cmd_stats},
+	{"inbox", "USER", 1, "messages delivered to a user, oldest first (--unread)", cmd_inbox},
+	{"read", "USER ID", 2, "mark a user's messages read up to ID; print the unread count",
+	    cmd_read},
+	{"user", "USER", 1, "a user's role, whether online, last seen and created", cmd_user},
+	{"heartbeat", "USER", 1, "keep a user's session alive; print until when", cmd_heartbeat},
 	{"spammers", "", 0, "users by messages marked as spam", cmd_spammers},
 	{"chatters", "", 0, "users by messages delivered", cmd_chatters},
 	{"online", "", 0, "users online now", cmd_online},
@@ -754,7 +864,9 @@ usage(FILE *f)
 	    "  --pub-url URL         watch: pigeond's event address (default %s)\n"
 	    "                        [env PIGEON_PUB_URL]\n"
 	    "  --topic T             watch: only this topic (event_journal, message_queue,\n"
-	    "                        inbox/USER); default every topic\n"
+	    "                        inbox/USER, receipts/USER: READ of USER's messages);\n"
+	    "                        default every topic\n"
+	    "  --unread              inbox: only the messages not yet read\n"
 	    "  --user NAME           watch: only events whose user or recipient is NAME\n"
 	    "  --ask-password        login, register: ask for the password on the terminal,\n"
 	    "                        without echo (register asks twice)\n"
@@ -792,6 +904,7 @@ main(int argc, char **argv)
 		{"pub-url", required_argument, NULL, 'p'},
 		{"topic", required_argument, NULL, 't'},
 		{"user", required_argument, NULL, 'U'},
+		{"unread", no_argument, NULL, 'R'},
 		{"ask-password", no_argument, NULL, 'P'},
 		{"password-file", required_argument, NULL, 'f'},
 		{"token-file", required_argument, NULL, 'T'},
@@ -843,6 +956,9 @@ main(int argc, char **argv)
 			break;
 		case 'U':
 			c.user = optarg;
+			break;
+		case 'R':
+			c.unread = true;
 			break;
 		case 'P':
 			c.ask_password = true;

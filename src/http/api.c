@@ -108,7 +108,7 @@ body_username(http_call *call, const char *key, const char *missing, const char 
 }
 
 /* Reads query parameter key into call->owned[slot] (0 username, 1 limit,
- * 2 after); *out stays NULL when the parameter is absent. */
+ * 2 after, 3 unread); *out stays NULL when the parameter is absent. */
 static bool
 query_value(const http_input *in, http_call *call, int slot, const char *key, const char **out,
     size_t *len, http_answer *ans)
@@ -199,6 +199,32 @@ query_after(const http_input *in, http_call *call, uint64_t *out, http_answer *a
 		return false;
 	if (v != NULL && !parse_u64(v, len, out))
 		return fail(ans, 422, "'after' must be a non-negative integer (a next_cursor)");
+	return true;
+}
+
+/* The `unread` parameter of the inbound messages: 1 or true lists the
+ * unread ones only, 0 or false all of them; either way the answer carries
+ * each message's read_ms.  *given stays false when it is absent, and the
+ * answer keeps the original's format. */
+static bool
+query_unread(const http_input *in, http_call *call, bool *given, protobuf_c_boolean *only,
+    http_answer *ans)
+{
+	const char *v;
+	size_t len;
+
+	*given = false;
+	if (!query_value(in, call, 3, "unread", &v, &len, ans))
+		return false;
+	if (v == NULL)
+		return true;
+	if (strcmp(v, "1") == 0 || strcmp(v, "true") == 0)
+		*only = true;
+	else if (strcmp(v, "0") == 0 || strcmp(v, "false") == 0)
+		*only = false;
+	else
+		return fail(ans, 422, "'unread' must be 1, true, 0 or false");
+	*given = true;
 	return true;
 }
 
@@ -368,6 +394,58 @@ prepare_revoke(const http_input *in, http_call *call, http_answer *ans)
 	return true;
 }
 
+static bool
+prepare_heartbeat(const http_input *in, http_call *call, http_answer *ans)
+{
+	const char *user;
+
+	if (!parse_body(in, call, ans) ||
+	    !body_username(call, "username", "Missing 'username' in the request body", &user, ans))
+		return false;
+	pigeon__v1__heartbeat_request__init(&call->req.heartbeat);
+	call->req.heartbeat.username = (char *)user;
+	call->method = "Heartbeat";
+	return true;
+}
+
+/* {"username": U, "up_to_id": N}: N a JSON integer from 0 up (jansson
+ * refuses one past its 64-bit range as invalid JSON, 400). */
+static bool
+prepare_read(const http_input *in, http_call *call, http_answer *ans)
+{
+	const char *user;
+	const json_t *id;
+
+	if (!parse_body(in, call, ans) ||
+	    !body_username(call, "username", "Missing 'username' in the request body", &user, ans))
+		return false;
+	id = json_object_get(call->body, "up_to_id");
+	if (id == NULL || json_is_null(id))
+		return fail(ans, 422, "Missing 'up_to_id' in the request body");
+	if (!json_is_integer(id) || json_integer_value(id) < 0)
+		return fail(ans, 422, "'up_to_id' must be a non-negative integer");
+	pigeon__v1__mark_read_request__init(&call->req.mark_read);
+	call->req.mark_read.username = (char *)user;
+	call->req.mark_read.up_to_id = (uint64_t)json_integer_value(id);
+	call->method = "MarkRead";
+	return true;
+}
+
+/* GET /users/{username}: the name is the rest of the decoded path. */
+static bool
+prepare_get_user(const http_input *in, http_call *call, http_answer *ans)
+{
+	validate_why why;
+	const char *problem;
+
+	if ((problem = validate_username(in->param, in->param_len, &why)) != NULL)
+		return fail(ans, 422, "Invalid 'username': %s", problem);
+	pigeon__v1__get_user_request__init(&call->req.get_user);
+	call->req.get_user.username = (char *)in->param;
+	call->method = "GetUser";
+	return true;
+}
+
 /* GET routes: the request comes from the query string alone.  The body of a
  * POST /inbound-messages (the README sends '{}') is ignored, as a GET's. */
 static bool
@@ -391,7 +469,8 @@ prepare_query_route(const http_input *in, http_call *call, http_answer *ans)
 			return false;
 		call->req.inbound.username = user;
 		if (!query_limit(in, call, &call->req.inbound.page_size, ans) ||
-		    !query_after(in, call, &call->req.inbound.cursor, ans))
+		    !query_after(in, call, &call->req.inbound.cursor, ans) ||
+		    !query_unread(in, call, &call->read_state, &call->req.inbound.unread_only, ans))
 			return false;
 		call->method = "ListInboundMessages";
 		return true;
@@ -473,19 +552,36 @@ http_api_events_prepare(const http_input *in, http_call *call, http_answer *ans)
 	call->route = HTTP_ROUTE_EVENTS;
 	call->auth = in->auth;
 	if (in->auth != HTTP_AUTH_REQUIRED) {
+		const char *v, *problem;
+		validate_why why;
+		size_t len;
+
+		/* The journal, and the events of `username` when asked for:
+		 * the one check is that the user exists. */
 		call->events.journal = true;
-		return events_after(in, call, ans) ? HTTP_EVENTS_OPEN : HTTP_EVENTS_ANSWER;
+		if (!query_value(in, call, 0, "username", &v, &len, ans))
+			return HTTP_EVENTS_ANSWER;
+		if (v == NULL || len == 0)
+			return events_after(in, call, ans) ? HTTP_EVENTS_OPEN : HTTP_EVENTS_ANSWER;
+		if ((problem = validate_username(v, len, &why)) != NULL) {
+			fail(ans, 422, "Invalid 'username': %s", problem);
+			return HTTP_EVENTS_ANSWER;
+		}
+		if (!events_after(in, call, ans))
+			return HTTP_EVENTS_ANSWER;
+		user = (char *)v;
+	} else {
+		/* Who asks first, then what they ask for. */
+		if (!take_token(in, call, ans))
+			return HTTP_EVENTS_ANSWER;
+		if (call->token == NULL) {
+			fail(ans, 401, HTTP_AUTH_BAD_TOKEN);
+			return HTTP_EVENTS_ANSWER;
+		}
+		if (!query_username(in, call, &user, ans) || !events_after(in, call, ans))
+			return HTTP_EVENTS_ANSWER;
 	}
-	/* Who asks first, then what they ask for. */
-	if (!take_token(in, call, ans))
-		return HTTP_EVENTS_ANSWER;
-	if (call->token == NULL) {
-		fail(ans, 401, HTTP_AUTH_BAD_TOKEN);
-		return HTTP_EVENTS_ANSWER;
-	}
-	if (!query_username(in, call, &user, ans) || !events_after(in, call, ans))
-		return HTTP_EVENTS_ANSWER;
-	call->events.inbox = user;
+	call->events.user = user;
 	pigeon__v1__list_inbound_messages_request__init(&call->req.inbound);
 	call->req.inbound.username = user;
 	call->req.inbound.page_size = 1;
@@ -517,12 +613,15 @@ http_api_events_checked(http_call *call, pigeon_status st, const char *message,
 {
 	memset(ans, 0, sizeof(*ans));
 	if (call->events.step == 0) {
-		/* The inbox is the caller's (or the caller an admin): now ask
+		/* The user exists, and in required mode the inbox is the
+		 * caller's (or the caller an admin): now ask
 		 * whether the journal is theirs too. */
 		if (st != PIGEON_OK) {
 			answer_failure(call, st, message, ans);
 			return HTTP_EVENTS_ANSWER;
 		}
+		if (call->auth != HTTP_AUTH_REQUIRED)
+			return HTTP_EVENTS_OPEN;
 		call->events.step = 1;
 		pigeon__v1__get_event_journal_request__init(&call->req.journal);
 		call->req.journal.page_size = 1;
@@ -584,6 +683,15 @@ http_api_prepare(const http_input *in, http_call *call, http_answer *ans)
 		break;
 	case HTTP_ROUTE_REVOKE_SESSIONS:
 		ok = prepare_revoke(in, call, ans);
+		break;
+	case HTTP_ROUTE_HEARTBEAT:
+		ok = prepare_heartbeat(in, call, ans);
+		break;
+	case HTTP_ROUTE_READ:
+		ok = prepare_read(in, call, ans);
+		break;
+	case HTTP_ROUTE_USER:
+		ok = prepare_get_user(in, call, ans);
 		break;
 	case HTTP_ROUTE_OPENAPI:
 		answer_static(ans, 200, CT_JSON, http_openapi_json, http_openapi_json_len);
@@ -660,7 +768,7 @@ http_api_answer(const http_call *call, pigeon_status st, const char *message,
 		body = http_json_user_stats((const void *)reply, &len);
 		break;
 	case HTTP_ROUTE_INBOUND_MESSAGES:
-		body = http_json_inbound((const void *)reply, &len);
+		body = http_json_inbound((const void *)reply, call->read_state, &len);
 		break;
 	case HTTP_ROUTE_SPAMMER_STATS:
 		body = http_json_leaderboard((const void *)reply, "spammers", &len);
@@ -680,6 +788,16 @@ http_api_answer(const http_call *call, pigeon_status st, const char *message,
 		break;
 	case HTTP_ROUTE_REVOKE_SESSIONS:
 		body = http_json_revoked((const void *)reply, &len);
+		break;
+	case HTTP_ROUTE_HEARTBEAT:
+		/* The reply does not name the user: the request does. */
+		body = http_json_heartbeat(call->req.heartbeat.username, (const void *)reply, &len);
+		break;
+	case HTTP_ROUTE_USER:
+		body = http_json_user((const void *)reply, &len);
+		break;
+	case HTTP_ROUTE_READ:
+		body = http_json_read((const void *)reply, &len);
 		break;
 	default:
 		break;

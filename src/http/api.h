@@ -29,6 +29,11 @@ typedef struct http_input {
 	const http_route *route;
 	/* Set when the path exists but not with this method. */
 	bool method_not_allowed;
+	/* The decoded value of the route's path parameter (the username of
+	 * /users/{username}), NUL-terminated, param_len bytes that may hold a
+	 * NUL; NULL for a route without one. */
+	const char *param;
+	size_t param_len;
 	/* The raw query string (after '?'), or NULL. */
 	const char *query;
 	/* The request body; len 0 when there is none. */
@@ -79,10 +84,16 @@ typedef struct http_call {
 		Pigeon__V1__GetEventJournalRequest journal;
 		Pigeon__V1__RegisterUserRequest register_user;
 		Pigeon__V1__RevokeSessionsRequest revoke;
+		Pigeon__V1__HeartbeatRequest heartbeat;
+		Pigeon__V1__GetUserRequest get_user;
+		Pigeon__V1__MarkReadRequest mark_read;
 		Pigeon__V1__HealthRequest health;
 	} req;
 	json_t *body;
-	char *owned[3];
+	char *owned[4];
+	/* GET /inbound-messages with `unread`: each message carries its
+	 * read_ms (without, the original's four keys). */
+	bool read_state;
 	/* The caller's session token, a copy, sent as the call's envelope
 	 * token; NULL when none is sent (open mode, or no header). */
 	char *token;
@@ -93,17 +104,18 @@ typedef struct http_call {
 		 * ?after=). */
 		bool has_after;
 		uint64_t after;
-		/* Required mode: the user whose inbox events it carries (points
-		 * into owned), and whether the journal's too (the caller is an
-		 * admin); in open mode inbox is NULL and journal true. */
-		const char *inbox;
+		/* The user whose own events it carries, DELIVERED to their
+		 * inbox and READ receipts of their messages (points into
+		 * owned), or NULL; and whether the journal's too: in required
+		 * mode when the caller is an admin, always in open mode. */
+		const char *user;
 		bool journal;
 		/* Required mode, with journal: its newest sequence when it was
 		 * checked. */
 		bool has_head;
 		uint64_t head;
-		/* Which check's RPC is in flight: 0 the inbox's, 1 the
-		 * journal's. */
+		/* Which check's RPC is in flight: 0 the user's (their inbox,
+		 * in either mode), 1 the journal's (required mode). */
 		int step;
 	} events;
 } http_call;
@@ -147,20 +159,23 @@ typedef enum http_events_next {
 } http_events_next;
 
 /* Plans a GET /events stream: where it starts (after the sequence of
- * in->last_event_id, which wins, or of the `after` query parameter), and in
- * required mode whose events it may carry, which takes the caller's token
- * and `username` and the RPCs of http_api_events_checked.  Fills *call
- * (release with http_call_fini) and, for HTTP_EVENTS_ANSWER, *ans: 400 for a
+ * in->last_event_id, which wins, or of the `after` query parameter), and
+ * whose own events it carries besides the journal's: in required mode those
+ * of `username`, which takes the caller's token and the RPCs of
+ * http_api_events_checked; in open mode those of an optional `username`,
+ * which is checked to exist by the first of them.  Fills *call (release
+ * with http_call_fini) and, for HTTP_EVENTS_ANSWER, *ans: 400 for a
  * malformed position, 401 without a token or with a malformed header, 422
- * for a missing or invalid username.  Borrows in. */
+ * for a missing (required mode) or invalid username.  Borrows in. */
 http_events_next http_api_events_prepare(const http_input *in, http_call *call, http_answer *ans);
 
-/* Takes the outcome of call's RPC for GET /events in required mode:
- * ListInboundMessages of the user with the caller's token (it succeeds only
- * for that user or an admin; otherwise its error is the answer), then
- * GetEventJournal (it succeeds only for an admin: PERMISSION_DENIED opens
- * the stream without the journal).  Borrows everything but *call, which it
- * updates for the next step. */
+/* Takes the outcome of call's RPC for GET /events: ListInboundMessages of
+ * the user with the caller's token (in required mode it succeeds only for
+ * that user or an admin; otherwise, or for an unknown user, its error is
+ * the answer; in open mode its success opens the stream), then in required
+ * mode GetEventJournal (it succeeds only for an admin: PERMISSION_DENIED
+ * opens the stream without the journal).  Borrows everything but *call,
+ * which it updates for the next step. */
 http_events_next http_api_events_checked(http_call *call, pigeon_status st, const char *message,
     const ProtobufCMessage *reply, http_answer *ans);
 

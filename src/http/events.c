@@ -43,11 +43,12 @@ struct http_stream {
 	/* The last journal sequence queued; 0 before any. */
 	uint64_t last;
 	uint64_t events;
-	/* Fixed at open: whether it carries the journal, the inbox topic it
-	 * carries ("inbox/<user>") or NULL, and the token of its journal
-	 * fetches or NULL. */
+	/* Fixed at open: whether it carries the journal, the inbox and
+	 * receipts topics it carries ("inbox/<user>", "receipts/<user>") or
+	 * NULL, and the token of its journal fetches or NULL. */
 	bool journal;
 	char *inbox_topic;
+	char *receipts_topic;
 	char *token;
 	/* The position is not known yet: the worker asks the journal. */
 	bool pending;
@@ -93,6 +94,7 @@ stream_unref(http_stream *s)
 		return;
 	free(s->buf);
 	free(s->inbox_topic);
+	free(s->receipts_topic);
 	free(s->token);
 	free(s);
 }
@@ -156,8 +158,9 @@ drop:
 }
 
 /* Queues ev as one frame.  A journal event has an id, its sequence, and
- * becomes the stream's position; an inbox event has neither (its sequence is
- * 0), so a reconnect's Last-Event-ID stays the journal's.  Under mu. */
+ * becomes the stream's position; a user's own event (DELIVERED, READ) has
+ * neither (its sequence is 0), so a reconnect's Last-Event-ID stays the
+ * journal's.  Under mu. */
 static void
 stream_put_frame(http_stream *s, const Pigeon__V1__Event *ev, bool journal)
 {
@@ -194,30 +197,41 @@ stream_put_frame(http_stream *s, const Pigeon__V1__Event *ev, bool journal)
 	free(json);
 }
 
-/* An inbox event goes to the streams of its user, as it comes: inbox events
- * are not journaled, so there is nothing to order or fetch again. */
+/* An inbox or receipts event goes to the streams of its user, as it comes:
+ * these events are not journaled, so there is nothing to order or fetch
+ * again.  receipts is which of the stream's topics to compare. */
 static void
-on_inbox(http_events *e, const char *topic, const Pigeon__V1__Event *ev)
+on_own(http_events *e, const char *topic, bool receipts, const Pigeon__V1__Event *ev)
 {
 	pthread_mutex_lock(&e->mu);
-	for (http_stream *s = e->streams; s != NULL; s = s->next)
-		if (stream_live(s) && !s->pending && s->inbox_topic != NULL &&
-		    strcmp(s->inbox_topic, topic) == 0)
+	for (http_stream *s = e->streams; s != NULL; s = s->next) {
+		const char *mine = receipts ? s->receipts_topic : s->inbox_topic;
+
+		if (stream_live(s) && !s->pending && mine != NULL && strcmp(mine, topic) == 0)
 			stream_put_frame(s, ev, false);
+	}
 	pthread_mutex_unlock(&e->mu);
 }
 
+static bool
+has_prefix(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
 /* The feed's callback.  Each stream of the journal takes a journal event if
- * it is its next one; a stream further behind is left to the worker.  Other
- * topics come only in required mode (the journal's alone otherwise). */
+ * it is its next one; a stream further behind is left to the worker.  Of
+ * the other topics, the inbox and receipts ones go to their users' streams,
+ * the rest (the queue's) nowhere. */
 static void
 on_feed(const char *topic, const Pigeon__V1__Event *ev, void *arg)
 {
 	http_events *e = arg;
 	bool signal = false;
 
-	if (strncmp(topic, PIGEON_TOPIC_INBOX_PREFIX, strlen(PIGEON_TOPIC_INBOX_PREFIX)) == 0) {
-		on_inbox(e, topic, ev);
+	if (has_prefix(topic, PIGEON_TOPIC_INBOX_PREFIX) ||
+	    has_prefix(topic, PIGEON_TOPIC_RECEIPTS_PREFIX)) {
+		on_own(e, topic, has_prefix(topic, PIGEON_TOPIC_RECEIPTS_PREFIX), ev);
 		return;
 	}
 	if (strcmp(topic, PIGEON_TOPIC_JOURNAL) != 0 || ev->sequence == 0)
@@ -500,7 +514,6 @@ pigeon_status
 http_events_start(http_events **out, const http_events_opts *opts, pigeon_client *client,
     http_metrics *m)
 {
-	static const char *const topics[] = {PIGEON_TOPIC_JOURNAL, NULL};
 	pigeon_subscribe_opts so = {0};
 	http_events *e;
 	pigeon_status rv;
@@ -518,10 +531,10 @@ http_events_start(http_events **out, const http_events_opts *opts, pigeon_client
 	if (wait_cond_init(&e->wake) != 0)
 		goto fail_mutex;
 	so.url = opts->pub_url;
-	/* Required mode: every topic, for the inbox ones (an exact topic per
-	 * user is not known when subscribing), and no gap filling, which
-	 * would call GetEventJournal without a token. */
-	so.topics = opts->auth_required ? NULL : topics;
+	/* Every topic, for the inbox and receipts ones (an exact topic per
+	 * user is not known when subscribing).  Required mode: no gap
+	 * filling, which would call GetEventJournal without a token. */
+	so.topics = NULL;
 	so.gap_fill = opts->auth_required ? NULL : client;
 	if ((rv = pigeon_subscribe(&e->feed, &so, on_feed, e)) != PIGEON_OK) {
 		log_error("http", "cannot subscribe to events url=%s status=%s",
@@ -572,12 +585,16 @@ http_events_open(http_events *e, struct MHD_Connection *conn, const http_stream_
 	s->conn = conn;
 	s->journal = o->journal;
 	atomic_init(&s->refs, 2);
-	if (o->inbox != NULL &&
-	    asprintf(&s->inbox_topic, "%s%s", PIGEON_TOPIC_INBOX_PREFIX, o->inbox) < 0)
+	if (o->user != NULL &&
+	    asprintf(&s->inbox_topic, "%s%s", PIGEON_TOPIC_INBOX_PREFIX, o->user) < 0)
 		s->inbox_topic = NULL;
+	if (o->user != NULL &&
+	    asprintf(&s->receipts_topic, "%s%s", PIGEON_TOPIC_RECEIPTS_PREFIX, o->user) < 0)
+		s->receipts_topic = NULL;
 	if (o->token != NULL)
 		s->token = strdup(o->token);
-	if ((o->inbox != NULL && s->inbox_topic == NULL) || (o->token != NULL && s->token == NULL))
+	if ((o->user != NULL && (s->inbox_topic == NULL || s->receipts_topic == NULL)) ||
+	    (o->token != NULL && s->token == NULL))
 		goto fail_stream;
 	r = MHD_create_response_from_callback(
 	    MHD_SIZE_UNKNOWN, READ_BLOCK, stream_read, s, stream_destroyed);
@@ -601,7 +618,7 @@ http_events_open(http_events *e, struct MHD_Connection *conn, const http_stream_
 		e->streams->prev = s;
 	e->streams = s;
 	if (!s->journal) {
-		/* Inbox events only: no position to learn. */
+		/* The user's own events only: no position to learn. */
 	} else if (o->has_after) {
 		s->last = o->after;
 		s->catchup = true;
@@ -625,6 +642,7 @@ http_events_open(http_events *e, struct MHD_Connection *conn, const http_stream_
 
 fail_stream:
 	free(s->inbox_topic);
+	free(s->receipts_topic);
 	free(s->token);
 	free(s);
 fail_slot:

@@ -11,11 +11,15 @@
  * journal for its newest sequence, so an event the feed lost is fetched
  * within one period.
  *
- * In required mode the journal is an admin's, and the bridge has no token
- * of its own: the subscription takes every topic without libpigeon's gap
- * filling, a stream carries the inbox events of one user and, for an admin,
- * the journal's, and each journal fetch is made with the token of a stream
- * that carries the journal.  A stream whose token no longer reads the journal
+ * The subscription takes every topic, for the inbox and receipts topics of
+ * the users whose streams are open (an exact topic per user is not known
+ * when subscribing): a stream may carry one user's own events, DELIVERED to
+ * their inbox and READ receipts of their messages, which are not journaled
+ * and go to it as they come.  In required mode the journal is an admin's,
+ * and the bridge has no token of its own: the subscription goes without
+ * libpigeon's gap filling, a stream carries the own events of one user and,
+ * for an admin, the journal's, and each journal fetch is made with the
+ * token of a stream that carries the journal.  A stream whose token no longer reads the journal
  * (revoked, expired) ends; its client reconnects and is asked again.  Which
  * streams may carry what is decided before they open (api.c), not here.
  *
@@ -51,14 +55,14 @@ typedef struct http_events_opts {
 	unsigned max_streams;
 	/* Period of the keep-alive comment and the journal check, ms. */
 	int keepalive_ms;
-	/* --auth required: every topic, no gap filling, fetches with the
-	 * streams' tokens. */
+	/* --auth required: no gap filling, fetches with the streams'
+	 * tokens. */
 	bool auth_required;
 } http_events_opts;
 
 /* What one stream carries and where it starts. */
 typedef struct http_stream_opts {
-	/* Journal events; without, only inbox ones. */
+	/* Journal events; without, only the user's own. */
 	bool journal;
 	/* With journal: start with the events after `after`. */
 	bool has_after;
@@ -68,9 +72,10 @@ typedef struct http_stream_opts {
 	 * seen a newer one. */
 	bool has_head;
 	uint64_t head;
-	/* The DELIVERED events of this user's inbox (topic inbox/<user>), or
-	 * NULL for none.  Copied. */
-	const char *inbox;
+	/* This user's own events, or NULL for none: the DELIVERED events of
+	 * their inbox (topic inbox/<user>) and the READ receipts of the
+	 * messages they sent (topic receipts/<user>).  Copied. */
+	const char *user;
 	/* The session token of the stream's journal fetches, or NULL for the
 	 * client's.  Copied. */
 	const char *token;

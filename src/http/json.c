@@ -155,13 +155,25 @@ http_json_send_reply(const Pigeon__V1__SendMessageReply *r, size_t *len)
 	return dump(message_object(r->message), len);
 }
 
+/* A message of the inbox with its read state. */
+static json_t *
+message_read_object(const Pigeon__V1__Message *m)
+{
+	return json_pack("{s:s, s:I, s:I, s:s, s:s}", "content", m->content, "id",
+	    (json_int_t)m->id, "read_ms", (json_int_t)m->read_ms, "recipient", m->recipient,
+	    "sender", m->sender);
+}
+
 char *
-http_json_inbound(const Pigeon__V1__ListInboundMessagesReply *r, size_t *len)
+http_json_inbound(const Pigeon__V1__ListInboundMessagesReply *r, bool read_state, size_t *len)
 {
 	json_t *list = json_array();
 
 	for (size_t i = 0; list != NULL && i < r->n_messages; i++) {
-		if (json_array_append_new(list, message_object(r->messages[i])) != 0) {
+		json_t *m = read_state ? message_read_object(r->messages[i])
+				       : message_object(r->messages[i]);
+
+		if (json_array_append_new(list, m) != 0) {
 			json_decref(list);
 			list = NULL;
 		}
@@ -191,10 +203,10 @@ http_json_leaderboard(const Pigeon__V1__Leaderboard *r, const char *key, size_t 
 char *
 http_json_user_stats(const Pigeon__V1__UserStats *r, size_t *len)
 {
-	return dump(json_pack("{s:I, s:I, s:I, s:I}", "being_spam_checked",
+	return dump(json_pack("{s:I, s:I, s:I, s:I, s:I}", "being_spam_checked",
 			(json_int_t)r->being_spam_checked, "delivered", (json_int_t)r->delivered,
 			"enqueued", (json_int_t)r->enqueued, "marked_as_spam",
-			(json_int_t)r->marked_as_spam),
+			(json_int_t)r->marked_as_spam, "unread", (json_int_t)r->unread),
 	    len);
 }
 
@@ -252,6 +264,31 @@ http_json_revoked(const Pigeon__V1__RevokeSessionsReply *r, size_t *len)
 	return dump(json_pack("{s:s, s:I}", "username", r->username, "generation",
 			(json_int_t)r->generation),
 	    len);
+}
+
+char *
+http_json_heartbeat(const char *username, const Pigeon__V1__HeartbeatReply *r, size_t *len)
+{
+	return dump(json_pack("{s:s, s:b, s:I}", "username", username, "online", (int)r->online,
+			"expires_ms", (json_int_t)r->expires_ms),
+	    len);
+}
+
+char *
+http_json_user(const Pigeon__V1__GetUserReply *r, size_t *len)
+{
+	const char *role = pigeon_enum_name(&pigeon__v1__role__descriptor, (int)r->role);
+
+	return dump(json_pack("{s:s, s:s, s:b, s:I, s:I}", "username", r->username, "role", role,
+			"online", (int)r->online, "last_seen_ms", (json_int_t)r->last_seen_ms,
+			"created_ms", (json_int_t)r->created_ms),
+	    len);
+}
+
+char *
+http_json_read(const Pigeon__V1__MarkReadReply *r, size_t *len)
+{
+	return dump(json_pack("{s:I}", "unread", (json_int_t)r->unread), len);
 }
 
 char *

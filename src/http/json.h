@@ -12,6 +12,7 @@
 #ifndef PIGEON_HTTP_JSON_H
 #define PIGEON_HTTP_JSON_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <jansson.h>
@@ -47,11 +48,16 @@ char *http_json_error(int code, const char *message, size_t *len);
 
 /* SendMessage: {"content", "id", "recipient", "sender"}. */
 char *http_json_send_reply(const Pigeon__V1__SendMessageReply *r, size_t *len);
-/* {"inbound_messages": [{"content", "id", "recipient", "sender"}, ...], "next_cursor": N} */
-char *http_json_inbound(const Pigeon__V1__ListInboundMessagesReply *r, size_t *len);
+/* {"inbound_messages": [{"content", "id", "recipient", "sender"}, ...], "next_cursor": N};
+ * with read_state each message also has "read_ms", between "id" and
+ * "recipient" as the original's sorted keys would place it. */
+char *http_json_inbound(
+    const Pigeon__V1__ListInboundMessagesReply *r, bool read_state, size_t *len);
 /* {"<key>": [["name", 3.0], ...]}: counts as JSON floats, as the original had them. */
 char *http_json_leaderboard(const Pigeon__V1__Leaderboard *r, const char *key, size_t *len);
-/* {"being_spam_checked", "delivered", "enqueued", "marked_as_spam"} */
+/* {"being_spam_checked", "delivered", "enqueued", "marked_as_spam", "unread"}:
+ * the original's four counts of sent messages, then the messages delivered
+ * to the user and not read. */
 char *http_json_user_stats(const Pigeon__V1__UserStats *r, size_t *len);
 /* {"online_users": [...], "next_cursor": "..."} */
 char *http_json_online_users(const Pigeon__V1__ListOnlineUsersReply *r, size_t *len);
@@ -63,6 +69,13 @@ char *http_json_registered(const Pigeon__V1__RegisterUserReply *r, size_t *len);
 char *http_json_login(const Pigeon__V1__LoginReply *r, size_t *len);
 /* RevokeSessions: {"username": U, "generation": N} */
 char *http_json_revoked(const Pigeon__V1__RevokeSessionsReply *r, size_t *len);
+/* Heartbeat of username: {"username": U, "online": bool, "expires_ms": N} */
+char *http_json_heartbeat(const char *username, const Pigeon__V1__HeartbeatReply *r, size_t *len);
+/* GetUser: {"username", "role": "regular" | "admin", "online", "last_seen_ms",
+ * "created_ms"} */
+char *http_json_user(const Pigeon__V1__GetUserReply *r, size_t *len);
+/* MarkRead: {"unread": N} */
+char *http_json_read(const Pigeon__V1__MarkReadReply *r, size_t *len);
 /* {"status": "SERVING" | ..., "version", "queue_depth", "queue_pending",
  *  "dead_letters", "workers", "uptime_ms"} */
 char *http_json_health(const Pigeon__V1__HealthReply *r, size_t *len);

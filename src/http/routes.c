@@ -2,6 +2,7 @@
 /* The route table and its lookup; see routes.h. */
 #include "routes.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -23,6 +24,12 @@ static const http_route route_table[HTTP_ROUTE_COUNT] = {
 	[HTTP_ROUTE_USERS] = {HTTP_ROUTE_USERS, "/users", HTTP_METHOD_POST},
 	[HTTP_ROUTE_REVOKE_SESSIONS] = {HTTP_ROUTE_REVOKE_SESSIONS, "/revoke-sessions",
 	    HTTP_METHOD_POST},
+	[HTTP_ROUTE_HEARTBEAT] = {HTTP_ROUTE_HEARTBEAT, "/heartbeat", HTTP_METHOD_POST},
+	/* The label of its requests in logs and metrics is this path, the
+	 * parameter unexpanded: one series for every user. */
+	[HTTP_ROUTE_USER] = {HTTP_ROUTE_USER, "/users/{username}", GET_HEAD,
+	    sizeof("/users/") - 1},
+	[HTTP_ROUTE_READ] = {HTTP_ROUTE_READ, "/read", HTTP_METHOD_POST},
 	[HTTP_ROUTE_HEALTHZ] = {HTTP_ROUTE_HEALTHZ, "/healthz", GET_HEAD},
 	[HTTP_ROUTE_METRICS] = {HTTP_ROUTE_METRICS, "/metrics", GET_HEAD},
 	[HTTP_ROUTE_OPENAPI] = {HTTP_ROUTE_OPENAPI, "/openapi.json", GET_HEAD},
@@ -42,13 +49,25 @@ http_method_bit(const char *method)
 	return 0;
 }
 
+/* Whether path (len bytes) is r's: the same string (an exact path is
+ * compared up to a decoded NUL, as it always was), or for a route with a
+ * parameter its prefix and a value of at least one byte, NULs counted so
+ * that the value's validation sees them. */
+static bool
+route_matches(const http_route *r, const char *path, size_t len)
+{
+	if (r->param_at == 0)
+		return strcmp(r->path, path) == 0;
+	return len > r->param_at && memcmp(r->path, path, r->param_at) == 0;
+}
+
 http_match
-http_route_find(const char *method, const char *path, const http_route **out)
+http_route_find(const char *method, const char *path, size_t len, const http_route **out)
 {
 	for (size_t i = 0; i < HTTP_ROUTE_COUNT; i++) {
 		const http_route *r = &route_table[i];
 
-		if (strcmp(r->path, path) != 0)
+		if (!route_matches(r, path, len))
 			continue;
 		*out = r;
 		return (r->methods & http_method_bit(method)) != 0 ? HTTP_MATCH_OK

@@ -22,6 +22,9 @@ typedef enum http_route_id {
 	HTTP_ROUTE_EVENT_JOURNAL,
 	HTTP_ROUTE_USERS,
 	HTTP_ROUTE_REVOKE_SESSIONS,
+	HTTP_ROUTE_HEARTBEAT,
+	HTTP_ROUTE_USER,
+	HTTP_ROUTE_READ,
 	HTTP_ROUTE_HEALTHZ,
 	HTTP_ROUTE_METRICS,
 	HTTP_ROUTE_OPENAPI,
@@ -41,10 +44,15 @@ typedef enum http_route_id {
 
 typedef struct http_route {
 	http_route_id id;
-	/* The exact path, "/login". */
+	/* The exact path, "/login"; or, for a route with a parameter, a prefix
+	 * and the parameter's name in braces, "/users/{username}", which
+	 * matches the prefix followed by at least one byte (any bytes, '/'
+	 * included: a username may hold one). */
 	const char *path;
 	/* The methods it answers, HTTP_METHOD_* bits. */
 	unsigned methods;
+	/* The length of the prefix before the parameter; 0 for an exact path. */
+	size_t param_at;
 } http_route;
 
 typedef enum http_match {
@@ -58,10 +66,14 @@ typedef enum http_match {
 /* The bit of a method name ("GET"), or 0 for a method no route answers. */
 unsigned http_method_bit(const char *method);
 
-/* Finds the route of method and path (a decoded path, no query string).
- * On HTTP_MATCH_OK and HTTP_MATCH_NO_METHOD, *out is the path's route.
- * Borrows both strings; *out points into a static table. */
-http_match http_route_find(const char *method, const char *path, const http_route **out);
+/* Finds the route of method and path (a decoded path of len bytes, no query
+ * string; it may hold a decoded NUL).  On HTTP_MATCH_OK and
+ * HTTP_MATCH_NO_METHOD, *out is the path's route.  An exact path is
+ * compared up to a NUL; a parameter's value is the len - param_at bytes
+ * after its prefix, NULs included, for the caller to validate.  Borrows both
+ * strings; *out points into a static table. */
+http_match http_route_find(
+    const char *method, const char *path, size_t len, const http_route **out);
 
 /* The route with this id; NULL for HTTP_ROUTE_UNMATCHED or out of range. */
 const http_route *http_route_get(http_route_id id);

@@ -55,6 +55,9 @@ struct http_req {
 	int64_t start_us;
 	/* The raw request target, stored after the struct. */
 	char *target;
+	/* The decoded value of the route's path parameter (malloc'd, NUL-
+	 * terminated, NULs inside counted in in.param_len), or NULL. */
+	char *param;
 	char method[16];
 	http_route_id label;
 	req_stage stage;
@@ -100,6 +103,7 @@ req_unref(http_req *r)
 	if (atomic_fetch_sub(&r->refs, 1) != 1)
 		return;
 	http_stream_release(r->stream);
+	free(r->param);
 	http_call_fini(&r->call);
 	http_answer_fini(&r->ans);
 	if (r->body != r->body_inline)
@@ -280,9 +284,19 @@ on_headers(http_server *srv, http_req *r, const char *method)
 	} else {
 		const http_route *route = NULL;
 
-		switch (http_route_find(method, path, &route)) {
+		switch (http_route_find(method, path, decoded_len, &route)) {
 		case HTTP_MATCH_OK:
 			r->label = route->id;
+			if (route->param_at > 0) {
+				r->in.param_len = decoded_len - route->param_at;
+				if ((r->param = malloc(r->in.param_len + 1)) == NULL) {
+					if (path != path_inline)
+						free(path);
+					return MHD_NO;
+				}
+				memcpy(r->param, path + route->param_at, r->in.param_len + 1);
+				r->in.param = r->param;
+			}
 			break;
 		case HTTP_MATCH_NO_METHOD:
 			r->label = route->id;
@@ -416,7 +430,7 @@ open_stream(http_server *srv, http_req *r)
 		.after = c->events.after,
 		.has_head = c->events.has_head,
 		.head = c->events.head,
-		.inbox = c->events.inbox,
+		.user = c->events.user,
 		.token = c->token,
 	};
 	struct MHD_Response *resp;

@@ -85,6 +85,20 @@ def validate(doc, schema, value, where):
     return problems
 
 
+def path_item(doc, path):
+    """The path item of path: an exact one, else a templated one whose
+    prefix before its one parameter ("/users/{username}") the path extends
+    by at least one character, as the bridge's router matches it."""
+    if path in doc['paths']:
+        return doc['paths'][path]
+    for key, item in doc['paths'].items():
+        if '{' in key and key.endswith('}'):
+            prefix = key[:key.index('{')]
+            if path.startswith(prefix) and len(path) > len(prefix):
+                return item
+    return None
+
+
 def check(doc, method, url, status, ctype, body):
     path = urlsplit(url).path
     media = ctype.split(';')[0].strip()
@@ -93,7 +107,7 @@ def check(doc, method, url, status, ctype, body):
         # No answer, or libmicrohttpd's own answer to a request it could not
         # read into a connection's memory: no route saw it.
         return []
-    item = doc['paths'].get(path)
+    item = path_item(doc, path)
     if item is None:
         response = doc['components']['responses']['Error']
     else:

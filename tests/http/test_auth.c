@@ -7,8 +7,8 @@
  * header: no token, a malformed header (refused without an RPC), a forged
  * token, acting for another user, admin rights, logout and revoked sessions,
  * the login throttle, a token from another key, rotation and expiry, and
- * GET /events carrying a user's inbox and, for an
- * admin, the journal.  Last, no token in the bridge's log or metrics, and
+ * GET /events carrying a user's inbox and read receipts and, for an
+ * admin, the journal; heartbeats and reads only for oneself.  Last, no token in the bridge's log or metrics, and
  * every answer checked against /openapi.json.
  */
 #include <setjmp.h>
@@ -524,6 +524,47 @@ test_events_carry_the_users_inbox_and_an_admins_journal(void **state)
 	t_proc_stop(&admin.proc, SIGTERM);
 }
 
+/* Heartbeat and MarkRead act only for oneself; GetUser takes any user's
+ * token.  carol reads bob's three messages: bob's stream, with his token,
+ * carries one READ per message, and no other user's. */
+static void
+test_presence_and_reads_act_only_for_oneself(void **state)
+{
+	static const char *const carol_reads = "{\"username\": \"carol\", \"up_to_id\": 3}";
+	char *frames;
+	t_stream sender;
+
+	(void)state;
+	t_expect("POST", "/heartbeat", NULL, "{\"username\": \"bob\"}", 401,
+	    t_error(401, BAD_TOKEN));
+	t_expect("POST", "/heartbeat", carol, "{\"username\": \"bob\"}", 403,
+	    t_error(403, "keeping another user's session alive needs that user or an admin"));
+	t_expect("POST", "/read", NULL, carol_reads, 401, t_error(401, BAD_TOKEN));
+	t_expect("POST", "/read", bob, carol_reads, 403,
+	    t_error(403, "reading another user's messages needs that user or an admin"));
+	t_expect("GET", "/users/bob", NULL, NULL, 401, t_error(401, BAD_TOKEN));
+	t_expect("GET", "/users/nobody", carol, NULL, 404,
+	    t_error(404, "Couldn't find user with username nobody"));
+
+	t_stream_start(&sender, "/events?username=bob", bob);
+	t_stream_wait(&sender, ": connected");
+	t_expect("POST", "/read", carol, carol_reads, 200, "{\"unread\": 0}\n");
+	t_stream_wait(&sender, "\"message_id\": 3");
+	frames = t_frames(&sender);
+	assert_string_equal(frames,
+	    "event: READ\n"
+	    "data: {\"sequence\": 0, \"type\": \"READ\", \"time_ms\": X, \"username\": \"bob\", "
+	    "\"recipient\": \"carol\", \"message_id\": 1, \"reason\": \"\", \"text\": \"\"}\n"
+	    "event: READ\n"
+	    "data: {\"sequence\": 0, \"type\": \"READ\", \"time_ms\": X, \"username\": \"bob\", "
+	    "\"recipient\": \"carol\", \"message_id\": 2, \"reason\": \"\", \"text\": \"\"}\n"
+	    "event: READ\n"
+	    "data: {\"sequence\": 0, \"type\": \"READ\", \"time_ms\": X, \"username\": \"bob\", "
+	    "\"recipient\": \"carol\", \"message_id\": 3, \"reason\": \"\", \"text\": \"\"}\n");
+	free(frames);
+	t_proc_stop(&sender.proc, SIGTERM);
+}
+
 static void
 test_logout_and_revoked_sessions(void **state)
 {
@@ -536,7 +577,7 @@ test_logout_and_revoked_sessions(void **state)
 	t_login("bob", bob);
 	t_expect("GET", "/user-stats?username=bob", bob, NULL, 200,
 	    "{\"being_spam_checked\": 0, \"delivered\": 3, \"enqueued\": 0, \"marked_as_spam\": "
-	    "0}\n");
+	    "0, \"unread\": 0}\n");
 
 	/* Revoking sessions ends every token of the user at once. */
 	t_login("carol", second);
@@ -622,7 +663,7 @@ test_other_key_rotation_and_expiry(void **state)
 	restart_pigeond(key2, key_file, NULL);
 	t_expect("GET", "/user-stats?username=bob", bob, NULL, 200,
 	    "{\"being_spam_checked\": 0, \"delivered\": 3, \"enqueued\": 0, \"marked_as_spam\": "
-	    "0}\n");
+	    "0, \"unread\": 0}\n");
 	/* A token valid for a second expires while the test waits. */
 	restart_pigeond(key2, NULL, "1000");
 	t_login_ttl("bob", short_lived, 1000);
@@ -632,7 +673,7 @@ test_other_key_rotation_and_expiry(void **state)
 	restart_pigeond(key_file, NULL, NULL);
 	t_expect("GET", "/user-stats?username=bob", bob, NULL, 200,
 	    "{\"being_spam_checked\": 0, \"delivered\": 3, \"enqueued\": 0, \"marked_as_spam\": "
-	    "0}\n");
+	    "0, \"unread\": 0}\n");
 }
 
 static void
@@ -689,6 +730,7 @@ main(void)
 	    cmocka_unit_test(test_tokens_and_acting_for_others),
 	    cmocka_unit_test(test_admin),
 	    cmocka_unit_test(test_events_carry_the_users_inbox_and_an_admins_journal),
+	    cmocka_unit_test(test_presence_and_reads_act_only_for_oneself),
 	    cmocka_unit_test(test_logout_and_revoked_sessions),
 	    cmocka_unit_test(test_failed_logins_are_throttled),
 	    cmocka_unit_test(test_other_key_rotation_and_expiry),

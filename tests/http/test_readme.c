@@ -208,7 +208,7 @@ test_readme_commands_answer_as_the_original(void **state)
 	    "\"Ilya\"}\n");
 	t_expect(readme_user_stats, 200,
 	    "{\"being_spam_checked\": 0, \"delivered\": 0, \"enqueued\": 0, \"marked_as_spam\": "
-	    "0}\n");
+	    "0, \"unread\": 0}\n");
 	assert_true(t_wait_for(t_body_has, &delivered, 10000));
 	t_expect(readme_inbound, 200,
 	    "{\"inbound_messages\": [{\"content\": \"My reply\", \"id\": 2, \"recipient\": "
@@ -300,7 +300,7 @@ test_spam_is_blocked_and_counted(void **state)
 	assert_true(t_wait_for(t_body_has, &journal, 10000));
 	t_curl("curl \"http://localhost:5000/user-stats?username=Malory\"", &a);
 	assert_string_equal(a.body, "{\"being_spam_checked\": 0, \"delivered\": 0, \"enqueued\": 0, "
-				    "\"marked_as_spam\": 1}\n");
+				    "\"marked_as_spam\": 1, \"unread\": 0}\n");
 	t_curl(readme_inbound, &a);
 	assert_null(strstr(a.body, "buy now"));
 }

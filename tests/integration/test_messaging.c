@@ -375,9 +375,12 @@ test_readme_sequence_through_the_cli(void **state)
 	CLI_OK(f, "Message 2 from Ilya to flain1 queued.\n", "send Ilya flain1 'My reply'");
 	wait_final(f, readme_users, 5, 2);
 	CLI_OK(f,
-	    "Dizzzmas sent: 0 delivered, 0 marked as spam, 0 enqueued, 0 being spam-checked\n",
+	    "Dizzzmas sent: 0 delivered, 0 marked as spam, 0 enqueued, 0 being spam-checked; 0 "
+	    "unread\n",
 	    "stats Dizzzmas");
-	CLI_OK(f, "flain1 sent: 1 delivered, 0 marked as spam, 0 enqueued, 0 being spam-checked\n",
+	CLI_OK(f,
+	    "flain1 sent: 1 delivered, 0 marked as spam, 0 enqueued, 0 being spam-checked; 1 "
+	    "unread\n",
 	    "stats flain1");
 	CLI_OK(f, "#2 TIME from Ilya: My reply\n", "inbox flain1");
 	CLI_OK(f, "No spammers.\n", "spammers");
@@ -390,7 +393,9 @@ test_readme_sequence_through_the_cli(void **state)
 	    "send Malory Alice 'Cheap watches, buy now!'");
 	CLI_OK(f, "Message 4 from Alice to Malory queued.\n", "send Alice Malory 'No thanks.'");
 	wait_final(f, readme_users, 5, 4);
-	CLI_OK(f, "Malory sent: 0 delivered, 1 marked as spam, 0 enqueued, 0 being spam-checked\n",
+	CLI_OK(f,
+	    "Malory sent: 0 delivered, 1 marked as spam, 0 enqueued, 0 being spam-checked; 1 "
+	    "unread\n",
 	    "stats Malory");
 	CLI_OK(f, "No messages.\n", "inbox Alice");
 	CLI_OK(f, "#4 TIME from Alice: No thanks.\n", "inbox Malory");
@@ -413,6 +418,77 @@ test_readme_sequence_through_the_cli(void **state)
 	    "send Alice nobody hi");
 	CLI_FAIL(f, "pigeon: NOT_FOUND: Couldn't find user with username nobody\n",
 	    "stats nobody");
+}
+
+/* A t_wait_every condition: `pigeon args` prints want. */
+typedef struct cli_says {
+	fixture *f;
+	const char *args;
+	const char *want;
+} cli_says;
+
+static bool
+t_cli_says(void *arg)
+{
+	cli_says *c = arg;
+	t_cli_out o;
+
+	cli(c->f, &o, c->args);
+	return o.code == 0 && strcmp(o.out, c->want) == 0;
+}
+
+/* user, heartbeat and read, and the unread counts and read state of stats
+ * and inbox: three messages to Ilya, read up to the second, again, and
+ * lower. */
+static void
+test_presence_and_reads_through_the_cli(void **state)
+{
+	fixture *f = *state;
+	cli_says stats3 = {f, "stats Ilya",
+	    "Ilya sent: 0 delivered, 0 marked as spam, 0 enqueued, 0 being spam-checked; 3 "
+	    "unread\n"};
+	t_cli_out o;
+
+	fixture_start(f, NULL);
+	CLI_OK(f, "Dizzzmas (admin): offline, last seen never, created unknown\n", "user Dizzzmas");
+	CLI_OK(f, "Ilya is not online (log in again).\n", "heartbeat Ilya");
+	CLI_OK(f, "{\"expires_ms\":0,\"online\":false,\"username\":\"Ilya\"}\n",
+	    "--json heartbeat Ilya");
+	CLI_OK(f, "Logged in Ilya.\n", "login Ilya");
+	CLI_OK(f, "Ilya is online until TIME.\n", "heartbeat Ilya");
+	CLI_OK(f, "Ilya (admin): online, last seen TIME, created unknown\n", "user Ilya");
+	CLI_OK(f, "Registered Bob (regular).\n", "register Bob");
+	CLI_OK(f, "Bob (regular): offline, last seen never, created TIME\n", "user Bob");
+
+	CLI_OK(f, "Message 1 from Alice to Ilya queued.\n", "send Alice Ilya one");
+	CLI_OK(f, "Message 2 from Alice to Ilya queued.\n", "send Alice Ilya two");
+	CLI_OK(f, "Message 3 from Alice to Ilya queued.\n", "send Alice Ilya three");
+	assert_true(t_wait_every(t_cli_says, &stats3, 50, 10000));
+	CLI_OK(f, "Ilya: 1 unread (2 marked read now).\n", "read Ilya 2");
+	CLI_OK(f, "Ilya: 1 unread (0 marked read now).\n", "read Ilya 2");
+	CLI_OK(f, "Ilya: 1 unread (0 marked read now).\n", "read Ilya 1");
+	CLI_OK(f, "{\"marked\":0,\"unread\":1,\"username\":\"Ilya\"}\n", "--json read Ilya 0");
+	CLI_OK(f,
+	    "#1 TIME from Alice, read TIME: one\n#2 TIME from Alice, read TIME: two\n"
+	    "#3 TIME from Alice: three\n",
+	    "inbox Ilya");
+	CLI_OK(f, "#3 TIME from Alice: three\n", "inbox --unread Ilya");
+	CLI_OK(f,
+	    "Ilya sent: 0 delivered, 0 marked as spam, 0 enqueued, 0 being spam-checked; 1 "
+	    "unread\n",
+	    "stats Ilya");
+
+	CLI_FAIL(f, "pigeon: NOT_FOUND: Couldn't find user with username nobody\n", "user nobody");
+	CLI_FAIL(f, "pigeon: NOT_FOUND: Couldn't find user with username nobody\n",
+	    "heartbeat nobody");
+	CLI_FAIL(f, "pigeon: NOT_FOUND: Couldn't find user with username nobody\n",
+	    "read nobody 1");
+	cli(f, &o, "read Ilya 1x");
+	assert_string_equal(o.err, "pigeon: ID is a message id, a non-negative integer\n");
+	assert_int_equal(o.code, 2);
+	cli(f, &o, "read Ilya");
+	assert_string_equal(o.err, "Usage: pigeon read USER ID\n");
+	assert_int_equal(o.code, 2);
 }
 
 /* ---- load: 10,000 messages from 10 concurrent clients ---- */
@@ -796,6 +872,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_readme_sequence_through_the_library, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_readme_sequence_through_the_cli, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_presence_and_reads_through_the_cli, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_ten_thousand_messages_from_ten_clients_all_final_and_counted, setup,
 		    teardown),

@@ -24,6 +24,13 @@
 
 /* Routing */
 
+/* http_route_find of a path without a NUL. */
+static http_match
+t_find(const char *method, const char *path, const http_route **r)
+{
+	return http_route_find(method, path, strlen(path), r);
+}
+
 static void
 test_every_readme_route_is_found(void **state)
 {
@@ -42,6 +49,10 @@ test_every_readme_route_is_found(void **state)
 		{"GET", "/online-users", HTTP_ROUTE_ONLINE_USERS},
 		{"GET", "/event-journal", HTTP_ROUTE_EVENT_JOURNAL},
 		{"POST", "/users", HTTP_ROUTE_USERS},
+		{"POST", "/heartbeat", HTTP_ROUTE_HEARTBEAT},
+		{"GET", "/users/Alice", HTTP_ROUTE_USER},
+		{"HEAD", "/users/a/b", HTTP_ROUTE_USER},
+		{"POST", "/read", HTTP_ROUTE_READ},
 		{"GET", "/healthz", HTTP_ROUTE_HEALTHZ},
 		{"HEAD", "/healthz", HTTP_ROUTE_HEALTHZ},
 		{"GET", "/metrics", HTTP_ROUTE_METRICS},
@@ -51,7 +62,7 @@ test_every_readme_route_is_found(void **state)
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
 		const http_route *r = NULL;
 
-		assert_int_equal(http_route_find(want[i].method, want[i].path, &r), HTTP_MATCH_OK);
+		assert_int_equal(t_find(want[i].method, want[i].path, &r), HTTP_MATCH_OK);
 		assert_int_equal(r->id, want[i].id);
 		assert_ptr_equal(http_route_get(want[i].id), r);
 	}
@@ -63,19 +74,41 @@ test_unknown_path_is_no_path_and_wrong_method_is_no_method(void **state)
 	const http_route *r = NULL;
 	char allow[32];
 
-	assert_int_equal(http_route_find("GET", "/nope", &r), HTTP_MATCH_NO_PATH);
-	assert_int_equal(http_route_find("GET", "/login/", &r), HTTP_MATCH_NO_PATH);
-	assert_int_equal(http_route_find("GET", "/Login", &r), HTTP_MATCH_NO_PATH);
-	assert_int_equal(http_route_find("GET", "/login", &r), HTTP_MATCH_NO_METHOD);
+	assert_int_equal(t_find("GET", "/nope", &r), HTTP_MATCH_NO_PATH);
+	assert_int_equal(t_find("GET", "/login/", &r), HTTP_MATCH_NO_PATH);
+	assert_int_equal(t_find("GET", "/Login", &r), HTTP_MATCH_NO_PATH);
+	assert_int_equal(t_find("GET", "/login", &r), HTTP_MATCH_NO_METHOD);
 	assert_int_equal(r->id, HTTP_ROUTE_LOGIN);
 	http_route_allow(r, allow, sizeof(allow));
 	assert_string_equal(allow, "POST");
-	assert_int_equal(http_route_find("DELETE", "/user-stats", &r), HTTP_MATCH_NO_METHOD);
+	assert_int_equal(t_find("DELETE", "/user-stats", &r), HTTP_MATCH_NO_METHOD);
 	http_route_allow(r, allow, sizeof(allow));
 	assert_string_equal(allow, "GET, HEAD");
 	assert_string_equal(http_route_label(HTTP_ROUTE_UNMATCHED), "unmatched");
 	assert_string_equal(http_route_label(HTTP_ROUTE_CHATTER_STATS), "/chatter-stats");
 	assert_null(http_route_get(HTTP_ROUTE_UNMATCHED));
+}
+
+/* /users/{username}: the prefix and at least one byte, a decoded NUL
+ * included, so that the name's validation refuses it rather than the router
+ * cutting the name short; POST /users stays the exact path. */
+static void
+test_user_route_takes_every_byte_after_its_prefix(void **state)
+{
+	const http_route *r = NULL;
+	char allow[32];
+
+	assert_int_equal(t_find("GET", "/users/", &r), HTTP_MATCH_NO_PATH);
+	assert_int_equal(t_find("GET", "/user/Alice", &r), HTTP_MATCH_NO_PATH);
+	assert_int_equal(http_route_find("GET", "/users/A\0b", 10, &r), HTTP_MATCH_OK);
+	assert_int_equal(r->id, HTTP_ROUTE_USER);
+	assert_int_equal(r->param_at, 7);
+	assert_int_equal(t_find("POST", "/users/Alice", &r), HTTP_MATCH_NO_METHOD);
+	http_route_allow(r, allow, sizeof(allow));
+	assert_string_equal(allow, "GET, HEAD");
+	assert_int_equal(t_find("POST", "/users", &r), HTTP_MATCH_OK);
+	assert_int_equal(r->id, HTTP_ROUTE_USERS);
+	assert_string_equal(http_route_label(HTTP_ROUTE_USER), "/users/{username}");
 }
 
 /* Request targets and query strings */
@@ -311,13 +344,35 @@ test_inbound_messages_keep_original_fields_beside_cursor(void **state)
 	r.n_messages = 1;
 	r.messages = list;
 	r.next_cursor = 7;
-	assert_body(http_json_inbound(&r, &len), &len,
+	m.read_ms = 1796209690059;
+	assert_body(http_json_inbound(&r, false, &len), &len,
 	    "{\"inbound_messages\": [{\"content\": \"My reply\", \"id\": 2, \"recipient\": "
 	    "\"flain1\", \"sender\": \"Ilya\"}], \"next_cursor\": 7}\n");
 	r.n_messages = 0;
 	r.next_cursor = 0;
-	assert_body(http_json_inbound(&r, &len), &len,
+	assert_body(http_json_inbound(&r, false, &len), &len,
 	    "{\"inbound_messages\": [], \"next_cursor\": 0}\n");
+}
+
+/* Asked with `unread`, each message gains read_ms where the original's
+ * sorted keys would put it; 0 while unread. */
+static void
+test_inbound_messages_with_read_state_add_read_ms_in_key_order(void **state)
+{
+	Pigeon__V1__Message a = message(2, "Ilya", "flain1", "My reply");
+	Pigeon__V1__Message b = message(3, "Ilya", "flain1", "again");
+	Pigeon__V1__Message *list[] = {&a, &b};
+	Pigeon__V1__ListInboundMessagesReply r = PIGEON__V1__LIST_INBOUND_MESSAGES_REPLY__INIT;
+	size_t len;
+
+	a.read_ms = 1796209690059;
+	r.n_messages = 2;
+	r.messages = list;
+	assert_body(http_json_inbound(&r, true, &len), &len,
+	    "{\"inbound_messages\": [{\"content\": \"My reply\", \"id\": 2, \"read_ms\": "
+	    "1796209690059, \"recipient\": \"flain1\", \"sender\": \"Ilya\"}, {\"content\": "
+	    "\"again\", \"id\": 3, \"read_ms\": 0, \"recipient\": \"flain1\", \"sender\": "
+	    "\"Ilya\"}], \"next_cursor\": 0}\n");
 }
 
 static void
@@ -342,7 +397,7 @@ test_leaderboards_are_name_float_pairs(void **state)
 }
 
 static void
-test_user_stats_has_the_four_counts(void **state)
+test_user_stats_has_the_four_counts_then_unread(void **state)
 {
 	Pigeon__V1__UserStats r = PIGEON__V1__USER_STATS__INIT;
 	size_t len;
@@ -352,9 +407,45 @@ test_user_stats_has_the_four_counts(void **state)
 	r.being_spam_checked = 2;
 	r.enqueued = 3;
 	r.marked_as_spam = 4;
+	r.unread = 5;
 	assert_body(http_json_user_stats(&r, &len), &len,
 	    "{\"being_spam_checked\": 2, \"delivered\": 1, \"enqueued\": 3, \"marked_as_spam\": "
-	    "4}\n");
+	    "4, \"unread\": 5}\n");
+}
+
+static void
+test_presence_and_read_answers(void **state)
+{
+	Pigeon__V1__HeartbeatReply hb = PIGEON__V1__HEARTBEAT_REPLY__INIT;
+	Pigeon__V1__GetUserReply u = PIGEON__V1__GET_USER_REPLY__INIT;
+	Pigeon__V1__MarkReadReply mr = PIGEON__V1__MARK_READ_REPLY__INIT;
+	size_t len;
+
+	assert_body(http_json_heartbeat("Ilya", &hb, &len), &len,
+	    "{\"username\": \"Ilya\", \"online\": false, \"expires_ms\": 0}\n");
+	hb.online = true;
+	hb.expires_ms = 1796209690059;
+	assert_body(http_json_heartbeat("Ilya", &hb, &len), &len,
+	    "{\"username\": \"Ilya\", \"online\": true, \"expires_ms\": 1796209690059}\n");
+	u.username = "Ilya";
+	u.role = PIGEON__V1__ROLE__ROLE_ADMIN;
+	u.online = true;
+	u.last_seen_ms = 1796209690059;
+	u.created_ms = 1796209000000;
+	assert_body(http_json_user(&u, &len), &len,
+	    "{\"username\": \"Ilya\", \"role\": \"admin\", \"online\": true, \"last_seen_ms\": "
+	    "1796209690059, \"created_ms\": 1796209000000}\n");
+	u.role = PIGEON__V1__ROLE__ROLE_REGULAR;
+	u.online = false;
+	u.last_seen_ms = 0;
+	u.created_ms = 0;
+	assert_body(http_json_user(&u, &len), &len,
+	    "{\"username\": \"Ilya\", \"role\": \"regular\", \"online\": false, "
+	    "\"last_seen_ms\": 0, \"created_ms\": 0}\n");
+	mr.username = "Ilya";
+	mr.unread = 1;
+	mr.marked = 2;
+	assert_body(http_json_read(&mr, &len), &len, "{\"unread\": 1}\n");
 }
 
 static void
@@ -590,6 +681,84 @@ test_pigeond_content_limit_is_413_and_other_exhaustion_429(void **state)
 }
 
 static void
+test_heartbeat_and_read_take_a_username_and_an_id(void **state)
+{
+	static const struct {
+		const char *body;
+		int code;
+		const char *message;
+	} bad[] = {
+		{"[1]", 400, "Request body must be a JSON object"},
+		{"{\"up_to_id\": 1}", 422, "Missing 'username' in the request body"},
+		{"{\"username\": 5, \"up_to_id\": 1}", 422, "'username' must be a string"},
+		{"{\"username\": \"a b\", \"up_to_id\": 1}", 422,
+		    "Invalid 'username': username contains a space or control character"},
+		{"{\"username\": \"Ilya\"}", 422, "Missing 'up_to_id' in the request body"},
+		{"{\"username\": \"Ilya\", \"up_to_id\": null}", 422,
+		    "Missing 'up_to_id' in the request body"},
+		{"{\"username\": \"Ilya\", \"up_to_id\": -1}", 422,
+		    "'up_to_id' must be a non-negative integer"},
+		{"{\"username\": \"Ilya\", \"up_to_id\": 1.5}", 422,
+		    "'up_to_id' must be a non-negative integer"},
+		{"{\"username\": \"Ilya\", \"up_to_id\": \"2\"}", 422,
+		    "'up_to_id' must be a non-negative integer"},
+		{"{\"username\": \"Ilya\", \"up_to_id\": true}", 422,
+		    "'up_to_id' must be a non-negative integer"},
+	};
+	http_call call;
+	http_answer ans;
+
+	assert_true(prepare(HTTP_ROUTE_HEARTBEAT, NULL, "{\"username\": \"Ilya\"}", &call, &ans));
+	assert_string_equal(call.method, "Heartbeat");
+	assert_string_equal(call.req.heartbeat.username, "Ilya");
+	http_call_fini(&call);
+	assert_false(prepare(HTTP_ROUTE_HEARTBEAT, NULL, "{}", &call, &ans));
+	assert_error(&ans, 422, "Missing 'username' in the request body");
+	http_answer_fini(&ans);
+	http_call_fini(&call);
+
+	assert_true(prepare(HTTP_ROUTE_READ, NULL,
+	    "{\"username\": \"Ilya\", \"up_to_id\": 9223372036854775807}", &call, &ans));
+	assert_string_equal(call.method, "MarkRead");
+	assert_string_equal(call.req.mark_read.username, "Ilya");
+	assert_true(call.req.mark_read.up_to_id == UINT64_C(9223372036854775807));
+	http_call_fini(&call);
+	assert_true(prepare(HTTP_ROUTE_READ, NULL, "{\"username\": \"Ilya\", \"up_to_id\": 0}",
+	    &call, &ans));
+	assert_int_equal(call.req.mark_read.up_to_id, 0);
+	http_call_fini(&call);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_false(prepare(HTTP_ROUTE_READ, NULL, bad[i].body, &call, &ans));
+		assert_error(&ans, bad[i].code, bad[i].message);
+		http_answer_fini(&ans);
+		http_call_fini(&call);
+	}
+}
+
+/* The name of /users/{username} is validated as any username, with its
+ * length: a decoded NUL in it is a control character, not its end. */
+static void
+test_get_user_validates_the_name_of_the_path(void **state)
+{
+	http_input in = {.route = http_route_get(HTTP_ROUTE_USER), .body = ""};
+	http_call call;
+	http_answer ans;
+
+	in.param = "Ilya";
+	in.param_len = 4;
+	assert_true(http_api_prepare(&in, &call, &ans));
+	assert_string_equal(call.method, "GetUser");
+	assert_string_equal(call.req.get_user.username, "Ilya");
+	http_call_fini(&call);
+	in.param = "Il\0ya";
+	in.param_len = 5;
+	assert_false(http_api_prepare(&in, &call, &ans));
+	assert_error(&ans, 422, "Invalid 'username': username contains a space or control character");
+	http_answer_fini(&ans);
+	http_call_fini(&call);
+}
+
+static void
 test_query_routes_need_username_and_take_paging(void **state)
 {
 	http_call call;
@@ -619,6 +788,31 @@ test_query_routes_need_username_and_take_paging(void **state)
 	http_call_fini(&call);
 	assert_false(prepare(HTTP_ROUTE_EVENT_JOURNAL, "after=-1", NULL, &call, &ans));
 	assert_int_equal(ans.status, 422);
+	http_answer_fini(&ans);
+	http_call_fini(&call);
+
+	assert_true(prepare(HTTP_ROUTE_INBOUND_MESSAGES, "username=flain1", NULL, &call, &ans));
+	assert_false(call.read_state);
+	assert_false(call.req.inbound.unread_only);
+	http_call_fini(&call);
+	assert_true(prepare(HTTP_ROUTE_INBOUND_MESSAGES, "username=flain1&unread=1", NULL, &call,
+	    &ans));
+	assert_true(call.read_state);
+	assert_true(call.req.inbound.unread_only);
+	http_call_fini(&call);
+	assert_true(prepare(HTTP_ROUTE_INBOUND_MESSAGES, "username=flain1&unread=false", NULL,
+	    &call, &ans));
+	assert_true(call.read_state);
+	assert_false(call.req.inbound.unread_only);
+	http_call_fini(&call);
+	assert_false(prepare(HTTP_ROUTE_INBOUND_MESSAGES, "username=flain1&unread=yes", NULL, &call,
+	    &ans));
+	assert_error(&ans, 422, "'unread' must be 1, true, 0 or false");
+	http_answer_fini(&ans);
+	http_call_fini(&call);
+	assert_false(prepare(HTTP_ROUTE_INBOUND_MESSAGES, "username=flain1&unread=%zz", NULL,
+	    &call, &ans));
+	assert_error(&ans, 400, "Malformed percent-escape in query parameter 'unread'");
 	http_answer_fini(&ans);
 	http_call_fini(&call);
 
@@ -1024,7 +1218,7 @@ test_open_events_carry_the_journal_from_where_asked(void **state)
 	    events_prepare(HTTP_AUTH_OPEN, "garbage", NULL, NULL, &call, &ans), HTTP_EVENTS_OPEN);
 	assert_true(call.events.journal);
 	assert_false(call.events.has_after);
-	assert_null(call.events.inbox);
+	assert_null(call.events.user);
 	assert_null(call.token);
 	http_call_fini(&call);
 	assert_int_equal(
@@ -1041,6 +1235,49 @@ test_open_events_carry_the_journal_from_where_asked(void **state)
 	    events_prepare(HTTP_AUTH_OPEN, NULL, "-1", NULL, &call, &ans), HTTP_EVENTS_ANSWER);
 	assert_error(&ans, 400, "Last-Event-ID must be an event's sequence number");
 	http_answer_fini(&ans);
+	http_call_fini(&call);
+}
+
+/* Open mode, ?username=U: the journal and U's own events, once one RPC has
+ * found that U exists; no token is read. */
+static void
+test_open_events_with_a_username_add_that_users_own_events(void **state)
+{
+	Pigeon__V1__ListInboundMessagesReply inbox = PIGEON__V1__LIST_INBOUND_MESSAGES_REPLY__INIT;
+	http_call call;
+	http_answer ans;
+
+	assert_int_equal(
+	    events_prepare(HTTP_AUTH_OPEN, "garbage", NULL, "username=bob&after=3", &call, &ans),
+	    HTTP_EVENTS_CALL);
+	assert_true(call.events.journal);
+	assert_string_equal(call.events.user, "bob");
+	assert_int_equal(call.events.after, 3);
+	assert_null(call.token);
+	assert_string_equal(call.method, "ListInboundMessages");
+	assert_string_equal(call.req.inbound.username, "bob");
+	assert_int_equal(
+	    http_api_events_checked(&call, PIGEON_OK, NULL, &inbox.base, &ans), HTTP_EVENTS_OPEN);
+	assert_true(call.events.journal);
+	http_call_fini(&call);
+	assert_int_equal(
+	    events_prepare(HTTP_AUTH_OPEN, NULL, NULL, "username=nobody", &call, &ans),
+	    HTTP_EVENTS_CALL);
+	assert_int_equal(http_api_events_checked(&call, PIGEON_NOT_FOUND,
+	                     "Couldn't find user with username nobody", NULL, &ans),
+	    HTTP_EVENTS_ANSWER);
+	assert_error(&ans, 404, "Couldn't find user with username nobody");
+	http_answer_fini(&ans);
+	http_call_fini(&call);
+	assert_int_equal(
+	    events_prepare(HTTP_AUTH_OPEN, NULL, NULL, "username=a%20b", &call, &ans),
+	    HTTP_EVENTS_ANSWER);
+	assert_error(&ans, 422, "Invalid 'username': username contains a space or control character");
+	http_answer_fini(&ans);
+	http_call_fini(&call);
+	assert_int_equal(
+	    events_prepare(HTTP_AUTH_OPEN, NULL, NULL, "username=", &call, &ans), HTTP_EVENTS_OPEN);
+	assert_null(call.events.user);
 	http_call_fini(&call);
 }
 
@@ -1130,7 +1367,7 @@ test_required_events_are_checked_with_two_calls(void **state)
 			    HTTP_EVENTS_OPEN);
 			assert_false(call.events.journal);
 		}
-		assert_string_equal(call.events.inbox, "bob");
+		assert_string_equal(call.events.user, "bob");
 		http_call_fini(&call);
 	}
 
@@ -1228,6 +1465,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_every_readme_route_is_found),
 		cmocka_unit_test(test_unknown_path_is_no_path_and_wrong_method_is_no_method),
+		cmocka_unit_test(test_user_route_takes_every_byte_after_its_prefix),
 		cmocka_unit_test(test_query_values_are_percent_decoded),
 		cmocka_unit_test(test_missing_and_malformed_query_values),
 		cmocka_unit_test(test_target_split_and_path_decoding),
@@ -1242,7 +1480,11 @@ main(void)
 		cmocka_unit_test(test_send_reply_is_the_message_with_integer_id),
 		cmocka_unit_test(test_inbound_messages_keep_original_fields_beside_cursor),
 		cmocka_unit_test(test_leaderboards_are_name_float_pairs),
-		cmocka_unit_test(test_user_stats_has_the_four_counts),
+		cmocka_unit_test(test_user_stats_has_the_four_counts_then_unread),
+		cmocka_unit_test(test_presence_and_read_answers),
+		cmocka_unit_test(test_inbound_messages_with_read_state_add_read_ms_in_key_order),
+		cmocka_unit_test(test_heartbeat_and_read_take_a_username_and_an_id),
+		cmocka_unit_test(test_get_user_validates_the_name_of_the_path),
 		cmocka_unit_test(test_online_users_and_journal),
 		cmocka_unit_test(test_login_builds_login_request),
 		cmocka_unit_test(test_login_without_username_is_422),
@@ -1266,6 +1508,7 @@ main(void)
 		cmocka_unit_test(test_required_register_takes_password_and_role),
 		cmocka_unit_test(test_revoke_sessions_builds_its_request_and_answers_json),
 		cmocka_unit_test(test_open_events_carry_the_journal_from_where_asked),
+		cmocka_unit_test(test_open_events_with_a_username_add_that_users_own_events),
 		cmocka_unit_test(test_required_events_need_a_token_and_a_username),
 		cmocka_unit_test(test_required_events_are_checked_with_two_calls),
 		cmocka_unit_test(test_openapi_describes_every_route),
