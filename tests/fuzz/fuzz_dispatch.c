@@ -56,6 +56,9 @@ F_ANSWER(get_user, Pigeon__V1__GetUserRequest, Pigeon__V1__GetUserReply,
     PIGEON__V1__GET_USER_REPLY__INIT)
 F_ANSWER(mark_read, Pigeon__V1__MarkReadRequest, Pigeon__V1__MarkReadReply,
     PIGEON__V1__MARK_READ_REPLY__INIT)
+F_ANSWER(report_message, Pigeon__V1__ReportMessageRequest, Pigeon__V1__ReportMessageReply,
+    PIGEON__V1__REPORT_MESSAGE_REPLY__INIT)
+F_ANSWER(train, Pigeon__V1__TrainRequest, Pigeon__V1__TrainReply, PIGEON__V1__TRAIN_REPLY__INIT)
 F_ANSWER(health, Pigeon__V1__HealthRequest, Pigeon__V1__HealthReply,
     PIGEON__V1__HEALTH_REPLY__INIT)
 

@@ -43,6 +43,9 @@
 	    Pigeon__V1__GetUserReply_Closure)                                               \
 	T_UNIMPLEMENTED(mark_read, Pigeon__V1__MarkReadRequest,                               \
 	    Pigeon__V1__MarkReadReply_Closure)                                              \
+	T_UNIMPLEMENTED(report_message, Pigeon__V1__ReportMessageRequest,                     \
+	    Pigeon__V1__ReportMessageReply_Closure)                                         \
+	T_UNIMPLEMENTED(train, Pigeon__V1__TrainRequest, Pigeon__V1__TrainReply_Closure)      \
 	T_UNIMPLEMENTED(health, Pigeon__V1__HealthRequest, Pigeon__V1__HealthReply_Closure)
 
 #endif

@@ -212,6 +212,9 @@ void pigeon_reply_free(void *reply);
 	    Pigeon__V1__HeartbeatReply)                                                   \
 	X(get_user, "GetUser", Pigeon__V1__GetUserRequest, Pigeon__V1__GetUserReply)      \
 	X(mark_read, "MarkRead", Pigeon__V1__MarkReadRequest, Pigeon__V1__MarkReadReply)  \
+	X(report_message, "ReportMessage", Pigeon__V1__ReportMessageRequest,              \
+	    Pigeon__V1__ReportMessageReply)                                                \
+	X(train, "Train", Pigeon__V1__TrainRequest, Pigeon__V1__TrainReply)               \
 	X(health, "Health", Pigeon__V1__HealthRequest, Pigeon__V1__HealthReply)
 
 #define PIGEON_DECLARE_RPC(fn, name, Req, Rep)                                             \
