@@ -64,13 +64,11 @@ static store_op *
 op_alloc(const store_reply_req *req, int script, int argc, const char *const *argv)
 {
 	store_op *op;
-	size_t total = sizeof(*op), l[STORE_OP_ARGS];
+	size_t total = sizeof(*op) + (size_t)argc * (sizeof(char *) + sizeof(size_t));
 	char *p;
 
-	for (int i = 0; i < argc; i++) {
-		l[i] = strlen(argv[i]);
-		total += l[i] + 1;
-	}
+	for (int i = 0; i < argc; i++)
+		total += strlen(argv[i]) + 1;
 	if ((op = calloc(1, total)) == NULL) {
 		const char *msg = "out of memory";
 
@@ -85,13 +83,18 @@ op_alloc(const store_reply_req *req, int script, int argc, const char *const *ar
 	op->req = *req;
 	op->script = script;
 	op->argc = argc;
-	p = (char *)(op + 1);
+	/* The pointers first, then the lengths, then the strings: each part is
+	 * aligned for what it holds. */
+	op->argv = (char **)(op + 1);
+	op->lens = (size_t *)(op->argv + argc);
+	p = (char *)(op->lens + argc);
 	for (int i = 0; i < argc; i++) {
-		memcpy(p, argv[i], l[i]);
-		p[l[i]] = '\0';
+		size_t l = strlen(argv[i]);
+
+		memcpy(p, argv[i], l + 1);
 		op->argv[i] = p;
-		op->lens[i] = l[i];
-		p += l[i] + 1;
+		op->lens[i] = l;
+		p += l + 1;
 	}
 	op->req.username = argc > 0 ? op->argv[0] : NULL;
 	return op;

@@ -30,8 +30,6 @@
 #include "store.h"
 #include "users.h"
 
-#define STORE_OP_ARGS 8
-
 /* One operation: its command, whom to answer, and while it is in flight its
  * replies. */
 typedef struct store_op {
@@ -40,8 +38,9 @@ typedef struct store_op {
 	/* A store_script, or -1 for the plain command in argv. */
 	int script;
 	int argc;
-	char *argv[STORE_OP_ARGS];
-	size_t lens[STORE_OP_ARGS];
+	/* argc of each, in the operation's own allocation. */
+	char **argv;
+	size_t *lens;
 	/* When not 0, argv holds two plain commands, argv[0..split) and
 	 * argv[split..argc), written one after the other; the second's reply
 	 * goes to reply2 (the journal's GET of its last sequence, the earliest
@@ -54,8 +53,8 @@ typedef struct store_op {
 	redisReply *reply2;
 } store_op;
 
-/* A new operation whose argv (argc strings, at most STORE_OP_ARGS) is
- * copied with it into one allocation; req.username is argv[0].  Without
+/* A new operation whose argv (argc strings) is copied with it into one
+ * allocation; req.username is argv[0].  Without
  * memory it runs cb at once, on the caller's thread, with
  * RESOURCE_EXHAUSTED, and returns NULL. */
 store_op *store_op_new(store_op_kind kind, int script, int argc, const char *const *argv,
