@@ -84,7 +84,7 @@ typedef struct config {
 
 static const char *const mutating_methods[] = {
 	"Login", "Logout", "SendMessage", "RegisterUser", "RevokeSessions", "Heartbeat",
-	"MarkRead", NULL};
+	"MarkRead", "ReportMessage", "Train", NULL};
 
 static bool
 role_has(const config *cf, const char *role)

@@ -2,9 +2,11 @@
 /* Request validation and the hand-over to the store; see service.h. */
 #include "service.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "bayes.h"
 #include "dispatch.h"
 #include "pigeon-config.h"
 #include "clocks.h"
@@ -12,6 +14,8 @@
 
 #define PAGE_MAX 1000
 #define IDEMPOTENCY_KEY_MAX 128
+/* Texts one Train call may carry. */
+#define TRAIN_TEXTS_MAX 1000
 
 struct service {
 	Pigeon__V1__Pigeon_Service base;
@@ -324,6 +328,233 @@ svc_mark_read(Pigeon__V1__Pigeon_Service *base, const Pigeon__V1__MarkReadReques
 	if (check_username(call, "username", in->username))
 		authorized(svc_of(base), call, in, IDENTITY_SELF_OR_ADMIN, in->username,
 		    "reading another user's messages", mark_read_authorized);
+}
+
+/* ---- the Bayesian filter's tokens ---- */
+
+/* Tokens of one or more texts, as NUL-terminated strings for the store: the
+ * strings in one growing buffer, found by their offsets. */
+typedef struct token_list {
+	char *text;
+	size_t len, cap;
+	size_t *at;
+	size_t n, ncap;
+	bool failed;
+} token_list;
+
+static void
+token_list_put(token_list *tl, const char *s, size_t len)
+{
+	if (tl->failed)
+		return;
+	if (tl->len + len + 1 > tl->cap) {
+		size_t cap = tl->cap > 0 ? tl->cap : 1024;
+		char *p;
+
+		while (cap < tl->len + len + 1)
+			cap *= 2;
+		if ((p = realloc(tl->text, cap)) == NULL) {
+			tl->failed = true;
+			return;
+		}
+		tl->text = p;
+		tl->cap = cap;
+	}
+	if (tl->n == tl->ncap) {
+		size_t ncap = tl->ncap > 0 ? tl->ncap * 2 : 64;
+		size_t *p = realloc(tl->at, ncap * sizeof(*p));
+
+		if (p == NULL) {
+			tl->failed = true;
+			return;
+		}
+		tl->at = p;
+		tl->ncap = ncap;
+	}
+	memcpy(tl->text + tl->len, s, len);
+	tl->text[tl->len + len] = '\0';
+	tl->at[tl->n++] = tl->len;
+	tl->len += len + 1;
+}
+
+static void
+token_found(void *arg, const char *tok, size_t len)
+{
+	token_list_put(arg, tok, len);
+}
+
+/* The strings as an array of pointers into the buffer (free it), or NULL
+ * without memory. */
+static const char **
+token_list_ptrs(const token_list *tl)
+{
+	const char **v = malloc((tl->n > 0 ? tl->n : 1) * sizeof(*v));
+
+	for (size_t i = 0; v != NULL && i < tl->n; i++)
+		v[i] = tl->text + tl->at[i];
+	return v;
+}
+
+static void
+token_list_free(token_list *tl)
+{
+	free(tl->text);
+	free(tl->at);
+}
+
+/* ---- ReportMessage ---- */
+
+/* A report reads the message as its recipient sees it, takes the Bayes
+ * tokens of its content here (the store's scripts have no ICU), then one
+ * script changes its state and teaches the filter. */
+typedef struct report_call {
+	service *svc;
+	void *call;
+	char username[PIGEON_USERNAME_MAX + 1];
+	uint64_t id;
+	bool spam;
+} report_call;
+
+static void
+report_read(void *arg, pigeon_status st, const char *errmsg, const ProtobufCMessage *reply)
+{
+	report_call *r = arg;
+	const Pigeon__V1__ReportMessageReply *rep = (const Pigeon__V1__ReportMessageReply *)reply;
+	token_list tl = {0};
+	const char **tokens = NULL;
+
+	if (st != PIGEON_OK) {
+		rpc_call_done(r->call, st, errmsg, NULL);
+		goto done;
+	}
+	spam_bayes_tokens(rep->message->content, strlen(rep->message->content), token_found, &tl);
+	if (tl.failed || (tokens = token_list_ptrs(&tl)) == NULL)
+		rpc_call_fail(r->call, PIGEON_RESOURCE_EXHAUSTED, "out of memory");
+	else
+		store_report(r->svc->st, r->username, r->id, r->spam, tokens, tl.n, rpc_call_done,
+		    r->call);
+done:
+	free(tokens);
+	token_list_free(&tl);
+	free(r);
+}
+
+static void
+report_authorized(void *ctx, void *call, const void *in, const identity_caller *who)
+{
+	const Pigeon__V1__ReportMessageRequest *req = in;
+	report_call *r = calloc(1, sizeof(*r));
+
+	if (r == NULL) {
+		rpc_call_fail(call, PIGEON_RESOURCE_EXHAUSTED, "out of memory");
+		return;
+	}
+	r->svc = ctx;
+	r->call = call;
+	snprintf(r->username, sizeof(r->username), "%s", req->username);
+	r->id = req->message_id;
+	r->spam = req->spam;
+	store_read_message(r->svc->st, r->username, r->id, report_read, r);
+}
+
+static void
+svc_report_message(Pigeon__V1__Pigeon_Service *base, const Pigeon__V1__ReportMessageRequest *in,
+    Pigeon__V1__ReportMessageReply_Closure closure, void *call)
+{
+	if (!check_username(call, "username", in->username))
+		return;
+	if (in->message_id == 0) {
+		rpc_call_fail(call, PIGEON_INVALID_ARGUMENT, "missing message_id");
+		return;
+	}
+	authorized(svc_of(base), call, in, IDENTITY_SELF_OR_ADMIN, in->username,
+	    "reporting another user's messages", report_authorized);
+}
+
+/* ---- Train ---- */
+
+/* Appends one text's part of a training batch: its kind, its token count
+ * and its tokens. */
+static void
+train_add(token_list *tl, const char *kind, const char *text)
+{
+	token_list counted = {0};
+	char k[24];
+
+	spam_bayes_tokens(text, strlen(text), token_found, &counted);
+	if (counted.failed) {
+		tl->failed = true;
+	} else {
+		token_list_put(tl, kind, strlen(kind));
+		snprintf(k, sizeof(k), "%zu", counted.n);
+		token_list_put(tl, k, strlen(k));
+		for (size_t i = 0; i < counted.n; i++)
+			token_list_put(
+			    tl, counted.text + counted.at[i], strlen(counted.text + counted.at[i]));
+	}
+	token_list_free(&counted);
+}
+
+static void
+train_authorized(void *ctx, void *call, const void *in, const identity_caller *who)
+{
+	const Pigeon__V1__TrainRequest *req = in;
+	token_list tl = {0};
+	const char **batch;
+
+	for (size_t i = 0; i < req->n_spam; i++)
+		train_add(&tl, "spam", req->spam[i]);
+	for (size_t i = 0; i < req->n_ham; i++)
+		train_add(&tl, "ham", req->ham[i]);
+	if (tl.failed || (batch = token_list_ptrs(&tl)) == NULL) {
+		rpc_call_fail(call, PIGEON_RESOURCE_EXHAUSTED, "out of memory");
+	} else {
+		store_train(((service *)ctx)->st, batch, tl.n, rpc_call_done, call);
+		free(batch);
+	}
+	token_list_free(&tl);
+}
+
+/* Fails the call and returns false unless every text is acceptable. */
+static bool
+check_texts(void *call, const char *field, char *const *texts, size_t n, size_t content_max)
+{
+	for (size_t i = 0; i < n; i++) {
+		size_t len = strlen(texts[i]);
+
+		if (len > content_max) {
+			rpc_call_fail(call, PIGEON_RESOURCE_EXHAUSTED,
+			    "%s[%zu]: " PIGEON_CONTENT_TOO_LARGE " of %zu bytes", field, i, content_max);
+			return false;
+		}
+		if (!validate_utf8(texts[i], len)) {
+			rpc_call_fail(call, PIGEON_INVALID_ARGUMENT, "%s[%zu] is not valid UTF-8", field,
+			    i);
+			return false;
+		}
+	}
+	return true;
+}
+
+static void
+svc_train(Pigeon__V1__Pigeon_Service *base, const Pigeon__V1__TrainRequest *in,
+    Pigeon__V1__TrainReply_Closure closure, void *call)
+{
+	service *svc = svc_of(base);
+
+	if (in->n_spam + in->n_ham == 0) {
+		rpc_call_fail(call, PIGEON_INVALID_ARGUMENT, "nothing to learn: no spam and no ham");
+		return;
+	}
+	if (in->n_spam + in->n_ham > TRAIN_TEXTS_MAX) {
+		rpc_call_fail(call, PIGEON_INVALID_ARGUMENT, "at most %d texts per call",
+		    TRAIN_TEXTS_MAX);
+		return;
+	}
+	if (!check_texts(call, "spam", in->spam, in->n_spam, svc->content_max) ||
+	    !check_texts(call, "ham", in->ham, in->n_ham, svc->content_max))
+		return;
+	authorized(svc, call, in, IDENTITY_ADMIN, NULL, "training the spam filter", train_authorized);
 }
 
 /* Health adds what only this process knows to the store's answer. */

@@ -28,6 +28,9 @@ extern const char store_lua_presence_adopt[];
 extern const char store_lua_heartbeat[];
 extern const char store_lua_read_user[];
 extern const char store_lua_mark_read[];
+extern const char store_lua_read_message[];
+extern const char store_lua_report[];
+extern const char store_lua_train[];
 
 static const char *const script_texts[STORE_SCRIPT_COUNT] = {
 	[STORE_SCRIPT_LOGIN] = store_lua_login,
@@ -50,6 +53,9 @@ static const char *const script_texts[STORE_SCRIPT_COUNT] = {
 	[STORE_SCRIPT_HEARTBEAT] = store_lua_heartbeat,
 	[STORE_SCRIPT_USER] = store_lua_read_user,
 	[STORE_SCRIPT_MARK_READ] = store_lua_mark_read,
+	[STORE_SCRIPT_READ_MESSAGE] = store_lua_read_message,
+	[STORE_SCRIPT_REPORT] = store_lua_report,
+	[STORE_SCRIPT_TRAIN] = store_lua_train,
 };
 
 const char *

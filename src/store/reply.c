@@ -608,6 +608,39 @@ reply_mark_read(const store_reply_req *q, const redisReply *r)
 	return PIGEON_OK;
 }
 
+/* read_message's and report's {id, sender, recipient, content, state,
+ * created_ms, read_ms, changed}. */
+static pigeon_status
+reply_report(const store_reply_req *q, const redisReply *r)
+{
+	Pigeon__V1__ReportMessageReply rep = PIGEON__V1__REPORT_MESSAGE_REPLY__INIT;
+	Pigeon__V1__Message m;
+	long long read_ms;
+
+	if (!is_arr(r, 8) || !message_from((const redisReply *const *)r->element, &m) ||
+	    !num_from(r->element[6], &read_ms) || !is_int(r->element[7]))
+		return PIGEON_INTERNAL;
+	m.read_ms = (int64_t)count_of(read_ms);
+	rep.message = &m;
+	rep.changed = r->element[7]->integer != 0;
+	q->cb(q->arg, PIGEON_OK, NULL, &rep.base);
+	return PIGEON_OK;
+}
+
+/* train's {spam learned, ham learned}. */
+static pigeon_status
+reply_train(const store_reply_req *q, const redisReply *r)
+{
+	Pigeon__V1__TrainReply rep = PIGEON__V1__TRAIN_REPLY__INIT;
+
+	if (!is_arr(r, 2) || !is_int(r->element[0]) || !is_int(r->element[1]))
+		return PIGEON_INTERNAL;
+	rep.spam_learned = count_of(r->element[0]->integer);
+	rep.ham_learned = count_of(r->element[1]->integer);
+	q->cb(q->arg, PIGEON_OK, NULL, &rep.base);
+	return PIGEON_OK;
+}
+
 /* read_user's {role, online, last_seen_ms, created_ms}; a negative time
  * (a hand-edited profile) reads as 0, as an unknown one. */
 static pigeon_status
@@ -765,6 +798,12 @@ store_reply_complete(const store_reply_req *q, const redisReply *r, const redisR
 		break;
 	case STORE_OP_MARK_READ:
 		rv = reply_mark_read(q, r);
+		break;
+	case STORE_OP_REPORT:
+		rv = reply_report(q, r);
+		break;
+	case STORE_OP_TRAIN:
+		rv = reply_train(q, r);
 		break;
 	case STORE_OP_USER:
 		rv = reply_user(q, r);

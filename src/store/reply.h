@@ -41,6 +41,9 @@ typedef enum store_op_kind {
 	STORE_OP_HEARTBEAT,
 	STORE_OP_USER,
 	STORE_OP_MARK_READ,
+	/* read_message and report: ReportMessageReply. */
+	STORE_OP_REPORT,
+	STORE_OP_TRAIN,
 	/* Sign-in state (store_auth_cb): every auth_ script. */
 	STORE_OP_AUTH,
 	/* Presence steps (store_presence_cb): every presence_ script, and the

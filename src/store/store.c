@@ -156,6 +156,46 @@ store_mark_read(store *st, const char *username, uint64_t up_to_id, store_cb cb,
 }
 
 void
+store_read_message(store *st, const char *username, uint64_t id, store_cb cb, void *arg)
+{
+	char ids[24];
+	const char *argv[] = {username, ids};
+
+	snprintf(ids, sizeof(ids), "%llu", (unsigned long long)id);
+	store_conns_submit(st->conns,
+	    store_op_new(STORE_OP_REPORT, STORE_SCRIPT_READ_MESSAGE, 2, argv, cb, arg));
+}
+
+void
+store_report(store *st, const char *username, uint64_t id, bool spam, const char *const *tokens,
+    size_t ntokens, store_cb cb, void *arg)
+{
+	char ids[24];
+	const char **argv;
+
+	if ((argv = malloc((4 + ntokens) * sizeof(*argv))) == NULL) {
+		cb(arg, PIGEON_RESOURCE_EXHAUSTED, "out of memory", NULL);
+		return;
+	}
+	snprintf(ids, sizeof(ids), "%llu", (unsigned long long)id);
+	argv[0] = username;
+	argv[1] = ids;
+	argv[2] = spam ? "spam" : "ham";
+	argv[3] = st->jmax;
+	memcpy(argv + 4, tokens, ntokens * sizeof(*argv));
+	store_conns_submit(st->conns, store_op_new(STORE_OP_REPORT, STORE_SCRIPT_REPORT,
+					  (int)(4 + ntokens), argv, cb, arg));
+	free(argv);
+}
+
+void
+store_train(store *st, const char *const *batch, size_t n, store_cb cb, void *arg)
+{
+	store_conns_submit(
+	    st->conns, store_op_new(STORE_OP_TRAIN, STORE_SCRIPT_TRAIN, (int)n, batch, cb, arg));
+}
+
+void
 store_get_user(store *st, const char *username, store_cb cb, void *arg)
 {
 	const char *argv[] = {username};

@@ -157,6 +157,18 @@ void store_get_user(store *st, const char *username, store_cb cb, void *arg);
  * each once, publishing a READ event for each (STORE_CHANNEL_READ):
  * MarkReadReply. */
 void store_mark_read(store *st, const char *username, uint64_t up_to_id, store_cb cb, void *arg);
+/* The message `id` as its recipient `username` sees it, for a report:
+ * ReportMessageReply with changed false; NOT_FOUND for no such message and
+ * for another user's alike. */
+void store_read_message(store *st, const char *username, uint64_t id, store_cb cb, void *arg);
+/* ReportMessage, with the Bayes tokens (ntokens strings) of the message's
+ * content as store_read_message gave it: the state change and the
+ * learning in one script (docs/redis-schema.md, "Spam learning"). */
+void store_report(store *st, const char *username, uint64_t id, bool spam,
+    const char *const *tokens, size_t ntokens, store_cb cb, void *arg);
+/* Train: batch holds, for each text, "spam" or "ham", its token count k in
+ * decimal, then its k tokens; n strings in all.  TrainReply. */
+void store_train(store *st, const char *const *batch, size_t n, store_cb cb, void *arg);
 void store_list_online_users(
     store *st, const Pigeon__V1__ListOnlineUsersRequest *req, store_cb cb, void *arg);
 void store_get_event_journal(

@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Unread counts and read receipts against a real pigeond and redis-server:
+ * Unread counts, read receipts and spam reports against a real pigeond and
+ * redis-server:
  * the count after deliveries, MarkRead partial, repeated and lower, read_ms
  * and the unread-only listing, a spam-marked message that is never unread,
  * a READ event on receipts/<sender> for each message read, and reads racing
  * deliveries from ten clients at once, whose totals are recomputed from the
- * stored messages.  Waits are conditions polled with deadlines.
+ * stored messages; a recipient's reports both ways with the stats, the
+ * leaderboards, the inbox and the journal after each, a repeated report and
+ * one by someone else.  Waits are conditions polled with deadlines.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -580,6 +583,168 @@ test_reads_racing_deliveries_keep_exact_totals(void **state)
 	receipts_close(sub, &rc);
 }
 
+/* ---- reports ---- */
+
+/* ReportMessage: its code; on OK the message's state and whether it
+ * changed; the error's text into msg (may be NULL). */
+static pigeon_status
+report(pigeon_client *c, const char *u, uint64_t id, bool spam, Pigeon__V1__MessageState *state,
+    bool *changed, char *msg)
+{
+	Pigeon__V1__ReportMessageRequest req = PIGEON__V1__REPORT_MESSAGE_REQUEST__INIT;
+	Pigeon__V1__ReportMessageReply *rep;
+	pigeon_error err = {0};
+	pigeon_status st;
+
+	req.username = (char *)u;
+	req.message_id = id;
+	req.spam = spam;
+	if ((st = pigeon_report_message(c, &req, &rep, &err)) == PIGEON_OK) {
+		assert_int_equal(rep->message->id, id);
+		assert_string_equal(rep->message->recipient, u);
+		*state = rep->message->state;
+		*changed = rep->changed;
+		pigeon_reply_free(rep);
+	}
+	if (msg != NULL)
+		snprintf(msg, 256, "%s", err.message);
+	return st;
+}
+
+/* u's count on a leaderboard, 0 when not on it. */
+static uint64_t
+board(pigeon_client *c, bool spammers, const char *u)
+{
+	Pigeon__V1__LeaderboardRequest req = PIGEON__V1__LEADERBOARD_REQUEST__INIT;
+	Pigeon__V1__Leaderboard *rep;
+	uint64_t n = 0;
+
+	req.limit = 1000;
+	assert_int_equal(spammers ? pigeon_get_spammer_stats(c, &req, &rep, NULL)
+				  : pigeon_get_chatter_stats(c, &req, &rep, NULL),
+	    PIGEON_OK);
+	for (size_t i = 0; i < rep->n_entries; i++)
+		if (strcmp(rep->entries[i]->username, u) == 0)
+			n = rep->entries[i]->count;
+	pigeon_reply_free(rep);
+	return n;
+}
+
+/* The journal's SPAM events of message id with the reason "reported". */
+static int
+reported_in_journal(pigeon_client *c, uint64_t id, const char *sender, const char *recipient)
+{
+	Pigeon__V1__GetEventJournalRequest req = PIGEON__V1__GET_EVENT_JOURNAL_REQUEST__INIT;
+	Pigeon__V1__GetEventJournalReply *rep;
+	char text[128];
+	int n = 0;
+
+	snprintf(text, sizeof(text), "SPAM: message with id %llu by %s", (unsigned long long)id,
+	    sender);
+	req.page_size = 1000;
+	assert_int_equal(pigeon_get_event_journal(c, &req, &rep, NULL), PIGEON_OK);
+	for (size_t i = 0; i < rep->n_events; i++) {
+		const Pigeon__V1__Event *e = rep->events[i];
+
+		if (e->type != PIGEON__V1__EVENT_TYPE__EVENT_TYPE_SPAM || e->message_id != id ||
+		    strcmp(e->reason, "reported") != 0)
+			continue;
+		assert_string_equal(e->username, sender);
+		assert_string_equal(e->recipient, recipient);
+		assert_string_equal(e->text, text);
+		n++;
+	}
+	pigeon_reply_free(rep);
+	return n;
+}
+
+/* What Ann's messages to Ben add up to, checked in one go. */
+static void
+assert_counts(uint64_t delivered, uint64_t marked, uint64_t unread, size_t inbox_n,
+    const uint64_t *inbox_ids)
+{
+	Pigeon__V1__UserStats *us = stats(env.client, "Ann");
+	uint64_t ids[IDS_MAX];
+	int64_t read_ms[IDS_MAX];
+
+	assert_int_equal(us->delivered, delivered);
+	assert_int_equal(us->marked_as_spam, marked);
+	assert_int_equal(us->enqueued, 0);
+	assert_int_equal(us->being_spam_checked, 0);
+	pigeon_reply_free(us);
+	assert_int_equal(board(env.client, false, "Ann"), delivered);
+	assert_int_equal(board(env.client, true, "Ann"), marked);
+	us = stats(env.client, "Ben");
+	assert_int_equal(us->unread, unread);
+	pigeon_reply_free(us);
+	assert_int_equal(inbox(env.client, "Ben", false, ids, read_ms), inbox_n);
+	for (size_t i = 0; i < inbox_n; i++)
+		assert_int_equal(ids[i], inbox_ids[i]);
+}
+
+/* Ben reports a delivered message as spam and a spam-marked one as not
+ * spam, each twice; Cid cannot report Ben's messages, nor learn their ids. */
+static void
+test_reports_both_ways_fix_stats_boards_inbox_and_journal(void **state)
+{
+	Pigeon__V1__MessageState st;
+	uint64_t lunch, hello, pills, unread, marked;
+	bool changed;
+	char msg[256], want[128];
+
+	register_user(env.client, "Ann");
+	register_user(env.client, "Ben");
+	register_user(env.client, "Cid");
+	lunch = t_send(env.client, "Ann", "Ben", "lunch at noon?");
+	hello = t_send(env.client, "Ann", "Ben", "hello there");
+	pills = t_send(env.client, "Ann", "Ben", "buy now cheap pills");
+	wait_settled((const char *const[]){"Ann"}, 1);
+	assert_counts(2, 1, 2, 2, (uint64_t[]){lunch, hello});
+	/* Ben has read the lunch message: reported, it is no longer unread. */
+	assert_int_equal(mark_read(env.client, "Ben", lunch, &unread, &marked), PIGEON_OK);
+	assert_int_equal(unread, 1);
+
+	assert_int_equal(report(env.client, "Ben", lunch, true, &st, &changed, NULL), PIGEON_OK);
+	assert_int_equal(st, PIGEON__V1__MESSAGE_STATE__MESSAGE_STATE_MARKED_AS_SPAM);
+	assert_true(changed);
+	assert_counts(1, 2, 1, 1, (uint64_t[]){hello});
+	assert_int_equal(reported_in_journal(env.client, lunch, "Ann", "Ben"), 1);
+	/* Again: nothing changes, nothing more is journaled. */
+	assert_int_equal(report(env.client, "Ben", lunch, true, &st, &changed, NULL), PIGEON_OK);
+	assert_int_equal(st, PIGEON__V1__MESSAGE_STATE__MESSAGE_STATE_MARKED_AS_SPAM);
+	assert_false(changed);
+	assert_counts(1, 2, 1, 1, (uint64_t[]){hello});
+	assert_int_equal(reported_in_journal(env.client, lunch, "Ann", "Ben"), 1);
+
+	/* Someone else, and ids that are not Ben's, answer alike. */
+	snprintf(want, sizeof(want), "No message %llu for Cid", (unsigned long long)hello);
+	assert_int_equal(report(env.client, "Cid", hello, true, &st, &changed, msg),
+	    PIGEON_NOT_FOUND);
+	assert_string_equal(msg, want);
+	assert_int_equal(report(env.client, "Ben", 999999, true, &st, &changed, msg),
+	    PIGEON_NOT_FOUND);
+	assert_string_equal(msg, "No message 999999 for Ben");
+	assert_int_equal(report(env.client, "Nobody", hello, true, &st, &changed, NULL),
+	    PIGEON_NOT_FOUND);
+	assert_int_equal(report(env.client, "Ben", 0, true, &st, &changed, NULL),
+	    PIGEON_INVALID_ARGUMENT);
+	assert_counts(1, 2, 1, 1, (uint64_t[]){hello});
+
+	/* The blocked message was not spam after all: delivered, unread. */
+	assert_int_equal(report(env.client, "Ben", pills, false, &st, &changed, NULL), PIGEON_OK);
+	assert_int_equal(st, PIGEON__V1__MESSAGE_STATE__MESSAGE_STATE_DELIVERED);
+	assert_true(changed);
+	assert_counts(2, 1, 2, 2, (uint64_t[]){hello, pills});
+	assert_int_equal(report(env.client, "Ben", pills, false, &st, &changed, NULL), PIGEON_OK);
+	assert_false(changed);
+	assert_counts(2, 1, 2, 2, (uint64_t[]){hello, pills});
+	/* And the lunch message back: read before, so still read. */
+	assert_int_equal(report(env.client, "Ben", lunch, false, &st, &changed, NULL), PIGEON_OK);
+	assert_true(changed);
+	assert_counts(3, 0, 2, 3, (uint64_t[]){lunch, hello, pills});
+	assert_int_equal(board(env.client, true, "Ann"), 0);
+}
+
 int
 main(void)
 {
@@ -587,6 +752,7 @@ main(void)
 		cmocka_unit_test(test_unread_counts_and_partial_repeated_mark_read),
 		cmocka_unit_test(test_spam_is_never_unread_and_unknown_users_are_not_found),
 		cmocka_unit_test(test_reads_racing_deliveries_keep_exact_totals),
+		cmocka_unit_test(test_reports_both_ways_fix_stats_boards_inbox_and_journal),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

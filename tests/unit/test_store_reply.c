@@ -812,6 +812,64 @@ test_mark_read_malformed_is_internal(void **state)
 	assert_malformed(STORE_OP_MARK_READ, 0, bad, N(bad), NULL);
 }
 
+/* ---- report and train ---- */
+
+static void
+test_report_answers_the_message_and_whether_it_changed(void **state)
+{
+	t_answer a = t_complete(STORE_OP_REPORT, 0,
+	    "*8|:7|$Ann|$Ben|$lunch?|$marked_as_spam|:1712345678001|:1712345679000|:1", NULL);
+	Pigeon__V1__ReportMessageReply *rep =
+	    t_ok(&a, &pigeon__v1__report_message_reply__descriptor);
+
+	assert_int_equal(rep->message->id, 7);
+	assert_string_equal(rep->message->sender, "Ann");
+	assert_string_equal(rep->message->recipient, "Ben");
+	assert_string_equal(rep->message->content, "lunch?");
+	assert_int_equal(rep->message->state, PIGEON__V1__MESSAGE_STATE__MESSAGE_STATE_MARKED_AS_SPAM);
+	assert_int_equal(rep->message->created_ms, 1712345678001LL);
+	assert_int_equal(rep->message->read_ms, 1712345679000LL);
+	assert_true(rep->changed);
+	t_free(rep);
+
+	a = t_complete(STORE_OP_REPORT, 0,
+	    "*8|:7|$Ann|$Ben|$lunch?|$delivered|:1712345678001|:0|:0", NULL);
+	rep = t_ok(&a, &pigeon__v1__report_message_reply__descriptor);
+	assert_int_equal(rep->message->state, PIGEON__V1__MESSAGE_STATE__MESSAGE_STATE_DELIVERED);
+	assert_int_equal(rep->message->read_ms, 0);
+	assert_false(rep->changed);
+	t_free(rep);
+}
+
+static void
+test_report_malformed_is_internal(void **state)
+{
+	static const char *const bad[] = {
+		":1",
+		"*7|:7|$Ann|$Ben|$x|$delivered|:1|:0",
+		"*8|$x|$Ann|$Ben|$x|$delivered|:1|:0|:1",
+		"*8|:7|$Ann|$Ben|$x|$delivered|:1|$soon|:1",
+		"*8|:7|$Ann|$Ben|$x|$delivered|:1|:0|$1",
+		"*8|:7|_|$Ben|$x|$delivered|:1|:0|:1",
+	};
+
+	assert_malformed(STORE_OP_REPORT, 0, bad, N(bad), NULL);
+}
+
+static void
+test_train_answers_the_totals(void **state)
+{
+	t_answer a = t_complete(STORE_OP_TRAIN, 0, "*2|:200|:317", NULL);
+	Pigeon__V1__TrainReply *rep = t_ok(&a, &pigeon__v1__train_reply__descriptor);
+
+	assert_int_equal(rep->spam_learned, 200);
+	assert_int_equal(rep->ham_learned, 317);
+	t_free(rep);
+	a = t_complete(STORE_OP_TRAIN, 0, "-INVALID_ARGUMENT malformed training batch", NULL);
+	assert_int_equal(a.st, PIGEON_INVALID_ARGUMENT);
+	assert_string_equal(a.msg, "malformed training batch");
+}
+
 /* ---- heartbeat and user ---- */
 
 static void
@@ -1378,6 +1436,9 @@ main(void)
 		cmocka_unit_test(test_health_answers_the_queue_figures),
 		cmocka_unit_test(test_health_error_reply_is_not_serving),
 		cmocka_unit_test(test_health_malformed_is_internal),
+		cmocka_unit_test(test_report_answers_the_message_and_whether_it_changed),
+		cmocka_unit_test(test_report_malformed_is_internal),
+		cmocka_unit_test(test_train_answers_the_totals),
 		cmocka_unit_test(test_mark_read_answers_unread_and_marked),
 		cmocka_unit_test(test_mark_read_malformed_is_internal),
 		cmocka_unit_test(test_heartbeat_answers_online_and_the_deadline),

@@ -120,6 +120,36 @@ local function expire(u, now, jmax)
 	return true
 end
 
+-- The Bayesian classifier's counts (docs/redis-schema.md, "Spam learning"):
+-- per token, how many messages learned as spam and as ham held it, and the
+-- number of messages learned of each kind, with a version that moves with
+-- every change so that workers reload only a changed model.  One hash tag:
+-- the model is one thing, read whole.
+local BAYES = P .. '{bayes}:'
+
+-- Learns the tokens a[from..to] (to: #a) of one message as kind ("spam"
+-- or "ham"); when it had been learned as the other kind (was), unlearns
+-- them from that kind first.  Counts never go below zero (a token the
+-- tokenizer no longer makes).
+local function bayes_learn(kind, was, a, from, to)
+	to = to or #a
+	if was == 'spam' or was == 'ham' then
+		for i = from, to do
+			if tonumber(redis.call('HINCRBY', BAYES .. was, a[i], -1)) <= 0 then
+				redis.call('HDEL', BAYES .. was, a[i])
+			end
+		end
+		if tonumber(redis.call('HINCRBY', BAYES .. 'learned', was, -1)) < 0 then
+			redis.call('HSET', BAYES .. 'learned', was, 0)
+		end
+	end
+	for i = from, to do
+		redis.call('HINCRBY', BAYES .. kind, a[i], 1)
+	end
+	redis.call('HINCRBY', BAYES .. 'learned', kind, 1)
+	redis.call('HINCRBY', BAYES .. 'learned', 'version', 1)
+end
+
 -- What the auth_ scripts return: {exists, password hash or "", admin,
 -- generation, session revoked, failed logins in the window}.
 local function auth_state(u, session, now)
