@@ -55,10 +55,18 @@ bayes_normalize(const char *text, size_t len, char *out, size_t cap)
 	size_t o = 0;
 
 	for (size_t i = 0; i < len;) {
+		unsigned char c = (unsigned char)text[i];
 		uint32_t cp;
 		char enc[4];
 		size_t n;
 
+		if (c < 0x80) {
+			if (o == cap)
+				break;
+			out[o++] = (char)spam_fold(c);
+			i++;
+			continue;
+		}
 		i += spam_utf8_next(text + i, len - i, &cp);
 		if (spam_is_invisible(cp))
 			continue;
@@ -199,6 +207,16 @@ shape_tokens(tok_state *st, const char *text, size_t len)
 	for (size_t i = 0; i < len;) {
 		uint32_t cp;
 
+		if ((unsigned char)text[i] < 0x80) {
+			unsigned c = spam_ascii_class[(unsigned char)text[i++]];
+
+			chars++;
+			if ((c & (SPAM_ASCII_WORD | SPAM_ASCII_DIGIT)) == SPAM_ASCII_WORD) {
+				cased++;
+				upper += (c & SPAM_ASCII_UPPER) != 0;
+			}
+			continue;
+		}
 		i += spam_utf8_next(text + i, len - i, &cp);
 		chars++;
 		if (spam_is_cased_letter(cp)) {
