@@ -377,10 +377,17 @@ token_list_put(token_list *tl, const char *s, size_t len)
 	tl->len += len + 1;
 }
 
+/* Tokens are stored by their key: 16 hex digits, whatever the token's
+ * length (docs/redis-schema.md, "Reports and spam learning"). */
 static void
-token_found(void *arg, const char *tok, size_t len)
+token_found(const char *tok, size_t len, uint64_t hash, void *arg)
 {
-	token_list_put(arg, tok, len);
+	char hex[17];
+
+	(void)tok;
+	(void)len;
+	snprintf(hex, sizeof(hex), "%016llx", (unsigned long long)hash);
+	token_list_put(arg, hex, 16);
 }
 
 /* The strings as an array of pointers into the buffer (free it), or NULL

@@ -906,6 +906,31 @@ bench_spam(const char *config, uint64_t content, uint64_t count, bool json)
 	return 0;
 }
 
+/* The learning filter alone: one verdict (tokens, look-ups, combining) of
+ * a content-byte message against a model of SPAM_BENCH_BAYES_TOKENS tokens
+ * that knows every token of it. */
+static int
+bench_bayes(uint64_t content, uint64_t count, bool json)
+{
+	double ns;
+
+	if (content == 0 || count > UINT32_MAX) {
+		fprintf(stderr, "pigeon-bench: bayes needs --content >= 1 and --count < 2^32\n");
+		return 2;
+	}
+	if ((ns = spam_bench_bayes_ns_per_verdict((size_t)content, (unsigned)count)) < 0)
+		return 1;
+	if (json)
+		printf("{\"mode\": \"bayes\", \"content\": %" PRIu64 ", \"messages\": %" PRIu64
+		       ", \"ns_per_message\": %.1f, \"verdicts_per_s\": %.0f}\n",
+		    content, count, ns, 1e9 / ns);
+	else
+		printf("learning filter: %.0f ns per verdict on %" PRIu64 " bytes over %" PRIu64
+		       " verdicts (%.0f/s)\n",
+		    ns, content, count, 1e9 / ns);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -920,8 +945,9 @@ main(int argc, char **argv)
 		{"mode", NULL, OPT_STRING, "send",
 		    "send, stats, inbox, online, spammers, chatters, journal, health, reads "
 		    "(every read in turn), mixed (70% reads), drain, echo (against "
-		    "--serve-echo), or spam (the spam filter alone, no server: --count "
-		    "messages of --content bytes)",
+		    "--serve-echo), spam (the spam filter alone, no server: --count "
+		    "messages of --content bytes), or bayes (the learning filter's verdict "
+		    "alone, likewise)",
 		    &mode},
 		{"inflight", NULL, OPT_UINT, "8", "requests in flight (nng contexts)", &inflight},
 		{"duration", NULL, OPT_UINT, "5", "seconds to run (unless --count)", &duration},
@@ -975,6 +1001,8 @@ main(int argc, char **argv)
 		return serve_echo(echo_url);
 	if (strcmp(mode, "spam") == 0)
 		return bench_spam(spam_config, content, count > 0 ? count : 1000000, json);
+	if (strcmp(mode, "bayes") == 0)
+		return bench_bayes(content, count > 0 ? count : 1000000, json);
 	b.url = url;
 	b.mode = mode;
 	b.lib = strcmp(api, "lib") == 0;
