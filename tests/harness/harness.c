@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -84,21 +85,42 @@ t_cond_wait(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t deadline_ms)
 	return wait_until(cv, mu, deadline_ms);
 }
 
+/* The ports t_free_port handed out lately: a port is free only until
+ * someone listens on it, and the kernel may offer a just-closed one again,
+ * so a test that takes two ports before starting either (pigeond's metrics,
+ * then Redis's) could get the same one twice. */
+#define RECENT_PORTS 64
+
 int
 t_free_port(void)
 {
-	struct sockaddr_in a = {.sin_family = AF_INET};
-	socklen_t alen = sizeof(a);
-	int fd, port;
+	static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	static int recent[RECENT_PORTS];
+	static unsigned next;
+	int port = 0;
 
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
-		t_die("socket");
-	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
-	    getsockname(fd, (struct sockaddr *)&a, &alen) != 0)
-		t_die("bind 127.0.0.1:0");
-	port = ntohs(a.sin_port);
-	close(fd);
+	pthread_mutex_lock(&mu);
+	for (int attempt = 0; attempt < 100 && port == 0; attempt++) {
+		struct sockaddr_in a = {.sin_family = AF_INET};
+		socklen_t alen = sizeof(a);
+		int fd;
+
+		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0)
+			t_die("socket");
+		if (bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
+		    getsockname(fd, (struct sockaddr *)&a, &alen) != 0)
+			t_die("bind 127.0.0.1:0");
+		port = ntohs(a.sin_port);
+		close(fd);
+		for (unsigned i = 0; i < RECENT_PORTS && port != 0; i++)
+			if (recent[i] == port)
+				port = 0;
+	}
+	if (port == 0)
+		t_die("no port that was not handed out lately");
+	recent[next++ % RECENT_PORTS] = port;
+	pthread_mutex_unlock(&mu);
 	return port;
 }
 
