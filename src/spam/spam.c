@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bayes.h"
 #include "blocklist.h"
 #include "config.h"
 #include "text.h"
@@ -430,6 +431,17 @@ spam_check(const spam_filter *f, const spam_message *m, const spam_history *h, s
 			           s.repeats > 0 ? " repeats" : "");
 		}
 	}
+	if (h != NULL && h->model != NULL) {
+		spam_bayes_verdict b;
+
+		spam_bayes_classify(h->model, content, len, &b);
+		if (b.outcome == SPAM_BAYES_SPAM) {
+			out->spam = true;
+			out->score += b.score;
+			out->rules |= 1u << SPAM_RULE_BAYES;
+			reason_add(out, &used, "%s", b.reason);
+		}
+	}
 }
 
 const char *
@@ -440,6 +452,7 @@ spam_rule_name(spam_rule r)
 		[SPAM_RULE_FLOOD] = "flood",
 		[SPAM_RULE_BLOCKLIST] = "blocklist",
 		[SPAM_RULE_SHAPE] = "shape",
+		[SPAM_RULE_BAYES] = "bayes",
 	};
 
 	return (unsigned)r < SPAM_RULE_COUNT ? names[r] : "unknown";

@@ -50,13 +50,19 @@ typedef struct spam_message {
 	int64_t time_ms;
 } spam_message;
 
-/* What the worker counted in Redis for this message, including it. */
+struct spam_bayes_model;
+
+/* What the worker counted in Redis for this message, including it, and
+ * what it learned from there. */
 typedef struct spam_history {
 	/* Messages from the sender in the last rate window. */
 	uint32_t sent_in_window;
 	/* Distinct recipients of this content's fingerprint from the sender in
 	 * the last flood window. */
 	uint32_t flood_recipients;
+	/* The Bayesian classifier's model (bayes.h), or NULL: the bayes rule
+	 * then does not fire. */
+	const struct spam_bayes_model *model;
 } spam_history;
 
 /* The rules, for counting which fired (spam_verdict.rules is a bit set of
@@ -66,10 +72,12 @@ typedef enum spam_rule {
 	SPAM_RULE_FLOOD,
 	SPAM_RULE_BLOCKLIST,
 	SPAM_RULE_SHAPE,
+	SPAM_RULE_BAYES,
 	SPAM_RULE_COUNT
 } spam_rule;
 
-/* "rate", "flood", "blocklist", "shape": the names the reasons use. */
+/* "rate", "flood", "blocklist", "shape", "bayes": the names the reasons
+ * use. */
 const char *spam_rule_name(spam_rule r);
 
 typedef struct spam_verdict {

@@ -396,6 +396,100 @@ done:
 	return rv;
 }
 
+pigeon_status
+store_queue_bayes_version(store_queue *q, uint64_t *version)
+{
+	const char *argv[] = {"HGET", "pigeon:{bayes}:learned", "version"};
+	redisReply *r;
+	pigeon_status rv;
+	unsigned long long v = 0;
+
+	if ((rv = ensure_connected(q)) != PIGEON_OK)
+		return rv;
+	if ((r = command_argv(q, 3, argv)) == NULL)
+		return PIGEON_UNAVAILABLE;
+	if (r->type == REDIS_REPLY_ERROR)
+		rv = status_of_error_reply(q, r, "bayes version");
+	else if (r->type == REDIS_REPLY_STRING && sscanf(r->str, "%llu", &v) != 1)
+		rv = PIGEON_INTERNAL;
+	else
+		*version = v;
+	freeReplyObject(r);
+	return rv;
+}
+
+/* A count of read_bayes's reply, which Redis gives as decimal text. */
+static bool
+bayes_count(const redisReply *r, uint32_t *n)
+{
+	char *end;
+	unsigned long v;
+
+	if (r->type != REDIS_REPLY_STRING)
+		return false;
+	v = strtoul(r->str, &end, 10);
+	if (end == r->str || *end != '\0')
+		return false;
+	*n = v > UINT32_MAX ? UINT32_MAX : (uint32_t)v;
+	return true;
+}
+
+/* Hands on each pair of a flattened HGETALL as spam (or ham) counts. */
+static void
+bayes_pairs(const redisReply *flat, bool spam, store_bayes_fn fn, void *arg)
+{
+	for (size_t i = 0; i + 1 < flat->elements; i += 2) {
+		const redisReply *k = flat->element[i];
+		char *end;
+		uint64_t token;
+		uint32_t n;
+
+		if (k->type != REDIS_REPLY_STRING || k->len != 16 ||
+		    !bayes_count(flat->element[i + 1], &n))
+			continue;
+		token = strtoull(k->str, &end, 16);
+		if (*end != '\0')
+			continue;
+		fn(arg, token, spam ? n : 0, spam ? 0 : n);
+	}
+}
+
+pigeon_status
+store_queue_bayes_read(store_queue *q, uint64_t *version, uint32_t *spam_msgs,
+    uint32_t *ham_msgs, store_bayes_fn fn, void *arg)
+{
+	store_cmd cmd = STORE_CMD_INIT;
+	redisReply *r = NULL;
+	pigeon_status rv;
+
+	if ((rv = ensure_connected(q)) != PIGEON_OK)
+		return rv;
+	store_cmd_evalsha(&cmd, q->shas[STORE_SCRIPT_READ_BAYES], 0);
+	if ((rv = send_scripts(q, &cmd, 1, &r)) != PIGEON_OK)
+		goto done;
+	if (r->type == REDIS_REPLY_ERROR) {
+		rv = status_of_error_reply(q, r, "bayes read");
+		goto done;
+	}
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 5 ||
+	    r->element[0]->type != REDIS_REPLY_INTEGER || r->element[1]->type != REDIS_REPLY_INTEGER ||
+	    r->element[2]->type != REDIS_REPLY_INTEGER || r->element[3]->type != REDIS_REPLY_ARRAY ||
+	    r->element[4]->type != REDIS_REPLY_ARRAY) {
+		rv = PIGEON_INTERNAL;
+		goto done;
+	}
+	*version = r->element[0]->integer > 0 ? (uint64_t)r->element[0]->integer : 0;
+	*spam_msgs = r->element[1]->integer > 0 ? (uint32_t)r->element[1]->integer : 0;
+	*ham_msgs = r->element[2]->integer > 0 ? (uint32_t)r->element[2]->integer : 0;
+	bayes_pairs(r->element[3], true, fn, arg);
+	bayes_pairs(r->element[4], false, fn, arg);
+done:
+	if (r != NULL)
+		freeReplyObject(r);
+	store_cmd_fini(&cmd);
+	return rv;
+}
+
 static const char *const verdict_words[] = {
 	[STORE_VERDICT_DELIVER] = "deliver",
 	[STORE_VERDICT_SPAM] = "spam",

@@ -100,6 +100,20 @@ pigeon_status store_queue_claim(
  * stay pending to be handed out again or dead-lettered. */
 pigeon_status store_queue_finish(store_queue *q, const store_queue_batch *b);
 
+/* The Bayesian classifier's counts (docs/redis-schema.md, "Reports and
+ * spam learning").  store_queue_bayes_version reads the version alone: it
+ * moves with every report and training call, so a reader reloads only when
+ * it changed.  store_queue_bayes_read reads everything at one instant:
+ * *version, the messages learned of each kind, and fn once per stored
+ * count: the token's key (the 64-bit hash bayes.h makes, from its 16 hex
+ * digits) with its spam or ham count (the other 0).  Entries that are not
+ * a key and a count are skipped.  UNAVAILABLE when Redis cannot be
+ * reached. */
+typedef void (*store_bayes_fn)(void *arg, uint64_t token, uint32_t spam, uint32_t ham);
+pigeon_status store_queue_bayes_version(store_queue *q, uint64_t *version);
+pigeon_status store_queue_bayes_read(store_queue *q, uint64_t *version, uint32_t *spam_msgs,
+    uint32_t *ham_msgs, store_bayes_fn fn, void *arg);
+
 /* Finished entries are acknowledged, not deleted one by one: this trims the
  * stream's acknowledged head (XTRIM MINID ~ the oldest pending entry, or the
  * group's last delivered one when nothing is pending).  Two round trips;

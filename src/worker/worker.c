@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "backoff.h"
+#include "bayes.h"
 #include "clocks.h"
 #include "log.h"
 #include "queue.h"
@@ -26,6 +27,10 @@
 /* Finished entries stay in the stream (acknowledged) until a trim: every
  * this many batches, and whenever the queue runs dry. */
 #define TRIM_EVERY 16
+/* How often the model loader asks whether the Bayesian counts changed: a
+ * worker decides with a model at most this much, plus one load, older than
+ * the last report or training call. */
+#define MODEL_POLL_MS 1000
 
 /* What became of the messages a worker took: the label values of
  * pigeon_worker_messages_total. */
@@ -51,6 +56,11 @@ typedef struct filter_ref {
 	spam_filter *f;
 	unsigned refs;
 } filter_ref;
+
+typedef struct model_ref {
+	spam_bayes_model *m;
+	unsigned refs;
+} model_ref;
 
 typedef struct worker_thread {
 	worker_pool *pool;
@@ -80,11 +90,23 @@ struct worker_pool {
 	 * lets go.  Guarded by filter_mu, which is held only to swap or count. */
 	pthread_mutex_t filter_mu;
 	filter_ref *filter;
+	/* The Bayesian model in use, NULL until one with counts is loaded;
+	 * swapped in by the loader thread and freed like the filter.  Guarded
+	 * by filter_mu too. */
+	model_ref *model;
+	pthread_t loader;
+	bool loader_started;
+	store_queue *model_queue;
 
 	/* Counted for worker_pool_render; relaxed atomics. */
 	atomic_uint_fast64_t verdicts[VERDICT_COUNT];
 	atomic_uint_fast64_t rules[SPAM_RULE_COUNT];
 	prom_size_hist batch_sizes;
+	/* The model in use: its version, what it learned, loads. */
+	atomic_uint_fast64_t model_version;
+	atomic_uint_fast64_t model_spam;
+	atomic_uint_fast64_t model_ham;
+	atomic_uint_fast64_t model_loads;
 };
 
 static const uint64_t batch_bounds[] = {1, 2, 5, 10, 20, 50, 100, 200, 500, 1000};
@@ -138,6 +160,115 @@ filter_release(worker_pool *p, filter_ref *r)
 	}
 }
 
+static model_ref *
+model_acquire(worker_pool *p)
+{
+	model_ref *r;
+
+	pthread_mutex_lock(&p->filter_mu);
+	if ((r = p->model) != NULL)
+		r->refs++;
+	pthread_mutex_unlock(&p->filter_mu);
+	return r;
+}
+
+static void
+model_release(worker_pool *p, model_ref *r)
+{
+	bool last;
+
+	if (r == NULL)
+		return;
+	pthread_mutex_lock(&p->filter_mu);
+	last = --r->refs == 0 && r != p->model;
+	pthread_mutex_unlock(&p->filter_mu);
+	if (last) {
+		spam_bayes_model_free(r->m);
+		free(r);
+	}
+}
+
+/* ---- the model loader ---- */
+
+/* The counts being read into a builder; those past its bound are dropped. */
+typedef struct model_fill {
+	spam_bayes_builder *b;
+	size_t dropped;
+} model_fill;
+
+static void
+model_count(void *arg, uint64_t token, uint32_t spam, uint32_t ham)
+{
+	model_fill *fill = arg;
+
+	if (spam_bayes_builder_add(fill->b, token, spam, ham) != PIGEON_OK)
+		fill->dropped++;
+}
+
+/* Reads the counts and swaps in a model built from them; the workers go on
+ * with the old one meanwhile.  A store without counts leaves no model. */
+static pigeon_status
+model_load(worker_pool *p, uint64_t *version)
+{
+	spam_bayes_builder *b;
+	spam_bayes_model *m = NULL;
+	model_ref *r = NULL, *old;
+	uint32_t spam = 0, ham = 0;
+	model_fill fill = {0};
+	bool unused;
+	pigeon_status rv;
+
+	if ((rv = spam_bayes_builder_new(&b)) != PIGEON_OK)
+		return rv;
+	fill.b = b;
+	rv = store_queue_bayes_read(p->model_queue, version, &spam, &ham, model_count, &fill);
+	if (rv == PIGEON_OK && spam + ham > 0) {
+		spam_bayes_builder_add_messages(b, spam, ham);
+		if ((rv = spam_bayes_model_new(&m, b, NULL)) == PIGEON_OK &&
+		    (r = calloc(1, sizeof(*r))) == NULL)
+			rv = PIGEON_RESOURCE_EXHAUSTED;
+	}
+	if (rv != PIGEON_OK) {
+		spam_bayes_model_free(m);
+		spam_bayes_builder_free(b);
+		return rv;
+	}
+	if (r != NULL)
+		r->m = m;
+	pthread_mutex_lock(&p->filter_mu);
+	old = p->model;
+	p->model = r;
+	unused = old != NULL && old->refs == 0;
+	pthread_mutex_unlock(&p->filter_mu);
+	if (unused) {
+		spam_bayes_model_free(old->m);
+		free(old);
+	}
+	atomic_store(&p->model_version, *version);
+	atomic_store(&p->model_spam, spam);
+	atomic_store(&p->model_ham, ham);
+	prom_add(&p->model_loads, 1);
+	log_info("worker", "spam model loaded version=%llu spam=%u ham=%u tokens=%zu dropped=%zu",
+	    (unsigned long long)*version, spam, ham, spam_bayes_builder_tokens(b), fill.dropped);
+	spam_bayes_builder_free(b);
+	return PIGEON_OK;
+}
+
+/* Polls the counts' version and loads a model whenever it moved. */
+static void *
+loader_main(void *arg)
+{
+	worker_pool *p = arg;
+	uint64_t have = 0, now = 0;
+
+	while (!stopping(p)) {
+		if (store_queue_bayes_version(p->model_queue, &now) == PIGEON_OK && now != have)
+			model_load(p, &have);
+		pause_ms(p, MODEL_POLL_MS);
+	}
+	return NULL;
+}
+
 /* Claims, judges and finishes every entry of the batch: two round trips. */
 static pigeon_status
 process(worker_thread *w)
@@ -145,6 +276,7 @@ process(worker_thread *w)
 	worker_pool *p = w->pool;
 	store_queue_batch *b = &w->batch;
 	filter_ref *ref;
+	model_ref *model;
 	const spam_filter *f;
 	bool dry;
 	pigeon_status rv;
@@ -153,6 +285,7 @@ process(worker_thread *w)
 		return PIGEON_OK;
 	prom_size_hist_observe(&p->batch_sizes, b->n);
 	ref = filter_acquire(p);
+	model = model_acquire(p);
 	f = ref->f;
 	dry = spam_dry_run(f);
 	for (size_t i = 0; i < b->n; i++)
@@ -160,6 +293,7 @@ process(worker_thread *w)
 		    spam_fingerprint(b->entries[i].content, b->entries[i].content_len);
 	if ((rv = store_queue_claim(w->queue, b, spam_rate_window(f), spam_flood_window(f))) !=
 	    PIGEON_OK) {
+		model_release(p, model);
 		filter_release(p, ref);
 		return rv;
 	}
@@ -167,7 +301,8 @@ process(worker_thread *w)
 		store_queue_entry *x = &b->entries[i];
 		spam_message m = {x->sender, x->recipient, x->content, x->content_len,
 		    clocks_wall_ms()};
-		spam_history h = {x->sent_in_window, x->flood_recipients};
+		spam_history h = {x->sent_in_window, x->flood_recipients,
+		    model != NULL ? model->m : NULL};
 		spam_verdict v;
 
 		x->verdict = STORE_VERDICT_DELIVER;
@@ -192,6 +327,7 @@ process(worker_thread *w)
 			    x->sender, v.reasons);
 		}
 	}
+	model_release(p, model);
 	filter_release(p, ref);
 
 	return store_queue_finish(w->queue, b);
@@ -253,6 +389,11 @@ pool_free(worker_pool *p)
 	for (unsigned i = 0; p->threads != NULL && i < p->nthreads; i++)
 		store_queue_close(p->threads[i].queue);
 	free(p->threads);
+	store_queue_close(p->model_queue);
+	if (p->model != NULL) {
+		spam_bayes_model_free(p->model->m);
+		free(p->model);
+	}
 	if (p->filter != NULL) {
 		spam_filter_free(p->filter->f);
 		free(p->filter);
@@ -275,6 +416,8 @@ pool_join(worker_pool *p)
 	for (unsigned i = 0; i < p->nthreads; i++)
 		if (p->threads[i].started)
 			pthread_join(p->threads[i].thread, NULL);
+	if (p->loader_started)
+		pthread_join(p->loader, NULL);
 }
 
 pigeon_status
@@ -320,6 +463,14 @@ worker_pool_start(worker_pool **out, const worker_opts *o)
 		    PIGEON_OK)
 			goto fail_pool;
 	}
+	snprintf(name, sizeof(name), "%s-model", prefix);
+	if ((rv = store_queue_open(&p->model_queue, p->url, name, o->journal_max)) != PIGEON_OK)
+		goto fail_pool;
+	if (pthread_create(&p->loader, NULL, loader_main, p) != 0) {
+		rv = PIGEON_RESOURCE_EXHAUSTED;
+		goto fail_threads;
+	}
+	p->loader_started = true;
 	for (unsigned i = 0; i < p->nthreads; i++) {
 		if (pthread_create(&p->threads[i].thread, NULL, worker_main, &p->threads[i]) != 0) {
 			rv = PIGEON_RESOURCE_EXHAUSTED;
@@ -402,4 +553,18 @@ worker_pool_render(worker_pool *p, prom_text *t)
 	prom_family(t, "pigeon_worker_batch_size", "histogram",
 	    "Messages per batch a worker took (one claim and one finish script each).");
 	prom_size_hist_render(t, "pigeon_worker_batch_size", &p->batch_sizes);
+	prom_family(t, "pigeon_worker_spam_model_learned", "gauge",
+	    "Messages the Bayesian model in use has learned, by kind (0: no model yet).");
+	prom_printf(t, "pigeon_worker_spam_model_learned{kind=\"spam\"} %llu\n",
+	    (unsigned long long)atomic_load(&p->model_spam));
+	prom_printf(t, "pigeon_worker_spam_model_learned{kind=\"ham\"} %llu\n",
+	    (unsigned long long)atomic_load(&p->model_ham));
+	prom_family(t, "pigeon_worker_spam_model_version", "gauge",
+	    "Version of the Bayesian counts the model in use was built from.");
+	prom_printf(t, "pigeon_worker_spam_model_version %llu\n",
+	    (unsigned long long)atomic_load(&p->model_version));
+	prom_family(t, "pigeon_worker_spam_model_loads_total", "counter",
+	    "Models the loader built because the counts changed.");
+	prom_printf(t, "pigeon_worker_spam_model_loads_total %llu\n",
+	    (unsigned long long)prom_load(&p->model_loads));
 }

@@ -8,7 +8,8 @@
  * deliveries from ten clients at once, whose totals are recomputed from the
  * stored messages; a recipient's reports both ways with the stats, the
  * leaderboards, the inbox and the journal after each, a repeated report and
- * one by someone else.  Waits are conditions polled with deadlines.
+ * one by someone else; and a classifier trained by Train catching a
+ * message no rule catches.  Waits are conditions polled with deadlines.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -38,11 +39,15 @@
 #define IDS_MAX 1024
 
 static t_env env;
+static char metrics_listen[64];
 
 static int
 group_setup(void **state)
 {
-	t_env_start(&env, &(t_env_opts){.tag = "reads", .client = true,
+	const char *args[] = {"--metrics-listen", metrics_listen, NULL};
+
+	snprintf(metrics_listen, sizeof(metrics_listen), "127.0.0.1:%d", t_free_port());
+	t_env_start(&env, &(t_env_opts){.tag = "reads", .pigeond_args = args, .client = true,
 			       .client_deadline_ms = 20000});
 	return 0;
 }
@@ -745,6 +750,146 @@ test_reports_both_ways_fix_stats_boards_inbox_and_journal(void **state)
 	assert_int_equal(board(env.client, true, "Ann"), 0);
 }
 
+/* ---- training ---- */
+
+/* The value of the metric line starting with `series` on pigeond's
+ * /metrics, -1 when it has none. */
+static long
+metric(const char *series)
+{
+	char cmd[400];
+	char *out;
+	long v;
+	int code;
+
+	snprintf(cmd, sizeof(cmd),
+	    "curl -sS --max-time 10 'http://%s/metrics' | awk -v s='%s' "
+	    "'index($0, s \" \") == 1 {print $2}'",
+	    metrics_listen, series);
+	out = t_sh(cmd, &code);
+	assert_int_equal(code, 0);
+	v = out[0] != '\0' ? strtol(out, NULL, 10) : -1;
+	free(out);
+	return v;
+}
+
+typedef struct learned_at_least {
+	long spam;
+} learned_at_least;
+
+static bool
+model_learned(void *arg)
+{
+	return metric("pigeon_worker_spam_model_learned{kind=\"spam\"}") >=
+	    ((learned_at_least *)arg)->spam;
+}
+
+/* Train: its code; on OK the totals learned. */
+static pigeon_status
+train(pigeon_client *c, char **spam, size_t nspam, char **ham, size_t nham, uint64_t *spam_total,
+    uint64_t *ham_total)
+{
+	Pigeon__V1__TrainRequest req = PIGEON__V1__TRAIN_REQUEST__INIT;
+	Pigeon__V1__TrainReply *rep;
+	pigeon_status st;
+
+	req.spam = spam;
+	req.n_spam = nspam;
+	req.ham = ham;
+	req.n_ham = nham;
+	if ((st = pigeon_train(c, &req, &rep, NULL)) == PIGEON_OK) {
+		*spam_total = rep->spam_learned;
+		*ham_total = rep->ham_learned;
+		pigeon_reply_free(rep);
+	}
+	return st;
+}
+
+/* The reason of the journal's SPAM event of message id, "" when none. */
+static void
+spam_reason(pigeon_client *c, uint64_t id, char *out, size_t len)
+{
+	Pigeon__V1__GetEventJournalRequest req = PIGEON__V1__GET_EVENT_JOURNAL_REQUEST__INIT;
+	Pigeon__V1__GetEventJournalReply *rep;
+
+	out[0] = '\0';
+	req.page_size = 1000;
+	assert_int_equal(pigeon_get_event_journal(c, &req, &rep, NULL), PIGEON_OK);
+	for (size_t i = 0; i < rep->n_events; i++)
+		if (rep->events[i]->type == PIGEON__V1__EVENT_TYPE__EVENT_TYPE_SPAM &&
+		    rep->events[i]->message_id == id)
+			snprintf(out, len, "%s", rep->events[i]->reason);
+	pigeon_reply_free(rep);
+}
+
+#define TRAIN_EACH 100
+/* An offer no rule catches: no blocklisted term, an ordinary shape. */
+#define VOUCHER "claim your free voucher now, offer ends today"
+
+/* No rule catches a voucher offer; after 200 spam and 200 ham texts, two
+ * Train calls, the worker's model does, and says so in the reason, while
+ * an ordinary message still goes through. */
+static void
+test_a_classifier_trained_by_train_catches_what_no_rule_does(void **state)
+{
+	static char spam_text[TRAIN_EACH][96], ham_text[TRAIN_EACH][96];
+	char *spam[TRAIN_EACH], *ham[TRAIN_EACH], reason[64];
+	const char *const prizes[] = {"voucher", "gift card", "prize", "reward"};
+	const char *const plans[] = {"lunch", "the station", "the office", "practice"};
+	uint64_t s1 = 0, h1 = 0, s2 = 0, h2 = 0, before, after, meet;
+	learned_at_least want;
+	Pigeon__V1__UserStats *us;
+	double score;
+	int used = 0;
+
+	register_user(env.client, "Tess");
+	register_user(env.client, "Uma");
+	before = t_send(env.client, "Tess", "Uma", VOUCHER);
+	wait_settled((const char *const[]){"Tess"}, 1);
+	us = stats(env.client, "Tess");
+	assert_int_equal(us->delivered, 1);
+	assert_int_equal(us->marked_as_spam, 0);
+	pigeon_reply_free(us);
+
+	for (int i = 0; i < TRAIN_EACH; i++) {
+		snprintf(spam_text[i], sizeof(spam_text[i]),
+		    "claim your free %s now, offer %d ends today", prizes[i % 4], i);
+		snprintf(ham_text[i], sizeof(ham_text[i]), "see you at %s at %d, bring the notes",
+		    plans[i % 4], i % 12 + 1);
+		spam[i] = spam_text[i];
+		ham[i] = ham_text[i];
+	}
+	assert_int_equal(train(env.client, spam, TRAIN_EACH, ham, TRAIN_EACH, &s1, &h1), PIGEON_OK);
+	assert_int_equal(train(env.client, spam, TRAIN_EACH, ham, TRAIN_EACH, &s2, &h2), PIGEON_OK);
+	/* Earlier tests' reports taught it too: only the difference is exact. */
+	assert_int_equal(s2, s1 + TRAIN_EACH);
+	assert_int_equal(h2, h1 + TRAIN_EACH);
+	assert_true(s2 >= 2 * TRAIN_EACH && h2 >= 2 * TRAIN_EACH);
+	assert_int_equal(train(env.client, NULL, 0, NULL, 0, &s1, &h1), PIGEON_INVALID_ARGUMENT);
+
+	want.spam = (long)s2;
+	assert_true(t_wait_every(model_learned, &want, 100, WAIT_MS));
+	assert_int_equal(metric("pigeon_worker_spam_model_learned{kind=\"ham\"}"), (long)h2);
+
+	after = t_send(env.client, "Tess", "Uma", VOUCHER);
+	meet = t_send(env.client, "Tess", "Uma", "see you at the office at 3");
+	wait_settled((const char *const[]){"Tess"}, 1);
+	us = stats(env.client, "Tess");
+	assert_int_equal(us->delivered, 2);
+	assert_int_equal(us->marked_as_spam, 1);
+	pigeon_reply_free(us);
+	spam_reason(env.client, before, reason, sizeof(reason));
+	assert_string_equal(reason, "");
+	spam_reason(env.client, after, reason, sizeof(reason));
+	/* The classifier alone: "bayes(0.NN)", nothing else. */
+	assert_int_equal(sscanf(reason, "bayes(%lf)%n", &score, &used), 1);
+	assert_int_equal(used, (int)strlen(reason));
+	assert_true(score >= 0.5 && score <= 1.0);
+	spam_reason(env.client, meet, reason, sizeof(reason));
+	assert_string_equal(reason, "");
+	assert_true(metric("pigeon_worker_spam_rule_total{rule=\"bayes\"}") >= 1);
+}
+
 int
 main(void)
 {
@@ -753,6 +898,7 @@ main(void)
 		cmocka_unit_test(test_spam_is_never_unread_and_unknown_users_are_not_found),
 		cmocka_unit_test(test_reads_racing_deliveries_keep_exact_totals),
 		cmocka_unit_test(test_reports_both_ways_fix_stats_boards_inbox_and_journal),
+		cmocka_unit_test(test_a_classifier_trained_by_train_catches_what_no_rule_does),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
