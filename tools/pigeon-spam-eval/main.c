@@ -7,7 +7,8 @@
  * label: "spam PATH" or "ham PATH" (the label of a file to classify is
  * ignored).  Prints one line per classified file, "PATH<TAB>VERDICT<TAB>SCORE"
  * with VERDICT spam, ham or abstain, then "verdicts_per_s N": the verdicts
- * alone, over the texts in memory, repeated for at least a second.
+ * alone, over the texts in memory, repeated for at least a second.  Says
+ * on stderr how much it learned.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -177,6 +178,7 @@ main(int argc, char **argv)
 	text_list train = {0}, test = {0};
 	spam_bayes_verdict v;
 	uint64_t verdicts = 0;
+	uint32_t spam, ham;
 	int64_t t0, t1;
 	int first, code = 1;
 
@@ -208,6 +210,10 @@ main(int argc, char **argv)
 			goto out;
 		}
 	}
+	spam_bayes_builder_messages(b, &spam, &ham);
+	fprintf(stderr,
+	        "pigeon-spam-eval: learned %" PRIu32 " spam and %" PRIu32 " ham, %zu tokens\n",
+	        spam, ham, spam_bayes_builder_tokens(b));
 	if (spam_bayes_model_new(&m, b, &p) != PIGEON_OK) {
 		fprintf(stderr, "pigeon-spam-eval: bad constants; see --help\n");
 		goto out;
