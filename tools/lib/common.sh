@@ -13,6 +13,8 @@ PIGEON_PACKAGES=(
   redis-server
   # test and measure
   curl nng-utils python3 valgrind wrk gnuplot-nox clang libclang-rt-14-dev
+  # the learning spam filter's yardstick (tools/spam-eval)
+  bogofilter
   # systemd-analyze, for the install suite's check of the units
   systemd
   # promtool, which checks the Prometheus text of both /metrics endpoints
