@@ -31,6 +31,8 @@
 typedef struct presence_sweeper presence_sweeper;
 
 #define PRESENCE_BATCH_DEFAULT 500
+/* The largest batch pigeond's --presence-batch takes. */
+#define PRESENCE_BATCH_MAX 10000
 #define PRESENCE_INTERVAL_MAX_MS 500
 
 typedef struct presence_opts {
