@@ -33,7 +33,7 @@
 
 typedef struct presence_sweeper presence_sweeper;
 
-#define PRESENCE_BATCH_DEFAULT 100
+#define PRESENCE_BATCH_DEFAULT 50
 /* The largest batch pigeond's --presence-batch takes. */
 #define PRESENCE_BATCH_MAX 10000
 #define PRESENCE_INTERVAL_MAX_MS 500
@@ -43,8 +43,8 @@ typedef struct presence_opts {
 	 * default.  Sets the interval. */
 	int64_t ttl_ms;
 	/* Sessions a sweep script ends at most; 0: PRESENCE_BATCH_DEFAULT.  A
-	 * full batch of 100 keeps Redis busy for 1 to 2 ms, during which
-	 * every RPC that needs Redis waits. */
+	 * full batch of 50 keeps Redis busy for about a millisecond, during
+	 * which every RPC that needs Redis waits. */
 	unsigned batch;
 } presence_opts;
 
