@@ -466,7 +466,8 @@ main(int argc, char **argv)
 		{"redis-url", "PIGEON_REDIS_URL", OPT_STRING, "redis://127.0.0.1:6379",
 		    "that pigeond's Redis: redis://HOST:PORT or unix:PATH", &redis_url},
 		{"sessions", NULL, OPT_UINT, "100000",
-		    "users sweep0... written, logged in and expiring at once (1 to 1000000)",
+		    "users sweep0... written, each given a session, all expiring at once (1 to "
+		    "1000000)",
 		    &sessions},
 		{"lead-ms", NULL, OPT_UINT, "2000",
 		    "how far ahead of Redis's clock the common deadline is set; the sessions "
