@@ -55,6 +55,7 @@ typedef struct config {
 	uint64_t drain_max_ms;
 	uint64_t listen_wait_ms;
 	uint64_t presence_ttl;
+	uint64_t presence_batch;
 	const char *auth;
 	const char *auth_key_file;
 	const char *auth_key_file_previous;
@@ -77,6 +78,10 @@ typedef struct config {
 
 /* --presence-ttl, seconds: at least a second, at most a day. */
 #define PRESENCE_TTL_MAX 86400
+
+/* A number macro as option text (the default of --presence-batch). */
+#define TEXT_OF(n) TEXT_OF_(n)
+#define TEXT_OF_(n) #n
 
 /* Tries at a busy address: the first wait, and the longest. */
 #define ADDRESS_RETRY_MIN_MS 20
@@ -415,6 +420,10 @@ main(int argc, char **argv)
 		    "seconds a session lives after its user's last Login, Heartbeat, "
 		    "SendMessage or MarkRead; then the user is logged out (1 to 86400)",
 		    &cf.presence_ttl},
+		{"presence-batch", "PIGEON_PRESENCE_BATCH", OPT_UINT, TEXT_OF(PRESENCE_BATCH_DEFAULT),
+		    "sessions one presence sweep script ends at most, 1 to 10000 (Redis serves "
+		    "nothing else while it runs: docs/redis-schema.md, \"Presence\")",
+		    &cf.presence_batch},
 		{"log-level", "PIGEON_LOG_LEVEL", OPT_STRING, "info", "error, warn, info or debug",
 		    &cf.log_level},
 		{"metrics-listen", "PIGEON_METRICS_LISTEN", OPT_STRING, NULL,
@@ -515,6 +524,11 @@ main(int argc, char **argv)
 		    PRESENCE_TTL_MAX);
 		return 2;
 	}
+	if (cf.presence_batch < 1 || cf.presence_batch > PRESENCE_BATCH_MAX) {
+		fprintf(stderr, "%s: --presence-batch must be from 1 to %d\n", argv[0],
+		    PRESENCE_BATCH_MAX);
+		return 2;
+	}
 	if ((bad = check_auth(&cf, argv[0])) != 0)
 		return bad;
 	if (cf.create_admin != NULL)
@@ -575,6 +589,7 @@ main(int argc, char **argv)
 		}
 		log_info("pigeond", "serving RPC url=%s redis=%s", cf.rpc_url, cf.redis_url);
 		po.ttl_ms = so.presence_ttl_ms;
+		po.batch = (unsigned)cf.presence_batch;
 		if ((rv = presence_sweeper_start(&sweeper, st, &po)) != PIGEON_OK) {
 			log_error("pigeond", "cannot start the presence sweeper status=%s",
 			    pigeon_status_name(rv));

@@ -202,15 +202,34 @@ adopt(presence_sweeper *sw)
 	return strcmp(sw->adopt_cursor, "0") == 0;
 }
 
+/* Waits ms (at least 1), or until the sweeper is stopped. */
+static void
+pause_ms(presence_sweeper *sw, int64_t ms)
+{
+	int64_t until = clocks_mono_ms() + (ms > 1 ? ms : 1);
+
+	pthread_mutex_lock(&sw->mu);
+	while (!sw->stopping && wait_until(&sw->cv, &sw->mu, until))
+		;
+	pthread_mutex_unlock(&sw->mu);
+}
+
 /* Ends every session past its deadline, a batch at a time.  The sweep
  * script runs only once a deadline has passed: until then a check of two
  * plain reads, so that an idle pigeond costs Redis little, and its writes
- * paused (CLIENT PAUSE WRITE) hold nothing of the sweeper's. */
+ * paused (CLIENT PAUSE WRITE) hold nothing of the sweeper's.
+ *
+ * Redis serves nothing else while a batch runs, so after a full batch the
+ * sweeper waits as long as the batch took before the next: a backlog (many
+ * sessions whose deadlines passed at once) takes at most about half of
+ * Redis's time, and an RPC waits for at most one batch
+ * (docs/performance.md, "The presence sweeper"). */
 static void
 sweep(presence_sweeper *sw)
 {
 	store_presence p;
 	pigeon_status rv;
+	int64_t t0;
 
 	if ((rv = step(sw, STEP_DUE, &p)) != PIGEON_OK) {
 		failed(sw, "checking for expired sessions", rv);
@@ -219,7 +238,8 @@ sweep(presence_sweeper *sw)
 	succeeded(sw);
 	if (!p.due)
 		return;
-	do {
+	for (;;) {
+		t0 = clocks_mono_us();
 		if ((rv = step(sw, STEP_SWEEP, &p)) != PIGEON_OK) {
 			failed(sw, "sweep", rv);
 			return;
@@ -229,7 +249,10 @@ sweep(presence_sweeper *sw)
 		if (p.ended != 0)
 			log_debug("presence", "sessions expired count=%llu",
 			    (unsigned long long)p.ended);
-	} while (p.taken >= sw->batch && !stopping(sw));
+		if (p.taken < sw->batch || stopping(sw))
+			return;
+		pause_ms(sw, (clocks_mono_us() - t0 + 999) / 1000);
+	}
 }
 
 static void *

@@ -6,9 +6,12 @@
  * with a LOGOUT journaled with reason "expired".  Every interval (a quarter
  * of the TTL, at most PRESENCE_INTERVAL_MAX_MS) it asks the store whether a
  * deadline has passed (two plain reads), and if one has runs the store's
- * sweep, batch after batch while a batch comes back full; a session
- * therefore ends at most an interval and a few round trips after its
- * deadline, inside the second the protocol promises.  The sweep ends a
+ * sweep, batch after batch while a batch comes back full, pausing after
+ * each full batch as long as it took, so that a backlog leaves Redis half
+ * its time for RPCs; a session therefore ends at most an interval and a few
+ * round trips after its deadline, inside the second the protocol promises,
+ * unless thousands end at once (100,000 take a few seconds:
+ * docs/performance.md, "The presence sweeper").  The sweep ends a
  * session only once, so every pigeond sweeps and none needs to know of the
  * others.  Before its first sweep, when anyone is listed online, it runs the
  * store's adopt pass, which gives users listed online from before sessions
@@ -30,7 +33,9 @@
 
 typedef struct presence_sweeper presence_sweeper;
 
-#define PRESENCE_BATCH_DEFAULT 500
+#define PRESENCE_BATCH_DEFAULT 50
+/* The largest batch pigeond's --presence-batch takes. */
+#define PRESENCE_BATCH_MAX 10000
 #define PRESENCE_INTERVAL_MAX_MS 500
 
 typedef struct presence_opts {
@@ -38,7 +43,8 @@ typedef struct presence_opts {
 	 * default.  Sets the interval. */
 	int64_t ttl_ms;
 	/* Sessions a sweep script ends at most; 0: PRESENCE_BATCH_DEFAULT.  A
-	 * full batch keeps Redis busy for a few milliseconds. */
+	 * full batch of 50 keeps Redis busy for about a millisecond, during
+	 * which every RPC that needs Redis waits. */
 	unsigned batch;
 } presence_opts;
 

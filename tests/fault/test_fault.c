@@ -3,7 +3,8 @@
  * Fault tests: each drives load through libpigeon against a real pigeond
  * and redis-server, injects one fault (a worker killed or frozen, Redis
  * stopped, killed or out of memory, pigeond killed, a poison message,
- * resent requests, connections dropped mid-handshake), lets the system drain, and then recomputes the truth
+ * resent requests, connections dropped mid-handshake, the pigeond sweeping
+ * expired sessions killed), lets the system drain, and then recomputes the truth
  * from what the clients were told (load.h): lost, duplicated and unexpected
  * messages must all be 0, and every counter, leaderboard entry and journal
  * event must match.
@@ -737,6 +738,276 @@ test_broken_handshakes(void **state)
 	free(text);
 }
 
+/* Presence: sessions that expire while the pigeond sweeping them is
+ * SIGKILLed.  Each sweep script ends its batch whole or not at all, so
+ * however the kills fall, every session must end exactly once: nobody
+ * online, no deadline left, and per user one LOGIN and one LOGOUT with
+ * reason expired in the journal. */
+
+/* The presence TTL of the logins, s: longer than registering and logging in
+ * the users takes (4 s for 4,000 users on a busy 2-core machine), so that
+ * no session ends before the sweepers under test start. */
+#define F_PRESENCE_TTL "10"
+/* Sessions per sweep script.  The sweeper pauses at least 1 ms after each
+ * full batch, so a backlog of n sessions takes at least n / 5 ms: long
+ * enough to be killed in the middle, polled every millisecond. */
+#define F_PRESENCE_BATCH "5"
+
+typedef struct f_users {
+	const char *url;
+	unsigned from, to, step;
+	size_t failed;
+	pthread_t thread;
+} f_users;
+
+static void *
+f_users_main(void *arg)
+{
+	f_users *u = arg;
+	pigeon_client_opts co = {.url = u->url, .deadline_ms = 10000};
+	pigeon_client *c;
+
+	if (pigeon_client_open_opts(&c, &co) != PIGEON_OK) {
+		u->failed = u->to;
+		return NULL;
+	}
+	for (unsigned i = u->from; i < u->to; i += u->step) {
+		Pigeon__V1__RegisterUserRequest reg = PIGEON__V1__REGISTER_USER_REQUEST__INIT;
+		Pigeon__V1__LoginRequest in = PIGEON__V1__LOGIN_REQUEST__INIT;
+		Pigeon__V1__RegisterUserReply *rr;
+		Pigeon__V1__LoginReply *lr;
+		char name[32];
+
+		snprintf(name, sizeof(name), "ps%u", i);
+		reg.username = in.username = name;
+		if (pigeon_register_user(c, &reg, &rr, NULL) != PIGEON_OK) {
+			u->failed++;
+			continue;
+		}
+		pigeon_reply_free(rr);
+		if (pigeon_login(c, &in, &lr, NULL) != PIGEON_OK) {
+			u->failed++;
+			continue;
+		}
+		pigeon_reply_free(lr);
+	}
+	pigeon_client_close(c);
+	return NULL;
+}
+
+/* A command whose reply is an integer (":N"); fails the test otherwise. */
+static long long
+f_redis_int(const char *cmd)
+{
+	char line[128];
+
+	assert_true(t_redis_cmd(&env.e.redis, cmd, line, sizeof(line)));
+	if (line[0] != ':')
+		fail_msg("%s answered %s", cmd, line);
+	return strtoll(line + 1, NULL, 10);
+}
+
+static long long
+f_deadlines_left(void)
+{
+	return f_redis_int("ZCARD pigeon:presence:deadlines");
+}
+
+/* A t_wait_for condition: every deadline has passed, on Redis's clock. */
+static bool
+f_all_due(void *arg)
+{
+	(void)arg;
+	return f_redis_int("EVAL \"local t = redis.call('TIME') "
+			   "return redis.call('ZCOUNT', KEYS[1], '(' .. (t[1] * 1000 + "
+			   "math.floor(t[2] / 1000)), '+inf')\" 1 pigeon:presence:deadlines") == 0;
+}
+
+/* A t_wait_for condition: the deadlines left are at most *arg. */
+static bool
+f_left_at_most(void *arg)
+{
+	return f_deadlines_left() <= *(long long *)arg;
+}
+
+static bool
+f_nobody_left(void *arg)
+{
+	(void)arg;
+	return f_deadlines_left() == 0 && f_redis_int("ZCARD pigeon:online") == 0;
+}
+
+/* Registers and logs in n users ps0... through the harness's pigeond
+ * (--role rpc, the TTL above), four threads at a time, then stops it
+ * before any deadline passes, and waits until every deadline has: a
+ * backlog of n expired sessions that nobody has swept yet. */
+static void
+f_sessions_expired(unsigned n)
+{
+	static const char *const ttl[] = {"--presence-ttl", F_PRESENCE_TTL, NULL};
+	f_users u[4];
+	size_t failed = 0;
+	int64_t t0 = t_now_ms();
+
+	f_pigeond_start("rpc", "300", ttl);
+	for (unsigned k = 0; k < 4; k++) {
+		u[k] = (f_users){.url = env.e.rpc_url, .from = k, .to = n, .step = 4};
+		assert_int_equal(pthread_create(&u[k].thread, NULL, f_users_main, &u[k]), 0);
+	}
+	for (unsigned k = 0; k < 4; k++) {
+		pthread_join(u[k].thread, NULL);
+		failed += u[k].failed;
+	}
+	assert_int_equal(t_proc_stop(&env.e.pigeond.proc, SIGTERM), 0);
+	fprintf(stderr, "presence: %u users registered and logged in in %lld ms\n", n,
+	    (long long)(t_now_ms() - t0));
+	assert_int_equal(failed, 0);
+	/* Nothing swept yet: the logins took less than the TTL. */
+	assert_int_equal(f_deadlines_left(), n);
+	assert_int_equal(f_redis_int("ZCARD pigeon:online"), n);
+	assert_true(t_wait_for(f_all_due, NULL, 60000));
+}
+
+/* A sweeping pigeond (--role rpc) on its own ipc address. */
+static void
+f_sweeper_start(t_proc *p, const char *name)
+{
+	char url[400];
+	const char *args[] = {"--role", "rpc", "--rpc-url", url, "--presence-ttl",
+	    F_PRESENCE_TTL, "--presence-batch", F_PRESENCE_BATCH, "--log-level", "warn", NULL};
+
+	snprintf(url, sizeof(url), "ipc://%s/%s.sock", env.e.dir, name);
+	t_env_role_start(&env.e, p, name, args);
+}
+
+/* Waits until the sweep has brought the deadlines from `before` down to
+ * `at_most`, then SIGKILLs p at once; asserts the kill fell mid-sweep:
+ * fewer sessions than before, but some, were left once p was dead.
+ * Returns how many. */
+static long long
+f_kill_mid_sweep(t_proc *p, long long before, long long at_most)
+{
+	long long left;
+
+	assert_true(t_wait_every(f_left_at_most, &at_most, 1, 60000));
+	assert_int_equal(t_proc_stop(p, SIGKILL), 128 + SIGKILL);
+	left = f_deadlines_left();
+	fprintf(stderr, "presence: sweeper killed with %lld sessions left\n", left);
+	assert_true(left > 0);
+	assert_true(left <= at_most);
+	assert_true(left < before);
+	return left;
+}
+
+/* Reads the whole journal through a pigeond at url and asserts, per user
+ * ps0..ps(n-1), one LOGIN and one LOGOUT with reason expired, and no other
+ * LOGOUT. */
+static void
+f_assert_expired_once(const char *url, unsigned n)
+{
+	pigeon_client_opts co = {.url = url, .deadline_ms = 10000};
+	Pigeon__V1__GetEventJournalRequest req = PIGEON__V1__GET_EVENT_JOURNAL_REQUEST__INIT;
+	unsigned *logins = calloc(n, sizeof(*logins)), *expired = calloc(n, sizeof(*expired));
+	size_t other = 0, bad_logins = 0, bad_expiries = 0, total = 0;
+	pigeon_client *c;
+
+	assert_non_null(logins);
+	assert_non_null(expired);
+	assert_int_equal(pigeon_client_open_opts(&c, &co), PIGEON_OK);
+	req.page_size = 1000;
+	do {
+		Pigeon__V1__GetEventJournalReply *rep;
+
+		assert_int_equal(pigeon_get_event_journal(c, &req, &rep, NULL), PIGEON_OK);
+		for (size_t k = 0; k < rep->n_events; k++) {
+			const Pigeon__V1__Event *e = rep->events[k];
+			unsigned i;
+			char tail;
+
+			if (sscanf(e->username, "ps%u%c", &i, &tail) != 1 || i >= n) {
+				other++;
+			} else if (e->type == PIGEON__V1__EVENT_TYPE__EVENT_TYPE_LOGIN) {
+				logins[i]++;
+			} else if (e->type == PIGEON__V1__EVENT_TYPE__EVENT_TYPE_LOGOUT &&
+			    strcmp(e->reason, "expired") == 0) {
+				expired[i]++;
+				total++;
+			} else {
+				other++;
+			}
+		}
+		req.cursor = rep->next_cursor;
+		pigeon_reply_free(rep);
+	} while (req.cursor != 0);
+	pigeon_client_close(c);
+	for (unsigned i = 0; i < n; i++) {
+		bad_logins += logins[i] != 1;
+		bad_expiries += expired[i] != 1;
+		if (expired[i] != 1 && bad_expiries <= 5)
+			fprintf(stderr, "presence: ps%u expired %u times\n", i, expired[i]);
+	}
+	fprintf(stderr,
+	    "presence: users=%u expiries=%zu users_not_expired_once=%zu "
+	    "users_not_logged_in_once=%zu other_events=%zu\n",
+	    n, total, bad_expiries, bad_logins, other);
+	assert_int_equal(bad_expiries, 0);
+	assert_int_equal(total, n);
+	assert_int_equal(bad_logins, 0);
+	assert_int_equal(other, 0);
+	free(expired);
+	free(logins);
+}
+
+/* The end of every presence test: the last sweeper ends the rest, then
+ * nobody is online, no deadline is left, and the journal holds each
+ * expiry once. */
+static void
+f_presence_truth(t_proc *last, unsigned n)
+{
+	char url[400];
+
+	assert_true(t_wait_every(f_nobody_left, NULL, 20, 60000));
+	assert_int_equal(f_redis_int("ZCARD pigeon:online"), 0);
+	assert_int_equal(f_deadlines_left(), 0);
+	snprintf(url, sizeof(url), "ipc://%s/%s.sock", env.e.dir, "sweeper");
+	f_assert_expired_once(url, n);
+	assert_int_equal(t_proc_stop(last, SIGTERM), 0);
+}
+
+/* 11. The only sweeping pigeond SIGKILLed three times in the middle of one
+ * sweep of a backlog (a quarter, half and three quarters through), and
+ * started again each time. */
+static void
+test_presence_sigkill(void **state)
+{
+	unsigned n = (unsigned)scaled(4000);
+	t_proc sw = {0};
+	long long left = n;
+
+	f_sessions_expired(n);
+	for (int k = 1; k <= 3; k++) {
+		f_sweeper_start(&sw, "sweeper");
+		left = f_kill_mid_sweep(&sw, left, (long long)n * (4 - k) / 4);
+	}
+	f_sweeper_start(&sw, "sweeper");
+	f_presence_truth(&sw, n);
+}
+
+/* 12. Two pigeonds sweep one backlog at once; one is SIGKILLed halfway and
+ * the other ends the rest alone. */
+static void
+test_presence_two_sweepers(void **state)
+{
+	unsigned n = (unsigned)scaled(4000);
+	t_proc a = {0}, b = {0};
+
+	f_sessions_expired(n);
+	f_sweeper_start(&a, "doomed");
+	f_sweeper_start(&b, "sweeper");
+	f_kill_mid_sweep(&a, n, (long long)n / 2);
+	f_presence_truth(&b, n);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -751,6 +1022,8 @@ main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_redis_oom, f_setup, f_teardown),
 		cmocka_unit_test_setup_teardown(test_bad_rpc_input, f_setup, f_teardown),
 		cmocka_unit_test_setup_teardown(test_broken_handshakes, f_setup, f_teardown),
+		cmocka_unit_test_setup_teardown(test_presence_sigkill, f_setup, f_teardown),
+		cmocka_unit_test_setup_teardown(test_presence_two_sweepers, f_setup, f_teardown),
 	};
 
 	if (argc > 1) {
