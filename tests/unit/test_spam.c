@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* The spam filter's rules, each at, below and above its threshold; the
  * normal form of text, against ICU applied to the whole text; the flood
- * fingerprint's normalisation; UTF-8 blocklist terms; the score
+ * fingerprint's normalisation; UTF-8 blocklist terms and the look-alike,
+ * invisible and combining characters that no longer hide them; the score
  * arithmetic; and the config and term file formats. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -530,6 +531,128 @@ test_blocklist_ignores_invisible_characters_inside_words(void **state)
 	spam_filter_free(f);
 }
 
+/* What a user tried: both were delivered while "buy now" was on the list. */
+static void
+test_blocklist_catches_fullwidth_and_cyrillic_look_alikes(void **state)
+{
+	spam_filter *f = t_filter(NULL, NULL);
+	spam_verdict v;
+
+	t_check(f,
+	        "\xEF\xBD\x82\xEF\xBD\x95\xEF\xBD\x99 \xEF\xBD\x8E\xEF\xBD\x8F\xEF\xBD\x97 "
+	        "cheap pills",
+	        1, 1, &v);
+	assert_true(v.spam);
+	assert_string_equal(v.reasons, "blocklist(buy now)");
+	t_check(f, "buy n\xD0\xBEw cheap pills", 1, 1, &v);
+	assert_true(v.spam);
+	assert_string_equal(v.reasons, "blocklist(buy now)");
+	spam_filter_free(f);
+}
+
+static void
+test_blocklist_catches_greek_look_alikes_and_digits(void **state)
+{
+	spam_filter *f = t_filter(NULL, NULL);
+	spam_verdict v;
+
+	t_check(f, "b\xCF\x85y n\xCE\xBFw", 1, 1, &v); /* Greek υ, ο */
+	assert_string_equal(v.reasons, "blocklist(buy now)");
+	t_check(f, "C\xCE\x91SINO BONUS", 1, 1, &v); /* Greek Α */
+	assert_string_equal(v.reasons, "blocklist(casino bonus)");
+	t_check(f, "BUY N0W", 1, 1, &v);
+	assert_string_equal(v.reasons, "blocklist(buy now)");
+	t_check(f, "MAKE MONEY FAST", 1, 1, &v);
+	assert_string_equal(v.reasons, "blocklist(make money fast)");
+	spam_filter_free(f);
+}
+
+static void
+test_blocklist_catches_combining_marks(void **state)
+{
+	spam_filter *f = t_filter(NULL, NULL);
+	spam_verdict v;
+
+	t_check(f, "b\xCC\x81uy now", 1, 1, &v);
+	assert_string_equal(v.reasons, "blocklist(buy now)");
+	t_check(f, "buy n\xCC\xB6o\xCC\xB6w", 1, 1, &v);
+	assert_string_equal(v.reasons, "blocklist(buy now)");
+	spam_filter_free(f);
+}
+
+static void
+test_blocklist_catches_zero_width_and_soft_hyphen(void **state)
+{
+	static const char *const msgs[] = {
+	    "buy\xE2\x80\x8B now",
+	    "bu\xE2\x80\x8Dy now",
+	    "bu\xC2\xADy now",
+	    "b\xE2\x81\xA0uy n\xEF\xBB\xBFow", /* word joiner, byte-order mark */
+	};
+	spam_filter *f = t_filter(NULL, NULL);
+	spam_verdict v;
+
+	for (size_t i = 0; i < sizeof(msgs) / sizeof(msgs[0]); i++) {
+		t_check(f, msgs[i], 1, 1, &v);
+		assert_string_equal(v.reasons, "blocklist(buy now)");
+	}
+	spam_filter_free(f);
+}
+
+static void
+test_blocklist_still_matches_whole_words_of_the_normal_form(void **state)
+{
+	spam_filter *f = t_filter(NULL, NULL);
+	spam_verdict v;
+
+	t_check(f, "don't buy nowhere", 1, 1, &v);
+	assert_false(v.spam);
+	t_check(f, "don't b\xCF\x85y n\xD0\xBEwhere", 1, 1, &v);
+	assert_false(v.spam);
+	/* Accents go, but "cafe" is no term: ham stays ham. */
+	t_check(f, "caf\xC3\xA9 au lait, cr\xC3\xA8me br\xC3\xBBl\xC3\xA9"
+	           "e",
+	        1, 1, &v);
+	assert_false(v.spam);
+	assert_string_equal(v.reasons, "");
+	spam_filter_free(f);
+}
+
+static void
+test_blocklist_survives_invalid_utf8(void **state)
+{
+	spam_filter *f = t_filter(NULL, NULL);
+	spam_verdict v;
+
+	t_check(f, "\xFF\xFE\xC0\xAF\xED\xA0\x80\xF4\x90\x80\x80\xE2\x82", 1, 1, &v);
+	assert_false(v.spam);
+	/* U+FFFD separates words as punctuation does. */
+	t_check(f, "buy\xFFnow", 1, 1, &v);
+	assert_string_equal(v.reasons, "blocklist(buy now)");
+	t_check(f, "bu\xFFy now", 1, 1, &v);
+	assert_false(v.spam);
+	t_check(f, "buy now\xE2\x82", 1, 1, &v);
+	assert_string_equal(v.reasons, "blocklist(buy now)");
+	spam_filter_free(f);
+}
+
+/* Terms go through the same normal form: a term written with look-alikes
+ * is the plain term, and a repeat of it. */
+static void
+test_blocklist_terms_are_normalised_too(void **state)
+{
+	static const char text[] = "BUY NOW\nbuy n\xD0\xBEw\n\xEF\xBD\x86ree money\n";
+	spam_blocklist *bl = NULL;
+	char err[128] = "";
+
+	assert_int_equal(spam_blocklist_parse(&bl, text, strlen(text), err, sizeof(err)),
+	                 PIGEON_OK);
+	assert_int_equal(spam_blocklist_size(bl), 2);
+	assert_string_equal(spam_blocklist_find(bl, "buy now", 7), "buy now");
+	assert_string_equal(spam_blocklist_find(bl, "FREE MONEY", 10), "\xEF\xBD\x86ree money");
+	spam_blocklist_free(bl);
+}
+
 static void
 test_blocklist_matches_utf8_terms_in_any_case(void **state)
 {
@@ -929,6 +1052,13 @@ main(void)
 	    cmocka_unit_test(test_blocklist_default_buy_now_is_spam),
 	    cmocka_unit_test(test_blocklist_matches_whole_words_only),
 	    cmocka_unit_test(test_blocklist_ignores_invisible_characters_inside_words),
+	    cmocka_unit_test(test_blocklist_catches_fullwidth_and_cyrillic_look_alikes),
+	    cmocka_unit_test(test_blocklist_catches_greek_look_alikes_and_digits),
+	    cmocka_unit_test(test_blocklist_catches_combining_marks),
+	    cmocka_unit_test(test_blocklist_catches_zero_width_and_soft_hyphen),
+	    cmocka_unit_test(test_blocklist_still_matches_whole_words_of_the_normal_form),
+	    cmocka_unit_test(test_blocklist_survives_invalid_utf8),
+	    cmocka_unit_test(test_blocklist_terms_are_normalised_too),
 	    cmocka_unit_test(test_blocklist_matches_utf8_terms_in_any_case),
 	    cmocka_unit_test(test_blocklist_finds_terms_after_a_partial_match),
 	    cmocka_unit_test(test_blocklist_reports_the_first_term_in_the_message),
