@@ -84,8 +84,10 @@ typedef struct spam_verdict {
 	char reasons[256];
 } spam_verdict;
 
-/* The fingerprint of content normalised for the flood rule (case folded,
- * white space collapsed, digits dropped), so look-alike texts match. */
+/* The fingerprint of content for the flood rule: its normal form (text.h)
+ * without digits, white space collapsed, so texts that differ only in case,
+ * width, accents, invisible characters, look-alike letters or numbers
+ * match.  Allocates nothing. */
 uint64_t spam_fingerprint(const char *content, size_t len);
 
 /* Judges one message.  Borrows everything; thread-safe for concurrent calls

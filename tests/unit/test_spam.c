@@ -469,6 +469,20 @@ test_fingerprint_folds_cyrillic_and_greek(void **state)
 }
 
 static void
+test_fingerprint_folds_width_look_alikes_and_accents(void **state)
+{
+	uint64_t want = t_fp("win euros now");
+
+	/* Cyrillic і, е, о. */
+	assert_true(t_fp("w\xD1\x96n \xD0\xB5uros n\xD0\xBEw") == want);
+	/* Fullwidth ＷＩＮ, a combining acute, a zero-width joiner. */
+	assert_true(t_fp("\xEF\xBC\xB7\xEF\xBC\xA9\xEF\xBC\xAE e\xCC\x81uros no\xE2\x80\x8Dw") ==
+	            want);
+	/* Digits go before the look-alikes: "0" is not read as "o". */
+	assert_true(t_fp("win eur0s now") == t_fp("win eurs now"));
+}
+
+static void
 test_fingerprint_keeps_words_and_punctuation_apart(void **state)
 {
 	uint64_t want = t_fp("win euros now");
@@ -1048,6 +1062,7 @@ main(void)
 	    cmocka_unit_test(test_flood_disabled_never_fires),
 	    cmocka_unit_test(test_fingerprint_ignores_case_white_space_and_digits),
 	    cmocka_unit_test(test_fingerprint_folds_cyrillic_and_greek),
+	    cmocka_unit_test(test_fingerprint_folds_width_look_alikes_and_accents),
 	    cmocka_unit_test(test_fingerprint_keeps_words_and_punctuation_apart),
 	    cmocka_unit_test(test_blocklist_default_buy_now_is_spam),
 	    cmocka_unit_test(test_blocklist_matches_whole_words_only),
