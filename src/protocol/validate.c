@@ -2,7 +2,6 @@
 /* UTF-8 and username rules; see validate.h. */
 #include "validate.h"
 
-#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -10,10 +9,11 @@
 #include <unicode/uchar.h>
 #include <unicode/unorm2.h>
 #include <unicode/uscript.h>
-#include <unicode/uspoof.h>
 #include <unicode/ustring.h>
 #include <unicode/utf16.h>
 #include <unicode/utf8.h>
+
+#include "unicode.h"
 
 bool
 validate_utf8(const char *buf, size_t len)
@@ -403,44 +403,21 @@ validate_username(const char *name, size_t len, validate_why *why)
  * VALIDATE_SKELETON_MAX. */
 #define SKELETON_UNITS VALIDATE_SKELETON_MAX
 
-/* One checker for the process, opened on first use and never closed (ICU's
- * data stays loaded anyway).  After uspoof_open, skeleton calls take it
- * const, which uspoof.h documents as safe from any number of threads. */
-static pthread_once_t spoof_once = PTHREAD_ONCE_INIT;
-static USpoofChecker *spoof;
-static UErrorCode spoof_err = U_ZERO_ERROR;
-
-static void
-spoof_open(void)
-{
-	spoof = uspoof_open(&spoof_err);
-	if (U_FAILURE(spoof_err))
-		spoof = NULL;
-}
-
-static pigeon_status
-status_from_icu(UErrorCode e)
-{
-	if (e == U_MEMORY_ALLOCATION_ERROR || e == U_BUFFER_OVERFLOW_ERROR)
-		return PIGEON_RESOURCE_EXHAUSTED;
-	return PIGEON_INTERNAL;
-}
-
 pigeon_status
 validate_username_skeleton(const char *name, size_t len, char *out, size_t cap)
 {
 	validate_why why;
+	const USpoofChecker *spoof;
 	UChar a[SKELETON_UNITS], b[SKELETON_UNITS];
 	char utf8[VALIDATE_SKELETON_MAX];
 	int32_t n = 0;
 	UErrorCode e = U_ZERO_ERROR;
+	pigeon_status rv;
 
 	if (validate_username(name, len, &why) != NULL)
 		return PIGEON_INVALID_ARGUMENT;
-	if (pthread_once(&spoof_once, spoof_open) != 0)
-		return PIGEON_INTERNAL;
-	if (spoof == NULL)
-		return status_from_icu(spoof_err);
+	if ((rv = unicode_spoof_checker(&spoof)) != PIGEON_OK)
+		return rv;
 	u_strFromUTF8(a, SKELETON_UNITS, &n, name, (int32_t)len, &e);
 	n = uspoof_getSkeleton(spoof, 0, a, n, b, SKELETON_UNITS, &e);
 	n = u_strFoldCase(a, SKELETON_UNITS, b, n, U_FOLD_CASE_DEFAULT, &e);

@@ -19,16 +19,24 @@
 #define NO_TERM UINT32_MAX
 #define FNV_BASIS UINT64_C(14695981039346656037)
 #define FNV_PRIME UINT64_C(1099511628211)
+/* The normal form of a term's line, at most. */
+#define TERM_NORM_MAX SPAM_TEXT_NORMALIZED_MAX(SPAM_TERM_BYTES_MAX)
+/* The shown form: simple case folding lengthens a character by half at
+ * most (U+023A, 2 bytes, folds to U+2C65, 3), and a space replaces at least
+ * one separator byte. */
+#define TERM_TEXT_MAX (SPAM_TERM_BYTES_MAX * 3 / 2 + 1)
 
 typedef struct bl_term {
 	uint32_t nwords;
-	/* Word i is cps[start[i] .. start[i + 1]), folded, without invisibles. */
+	/* Word i of the term's normal form is norm[start[i] .. start[i + 1]). */
 	uint32_t start[SPAM_TERM_WORDS_MAX + 1];
-	uint32_t cps[SPAM_TERM_BYTES_MAX];
 	uint64_t hash[SPAM_TERM_WORDS_MAX];
+	char *norm;
 	/* The next term with the same last-word hash. */
 	uint32_t next;
-	char text[SPAM_TERM_BYTES_MAX + 1];
+	/* What reasons show: the line's words, case folded, joined by single
+	 * spaces. */
+	char text[TERM_TEXT_MAX];
 } bl_term;
 
 struct spam_blocklist {
@@ -38,19 +46,25 @@ struct spam_blocklist {
 	 * terms sharing one last-word hash; NO_TERM marks an empty slot. */
 	uint32_t *slots;
 	size_t mask;
+	/* The longest word of any term's normal form, bytes: a longer word of
+	 * a message equals none, and its bytes need not be kept. */
+	size_t word_max;
 };
 
-/* A word of a message being scanned: where it is and its hash. */
+/* A word of a message's normal form being scanned: its hash, its length
+ * and, when it is no longer than any term's word, its bytes. */
 typedef struct bl_word {
-	size_t start;
-	size_t end;
 	uint64_t hash;
+	size_t len;
+	char bytes[TERM_NORM_MAX];
 } bl_word;
 
 static uint64_t
-hash_add(uint64_t h, uint32_t cp)
+hash_add(uint64_t h, const char *s, size_t n)
 {
-	return (h ^ cp) * FNV_PRIME;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)s[i]) * FNV_PRIME;
+	return h;
 }
 
 static pigeon_status
@@ -61,14 +75,14 @@ line_error(char *errbuf, size_t errlen, unsigned line, const char *why)
 	return PIGEON_INVALID_ARGUMENT;
 }
 
-/* Splits one trimmed line into t's words; the reason it cannot, or NULL. */
-static const char *
-term_build(bl_term *t, const char *s, size_t len)
+/* The shown form of the line s[0..len) into t->text; false when the line
+ * has no word. */
+static bool
+term_text(bl_term *t, const char *s, size_t len)
 {
-	size_t pos = 0, ncps = 0, tlen = 0;
+	size_t pos = 0, tlen = 0;
 	bool in_word = false;
 
-	memset(t, 0, sizeof(*t));
 	while (pos < len) {
 		uint32_t cp;
 		pos += spam_utf8_next(s + pos, len - pos, &cp);
@@ -78,29 +92,64 @@ term_build(bl_term *t, const char *s, size_t len)
 			in_word = false;
 			continue;
 		}
+		if (!in_word && tlen > 0)
+			t->text[tlen++] = ' ';
+		in_word = true;
+		tlen += spam_utf8_put(spam_fold(cp), t->text + tlen);
+	}
+	t->text[tlen] = '\0';
+	return tlen > 0;
+}
+
+/* Splits one trimmed line's normal form into t's words.  INVALID_ARGUMENT
+ * with the reason in *why; INTERNAL or RESOURCE_EXHAUSTED from ICU or
+ * memory. */
+static pigeon_status
+term_build(bl_term *t, const char *s, size_t len, const char **why)
+{
+	char norm[TERM_NORM_MAX];
+	size_t nlen, pos = 0, w = 0;
+	bool in_word = false;
+	pigeon_status rv;
+
+	memset(t, 0, sizeof(*t));
+	t->next = NO_TERM;
+	if ((rv = spam_text_normalize(s, len, norm, sizeof(norm), &nlen)) != PIGEON_OK)
+		return rv;
+	while (pos < nlen) {
+		uint32_t cp;
+		size_t n = spam_utf8_next(norm + pos, nlen - pos, &cp);
+
+		if (!spam_is_word(cp)) {
+			in_word = false;
+			pos += n;
+			continue;
+		}
 		if (!in_word) {
-			if (t->nwords == SPAM_TERM_WORDS_MAX)
-				return "too many words";
-			t->start[t->nwords] = (uint32_t)ncps;
+			if (t->nwords == SPAM_TERM_WORDS_MAX) {
+				*why = "too many words";
+				return PIGEON_INVALID_ARGUMENT;
+			}
+			t->start[t->nwords] = (uint32_t)w;
 			t->hash[t->nwords] = FNV_BASIS;
 			t->nwords++;
 			in_word = true;
-			if (tlen > 0)
-				t->text[tlen++] = ' ';
 		}
-		cp = spam_fold(cp);
-		t->cps[ncps++] = cp;
-		t->hash[t->nwords - 1] = hash_add(t->hash[t->nwords - 1], cp);
-		/* Folding never lengthens a character and a space replaces at
-		 * least one separator byte, so text fits in len bytes. */
-		tlen += spam_utf8_put(cp, t->text + tlen);
+		/* Separators are left out: norm is compacted in place. */
+		memmove(norm + w, norm + pos, n);
+		t->hash[t->nwords - 1] = hash_add(t->hash[t->nwords - 1], norm + w, n);
+		w += n;
+		pos += n;
 	}
-	if (t->nwords == 0)
-		return "no letters or digits";
-	t->start[t->nwords] = (uint32_t)ncps;
-	t->text[tlen] = '\0';
-	t->next = NO_TERM;
-	return NULL;
+	if (!term_text(t, s, len) || t->nwords == 0) {
+		*why = "no letters or digits";
+		return PIGEON_INVALID_ARGUMENT;
+	}
+	t->start[t->nwords] = (uint32_t)w;
+	if ((t->norm = malloc(w)) == NULL)
+		return PIGEON_RESOURCE_EXHAUSTED;
+	memcpy(t->norm, norm, w);
+	return PIGEON_OK;
 }
 
 static bool
@@ -108,7 +157,7 @@ term_equal(const bl_term *a, const bl_term *b)
 {
 	return a->nwords == b->nwords &&
 	       memcmp(a->start, b->start, sizeof(a->start[0]) * (a->nwords + 1)) == 0 &&
-	       memcmp(a->cps, b->cps, sizeof(a->cps[0]) * a->start[a->nwords]) == 0;
+	       memcmp(a->norm, b->norm, a->start[a->nwords]) == 0;
 }
 
 static size_t
@@ -125,8 +174,9 @@ slot_of(const spam_blocklist *bl, uint64_t h)
 	return i;
 }
 
-/* Adds terms[idx] to the index unless an equal term is there; false if it
- * was a repeat. */
+/* Adds terms[idx] to the index unless a term with the same normal form is
+ * there ("BUY NOW" and "buy nоw" with a Cyrillic о are one term); false if
+ * it was a repeat. */
 static bool
 index_add(spam_blocklist *bl, uint32_t idx)
 {
@@ -180,7 +230,8 @@ spam_blocklist_parse(spam_blocklist **out, const char *text, size_t len, char *e
 		const char *nl = memchr(s, '\n', len - pos);
 		size_t n = nl != NULL ? (size_t)(nl - s) : len - pos;
 		const char *end = s + n;
-		const char *why;
+		const char *why = NULL;
+		bl_term *t = &bl->terms[bl->nterms];
 
 		pos += n + (nl != NULL);
 		line++;
@@ -199,12 +250,22 @@ spam_blocklist_parse(spam_blocklist **out, const char *text, size_t len, char *e
 			rv = line_error(errbuf, errlen, line, "term longer than 64 bytes");
 			goto fail_free;
 		}
-		if ((why = term_build(&bl->terms[bl->nterms], s, (size_t)(end - s))) != NULL) {
-			rv = line_error(errbuf, errlen, line, why);
+		if ((rv = term_build(t, s, (size_t)(end - s), &why)) != PIGEON_OK) {
+			free(t->norm);
+			if (rv == PIGEON_INVALID_ARGUMENT)
+				line_error(errbuf, errlen, line, why);
+			else
+				line_error(errbuf, errlen, line, "cannot normalise the term");
 			goto fail_free;
 		}
-		if (index_add(bl, (uint32_t)bl->nterms))
-			bl->nterms++;
+		if (!index_add(bl, (uint32_t)bl->nterms)) {
+			free(t->norm);
+			continue;
+		}
+		bl->nterms++;
+		for (uint32_t w = 0; w < t->nwords; w++)
+			if (t->start[w + 1] - t->start[w] > bl->word_max)
+				bl->word_max = t->start[w + 1] - t->start[w];
 	}
 	*out = bl;
 	return PIGEON_OK;
@@ -220,6 +281,8 @@ spam_blocklist_free(spam_blocklist *bl)
 	if (bl == NULL)
 		return;
 	free(bl->slots);
+	for (size_t i = 0; bl->terms != NULL && i < bl->nterms; i++)
+		free(bl->terms[i].norm);
 	free(bl->terms);
 	free(bl);
 }
@@ -230,29 +293,19 @@ spam_blocklist_size(const spam_blocklist *bl)
 	return bl->nterms;
 }
 
-/* True when the message word at content[w->start .. w->end) is word i of t. */
+/* True when the message word w is word i of t. */
 static bool
-word_equal(const char *content, const bl_word *w, const bl_term *t, uint32_t i)
+word_equal(const bl_word *w, const bl_term *t, uint32_t i)
 {
-	size_t pos = w->start;
-	uint32_t k = t->start[i];
+	size_t n = t->start[i + 1] - t->start[i];
 
-	while (pos < w->end) {
-		uint32_t cp;
-		pos += spam_utf8_next(content + pos, w->end - pos, &cp);
-		if (spam_is_invisible(cp))
-			continue;
-		if (k == t->start[i + 1] || spam_fold(cp) != t->cps[k])
-			return false;
-		k++;
-	}
-	return k == t->start[i + 1];
+	return w->len == n && memcmp(w->bytes, t->norm + t->start[i], n) == 0;
 }
 
 /* The term among those ending with the word just read (ring[(count - 1) %
  * max]) whose earlier words are the words before it. */
 static const bl_term *
-match_at(const spam_blocklist *bl, const char *content, const bl_word *ring, size_t count)
+match_at(const spam_blocklist *bl, const bl_word *ring, size_t count)
 {
 	const bl_word *last = &ring[(count - 1) % SPAM_TERM_WORDS_MAX];
 	size_t i = slot_of(bl, last->hash);
@@ -263,7 +316,7 @@ match_at(const spam_blocklist *bl, const char *content, const bl_word *ring, siz
 
 		for (uint32_t w = 0; ok && w < t->nwords; w++) {
 			const bl_word *mw = &ring[(count - t->nwords + w) % SPAM_TERM_WORDS_MAX];
-			ok = mw->hash == t->hash[w] && word_equal(content, mw, t, w);
+			ok = mw->hash == t->hash[w] && word_equal(mw, t, w);
 		}
 		if (ok)
 			return t;
@@ -271,36 +324,57 @@ match_at(const spam_blocklist *bl, const char *content, const bl_word *ring, siz
 	return NULL;
 }
 
+/*
+ * The content is normalised piece by piece into a fixed buffer (text.h: the
+ * pieces' normal forms put end to end are the content's), and words are read
+ * from the normal form, so a word boundary here is one in the term's normal
+ * form too.  Nothing is allocated, whatever the content's length.
+ */
 const char *
 spam_blocklist_find(const spam_blocklist *bl, const char *content, size_t len)
 {
 	bl_word ring[SPAM_TERM_WORDS_MAX];
 	bl_word *w = NULL;
+	char buf[2 * SPAM_TEXT_PART_MIN];
 	size_t count = 0, pos = 0;
 	const bl_term *t;
 
 	if (bl->nterms == 0)
 		return NULL;
 	while (pos < len) {
-		uint32_t cp;
-		size_t n = spam_utf8_next(content + pos, len - pos, &cp);
+		size_t used, n, i = 0;
 
-		if (spam_is_word(cp)) {
-			if (w == NULL) {
-				w = &ring[count % SPAM_TERM_WORDS_MAX];
-				w->start = pos;
-				w->hash = FNV_BASIS;
+		/* ICU's data is loaded: the terms were normalised with it. */
+		if (spam_text_normalize_part(content + pos, len - pos, buf, sizeof(buf), &used,
+		                             &n) != PIGEON_OK)
+			return NULL;
+		pos += used;
+		while (i < n) {
+			uint32_t cp;
+			size_t k = spam_utf8_next(buf + i, n - i, &cp);
+
+			if (spam_is_word(cp)) {
+				if (w == NULL) {
+					w = &ring[count % SPAM_TERM_WORDS_MAX];
+					w->hash = FNV_BASIS;
+					w->len = 0;
+				}
+				/* Byte by byte: a call to memcpy per character
+				 * costs more than the copy. */
+				for (size_t j = i; j < i + k; j++, w->len++) {
+					w->hash = (w->hash ^ (unsigned char)buf[j]) * FNV_PRIME;
+					if (w->len < bl->word_max)
+						w->bytes[w->len] = buf[j];
+				}
+			} else if (w != NULL) {
+				w = NULL;
+				if ((t = match_at(bl, ring, ++count)) != NULL)
+					return t->text;
 			}
-			w->hash = hash_add(w->hash, spam_fold(cp));
-			w->end = pos + n;
-		} else if (w != NULL && !spam_is_invisible(cp)) {
-			w = NULL;
-			if ((t = match_at(bl, content, ring, ++count)) != NULL)
-				return t->text;
+			i += k;
 		}
-		pos += n;
 	}
-	if (w != NULL && (t = match_at(bl, content, ring, ++count)) != NULL)
+	if (w != NULL && (t = match_at(bl, ring, ++count)) != NULL)
 		return t->text;
 	return NULL;
 }

@@ -233,35 +233,79 @@ spam_blocklist_terms(const spam_filter *f)
 	return f->blocklist != NULL ? spam_blocklist_size(f->blocklist) : 0;
 }
 
+/* The fingerprint being hashed: whether a word has been seen and whether
+ * white space is pending since. */
+typedef struct fp_state {
+	uint64_t h;
+	bool started;
+	bool space;
+} fp_state;
+
+/* Hashes normal-form text, each run of white space as one space, none at
+ * the start; a space is hashed only once something follows it. */
+static void
+fp_add(fp_state *fp, const char *s, size_t len)
+{
+	size_t pos = 0;
+
+	while (pos < len) {
+		uint32_t cp;
+		pos += spam_utf8_next(s + pos, len - pos, &cp);
+		if (spam_is_space(cp)) {
+			fp->space = fp->started;
+			continue;
+		}
+		if (fp->space)
+			fp->h = (fp->h ^ ' ') * FNV_PRIME;
+		fp->space = false;
+		fp->started = true;
+		fp->h = (fp->h ^ cp) * FNV_PRIME;
+	}
+}
+
 /*
- * Normalisation: fold case, drop digits and invisible characters, turn each
- * run of white space into one space and trim the ends.  The hash runs over
- * the normalised code points, so "WIN 500 euros" and "win  999 Euros" give
- * one fingerprint.
+ * The hash of the content's normal form (text.h: case, compatibility forms,
+ * invisible characters, accents and look-alike letters folded away) without
+ * its digits, every run of white space one space and none at the ends, so
+ * "WIN 500 euros", "win  999 Euros" and "wіn 12 еuros" (Cyrillic і and е)
+ * give one fingerprint.  Digits go before normalising, because the normal
+ * form reads some of them as letters ("0" as "o").  Each run between digits
+ * is normalised in pieces into a fixed buffer: nothing is allocated.
  */
 uint64_t
 spam_fingerprint(const char *content, size_t len)
 {
-	uint64_t h = FNV_BASIS;
+	char buf[2 * SPAM_TEXT_PART_MIN];
+	fp_state fp = {.h = FNV_BASIS};
 	size_t pos = 0;
-	bool started = false, space = false;
 
 	while (pos < len) {
-		uint32_t cp;
-		pos += spam_utf8_next(content + pos, len - pos, &cp);
-		if (spam_is_digit(cp) || spam_is_invisible(cp))
-			continue;
-		if (spam_is_space(cp)) {
-			space = started;
-			continue;
+		size_t end = pos, digit = 0;
+
+		while (end < len && digit == 0) {
+			uint32_t cp;
+			size_t n = spam_utf8_next(content + end, len - end, &cp);
+			if (spam_is_digit(cp))
+				digit = n;
+			else
+				end += n;
 		}
-		if (space)
-			h = (h ^ ' ') * FNV_PRIME;
-		space = false;
-		started = true;
-		h = (h ^ spam_fold(cp)) * FNV_PRIME;
+		while (pos < end) {
+			size_t used, n;
+
+			/* Only when ICU's data cannot be loaded, and then no
+			 * filter loads either: the bytes as they are. */
+			if (spam_text_normalize_part(content + pos, end - pos, buf, sizeof(buf),
+			                             &used, &n) != PIGEON_OK) {
+				fp_add(&fp, content + pos, end - pos);
+				break;
+			}
+			fp_add(&fp, buf, n);
+			pos += used;
+		}
+		pos = end + digit;
 	}
-	return h;
+	return fp.h;
 }
 
 static bool

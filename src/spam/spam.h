@@ -20,7 +20,8 @@ typedef struct spam_filter spam_filter;
  * blocklist file it names is read too (relative to path's directory; the
  * built-in list when it names none).  INVALID_ARGUMENT with "file: line N:
  * why" in errbuf for a bad setting or term; NOT_FOUND for a missing file;
- * RESOURCE_EXHAUSTED when memory runs out.  A reload is a new load: the
+ * RESOURCE_EXHAUSTED when memory runs out; INTERNAL when ICU's data cannot
+ * be loaded.  A reload is a new load: the
  * filter in use is never changed. */
 pigeon_status spam_filter_load(
     spam_filter **out, const char *path, char *errbuf, size_t errlen);
@@ -31,7 +32,8 @@ void spam_filter_free(spam_filter *f);
  * built-in list); blocklist.file in the settings is not read.  No file is
  * touched, which is what tests and callers with their own storage want.
  * INVALID_ARGUMENT with "config: line N: why" or "blocklist: line N: why" in
- * errbuf; RESOURCE_EXHAUSTED when memory runs out. */
+ * errbuf; RESOURCE_EXHAUSTED when memory runs out; INTERNAL when ICU's data
+ * cannot be loaded. */
 pigeon_status spam_filter_new(spam_filter **out, const char *config, size_t config_len,
                               const char *blocklist, size_t blocklist_len, char *errbuf,
                               size_t errlen);
@@ -90,8 +92,10 @@ typedef struct spam_verdict {
 	char reasons[256];
 } spam_verdict;
 
-/* The fingerprint of content normalised for the flood rule (case folded,
- * white space collapsed, digits dropped), so look-alike texts match. */
+/* The fingerprint of content for the flood rule: its normal form (text.h)
+ * without digits, white space collapsed, so texts that differ only in case,
+ * width, accents, invisible characters, look-alike letters or numbers
+ * match.  Allocates nothing. */
 uint64_t spam_fingerprint(const char *content, size_t len);
 
 /* Judges one message.  Borrows everything; thread-safe for concurrent calls

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* The spam filter's rules, each at, below and above its threshold; the
- * flood fingerprint's normalisation; UTF-8 blocklist terms; the score
+ * normal form of text, against ICU applied to the whole text; the flood
+ * fingerprint's normalisation; UTF-8 blocklist terms and the look-alike,
+ * invisible and combining characters that no longer hide them; the score
  * arithmetic; and the config and term file formats. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,6 +12,10 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <unicode/uchar.h>
+#include <unicode/unorm2.h>
+#include <unicode/uspoof.h>
+#include <unicode/utf16.h>
 
 #include "blocklist.h"
 #include "spam.h"
@@ -73,6 +79,8 @@ test_fold_lowers_latin_greek_and_cyrillic(void **state)
 	assert_int_equal(spam_fold(0x4C1), 0x4C2); /* Ӂ ӂ */
 	assert_int_equal(spam_fold(0x4E8), 0x4E9); /* Ө ө */
 	assert_int_equal(spam_fold(0x5D0), 0x5D0); /* Hebrew has no case */
+	assert_int_equal(spam_fold(0x531), 0x561); /* Armenian: any script now */
+	assert_int_equal(spam_fold(0xFF22), 0xFF42); /* fullwidth */
 }
 
 static void
@@ -90,6 +98,222 @@ test_utf8_next_decodes_and_replaces_bad_bytes(void **state)
 	assert_int_equal(cp, SPAM_REPLACEMENT_CHAR);
 	assert_int_equal(spam_utf8_next("\xE2\x82", 2, &cp), 1); /* truncated */
 	assert_int_equal(cp, SPAM_REPLACEMENT_CHAR);
+}
+
+/* The normal form (text.h), written the slow way: ICU's steps on the whole
+ * text at once, without the table or the pieces spam_text_normalize uses.
+ * Returns the length written into out. */
+static size_t
+t_oracle(const char *s, size_t len, char *out)
+{
+	static UChar a[65536], b[65536];
+	/* Opened once, kept to the end: the test walks every code point. */
+	static USpoofChecker *sc;
+	UErrorCode e = U_ZERO_ERROR;
+	const UNormalizer2 *kd = unorm2_getInstance(NULL, "nfkc_cf", UNORM2_DECOMPOSE, &e);
+	int32_t n = 0, k = 0, i = 0;
+	size_t pos = 0, w = 0;
+
+	if (sc == NULL)
+		sc = uspoof_open(&e);
+	while (pos < len) {
+		uint32_t cp;
+		pos += spam_utf8_next(s + pos, len - pos, &cp);
+		U16_APPEND_UNSAFE(a, n, (UChar32)cp);
+	}
+	for (int pass = 0; pass < 2; pass++) {
+		n = unorm2_normalize(kd, a, n, b, 65536, &e);
+		for (i = 0, k = 0; i < n;) {
+			int32_t start = i;
+			UChar32 c;
+			U16_NEXT(b, i, n, c);
+			if (u_charType(c) != U_NON_SPACING_MARK)
+				while (start < i)
+					b[k++] = b[start++];
+		}
+		n = k;
+		if (pass == 0)
+			n = uspoof_getSkeleton(sc, 0, b, n, a, 65536, &e);
+	}
+	assert_false(U_FAILURE(e));
+	for (i = 0; i < n;) {
+		UChar32 c;
+		U16_NEXT(b, i, n, c);
+		w += spam_utf8_put((uint32_t)c, out + w);
+	}
+	return w;
+}
+
+/* Normalises s (len bytes) and checks it against the oracle and the bound. */
+static void
+t_norm_matches_oracle(const char *s, size_t len)
+{
+	static char got[65536], want[65536];
+	size_t got_len = 0, want_len = t_oracle(s, len, want);
+
+	assert_int_equal(spam_text_normalize(s, len, got, sizeof(got), &got_len), PIGEON_OK);
+	if (got_len != want_len || memcmp(got, want, got_len) != 0) {
+		fprintf(stderr, "input:");
+		for (size_t i = 0; i < len; i++)
+			fprintf(stderr, " %02x", (unsigned char)s[i]);
+		fail_msg("normal form \"%.*s\" != ICU's \"%.*s\"", (int)got_len, got,
+		         (int)want_len, want);
+	}
+	assert_true(got_len <= len * SPAM_TEXT_EXPANSION_MAX);
+}
+
+static void
+t_norm_is(const char *in, const char *want)
+{
+	char out[1024];
+	size_t n = 0;
+
+	assert_int_equal(spam_text_normalize(in, strlen(in), out, sizeof(out), &n), PIGEON_OK);
+	out[n] = '\0';
+	assert_string_equal(out, want);
+}
+
+static void
+test_normalize_folds_width_case_invisibles_marks_and_look_alikes(void **state)
+{
+	/* Fullwidth ｂｕｙ ＮＯＷ. */
+	t_norm_is("\xEF\xBD\x82\xEF\xBD\x95\xEF\xBD\x99 \xEF\xBC\xAE\xEF\xBC\xAF\xEF\xBC\xB7",
+	          "buy now");
+	t_norm_is("buy n\xD0\xBEw", "buy now");        /* Cyrillic о */
+	t_norm_is("b\xCF\x85y n\xCE\xBFw", "buy now"); /* Greek υ, ο */
+	t_norm_is("\xCE\x91", "a");                    /* Greek Α */
+	t_norm_is("b\xCC\x81uy n\xCC\xB6o\xCC\xB6w", "buy now"); /* U+0301, U+0336 */
+	/* U+200B, U+200D, U+00AD, U+FEFF. */
+	t_norm_is("bu\xE2\x80\x8By bu\xE2\x80\x8Dy bu\xC2\xADy \xEF\xBB\xBFx", "buy buy buy x");
+	t_norm_is("Caf\xC3\xA9 au lait", "cafe au lait");
+	t_norm_is("Cafe\xCC\x81", "cafe"); /* a decomposed é */
+	t_norm_is("MONEY money", "rnoney rnoney");
+	t_norm_is("n0w I1l|", "now illl");
+	t_norm_is("Stra\xC3\x9F"
+	          "e",
+	          "strasse");
+	t_norm_is("50%", "5oo/0");
+	/* No-break and ideographic spaces become spaces; tabs and line breaks
+	 * stay. */
+	t_norm_is("a\xC2\xA0"
+	          "b\xE3\x80\x80"
+	          "c\td\n",
+	          "a b c\td\n");
+	/* Ольга. */
+	t_norm_is("\xD0\x9E\xD0\xBB\xD1\x8C\xD0\xB3\xD0\xB0", "o\xD0\xBB\xC6\x85ra");
+	t_norm_is("", "");
+}
+
+static void
+test_normalize_replaces_invalid_utf8(void **state)
+{
+	t_norm_is("a\xFF"
+	          "b",
+	          "a\xEF\xBF\xBD"
+	          "b");
+	t_norm_is("\xC0\xAF", "\xEF\xBF\xBD\xEF\xBF\xBD");                   /* overlong */
+	t_norm_is("\xED\xA0\x80", "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");   /* surrogate */
+	t_norm_is("now \xE2\x82", "now \xEF\xBF\xBD\xEF\xBF\xBD");           /* truncated */
+	t_norm_matches_oracle("\xF4\x90\x80\x80\xD0", 5);
+}
+
+/* The table that spares ASCII text ICU gives what ICU gives, for every
+ * ASCII character alone and next to every other. */
+static void
+test_normalize_ascii_equals_icu_for_every_pair(void **state)
+{
+	for (unsigned a = 0; a < 128; a++) {
+		char s[2] = {(char)a, 0};
+
+		t_norm_matches_oracle(s, 1);
+		for (unsigned b = 0; b < 128; b++) {
+			s[1] = (char)b;
+			t_norm_matches_oracle(s, 2);
+		}
+	}
+}
+
+/* Every code point alone: ICU's answer, within SPAM_TEXT_EXPANSION_MAX. */
+static void
+test_normalize_every_code_point_equals_icu_within_bound(void **state)
+{
+	for (uint32_t cp = 0; cp <= 0x10FFFF; cp++) {
+		char s[4];
+
+		if (cp >= 0xD800 && cp <= 0xDFFF)
+			continue;
+		t_norm_matches_oracle(s, spam_utf8_put(cp, s));
+	}
+}
+
+/* Texts mixing ASCII, the table's scripts, marks, ICU's scripts, invisible
+ * characters and invalid bytes, drawn with a fixed seed: the pieces put end
+ * to end are the whole. */
+static void
+test_normalize_mixed_text_equals_icu(void **state)
+{
+	static const char *const parts[] = {
+	    "a", "M", "0", "|", " ", ".", "%", "\xD0\xBE", "\xD0\x9F", "\xCE\xBF", "\xCE\x91",
+	    "\xC3\xA9", "\xCC\x81", "\xCC\xB6", "\xD6\xB8", "\xD9\x8E", "\xD5\xA1",
+	    "\xE2\x80\x8B", "\xE2\x80\x8D", "\xC2\xAD", "\xEF\xBD\x82", "\xE6\x97\xA5",
+	    "\xED\x95\x9C", "\xE1\x84\x80", "\xF0\x9F\x98\x80", "\xEF\xB7\xBA",
+	    "\xF0\x9D\x85\xA5", "\xE0\xA4\x95", "\xE0\xA5\x8D", "\xFF", "\xE2\x82",
+	};
+	const size_t nparts = sizeof(parts) / sizeof(parts[0]);
+	uint32_t seed = 12345;
+	char s[512];
+
+	for (int round = 0; round < 20000; round++) {
+		size_t len = 0, count;
+
+		seed = seed * 1103515245u + 12345u;
+		count = 1 + (seed >> 16) % 40;
+		for (size_t i = 0; i < count; i++) {
+			const char *p;
+
+			seed = seed * 1103515245u + 12345u;
+			p = parts[(seed >> 16) % nparts];
+			memcpy(s + len, p, strlen(p));
+			len += strlen(p);
+		}
+		t_norm_matches_oracle(s, len);
+	}
+}
+
+/* A long text through the smallest buffer, piece by piece, and a buffer too
+ * small for the whole. */
+static void
+test_normalize_part_pieces_make_the_whole(void **state)
+{
+	static const char chunk[] = "\xD0\x9E\xD0\xBB\xD1\x8C\xD0\xB3\xD0\xB0 MAKE m0ney "
+	                            "\xE6\x97\xA5\xE6\x9C\xAC \xF0\x9F\x98\x80\xEF\xB7\xBA ";
+	static char text[8192], whole[8192 * SPAM_TEXT_EXPANSION_MAX], pieces[sizeof(whole)];
+	char buf[SPAM_TEXT_PART_MIN];
+	size_t len = 0, whole_len = 0, got = 0, pos = 0;
+
+	while (len + sizeof(chunk) + 300 < sizeof(text)) {
+		memcpy(text + len, chunk, sizeof(chunk) - 1);
+		len += sizeof(chunk) - 1;
+	}
+	/* And a run of marks longer than one ICU piece. */
+	for (int i = 0; i < 100; i++, len += 3)
+		memcpy(text + len, "\xE0\xA5\x8D", 3);
+	assert_int_equal(spam_text_normalize(text, len, whole, sizeof(whole), &whole_len),
+	                 PIGEON_OK);
+	while (pos < len) {
+		size_t used = 0, n = 0;
+
+		assert_int_equal(
+		    spam_text_normalize_part(text + pos, len - pos, buf, sizeof(buf), &used, &n),
+		    PIGEON_OK);
+		assert_true(used > 0);
+		memcpy(pieces + got, buf, n);
+		got += n;
+		pos += used;
+	}
+	assert_int_equal(got, whole_len);
+	assert_memory_equal(pieces, whole, got);
+	assert_int_equal(spam_text_normalize("MAKE", 4, buf, 4, &got), PIGEON_RESOURCE_EXHAUSTED);
 }
 
 /* rate: more than rate.max messages in the window. */
@@ -245,6 +469,20 @@ test_fingerprint_folds_cyrillic_and_greek(void **state)
 }
 
 static void
+test_fingerprint_folds_width_look_alikes_and_accents(void **state)
+{
+	uint64_t want = t_fp("win euros now");
+
+	/* Cyrillic і, е, о. */
+	assert_true(t_fp("w\xD1\x96n \xD0\xB5uros n\xD0\xBEw") == want);
+	/* Fullwidth ＷＩＮ, a combining acute, a zero-width joiner. */
+	assert_true(t_fp("\xEF\xBC\xB7\xEF\xBC\xA9\xEF\xBC\xAE e\xCC\x81uros no\xE2\x80\x8Dw") ==
+	            want);
+	/* Digits go before the look-alikes: "0" is not read as "o". */
+	assert_true(t_fp("win eur0s now") == t_fp("win eurs now"));
+}
+
+static void
 test_fingerprint_keeps_words_and_punctuation_apart(void **state)
 {
 	uint64_t want = t_fp("win euros now");
@@ -305,6 +543,128 @@ test_blocklist_ignores_invisible_characters_inside_words(void **state)
 	assert_true(v.spam);
 	assert_string_equal(v.reasons, "blocklist(buy now)");
 	spam_filter_free(f);
+}
+
+/* What a user tried: both were delivered while "buy now" was on the list. */
+static void
+test_blocklist_catches_fullwidth_and_cyrillic_look_alikes(void **state)
+{
+	spam_filter *f = t_filter(NULL, NULL);
+	spam_verdict v;
+
+	t_check(f,
+	        "\xEF\xBD\x82\xEF\xBD\x95\xEF\xBD\x99 \xEF\xBD\x8E\xEF\xBD\x8F\xEF\xBD\x97 "
+	        "cheap pills",
+	        1, 1, &v);
+	assert_true(v.spam);
+	assert_string_equal(v.reasons, "blocklist(buy now)");
+	t_check(f, "buy n\xD0\xBEw cheap pills", 1, 1, &v);
+	assert_true(v.spam);
+	assert_string_equal(v.reasons, "blocklist(buy now)");
+	spam_filter_free(f);
+}
+
+static void
+test_blocklist_catches_greek_look_alikes_and_digits(void **state)
+{
+	spam_filter *f = t_filter(NULL, NULL);
+	spam_verdict v;
+
+	t_check(f, "b\xCF\x85y n\xCE\xBFw", 1, 1, &v); /* Greek υ, ο */
+	assert_string_equal(v.reasons, "blocklist(buy now)");
+	t_check(f, "C\xCE\x91SINO BONUS", 1, 1, &v); /* Greek Α */
+	assert_string_equal(v.reasons, "blocklist(casino bonus)");
+	t_check(f, "BUY N0W", 1, 1, &v);
+	assert_string_equal(v.reasons, "blocklist(buy now)");
+	t_check(f, "MAKE MONEY FAST", 1, 1, &v);
+	assert_string_equal(v.reasons, "blocklist(make money fast)");
+	spam_filter_free(f);
+}
+
+static void
+test_blocklist_catches_combining_marks(void **state)
+{
+	spam_filter *f = t_filter(NULL, NULL);
+	spam_verdict v;
+
+	t_check(f, "b\xCC\x81uy now", 1, 1, &v);
+	assert_string_equal(v.reasons, "blocklist(buy now)");
+	t_check(f, "buy n\xCC\xB6o\xCC\xB6w", 1, 1, &v);
+	assert_string_equal(v.reasons, "blocklist(buy now)");
+	spam_filter_free(f);
+}
+
+static void
+test_blocklist_catches_zero_width_and_soft_hyphen(void **state)
+{
+	static const char *const msgs[] = {
+	    "buy\xE2\x80\x8B now",
+	    "bu\xE2\x80\x8Dy now",
+	    "bu\xC2\xADy now",
+	    "b\xE2\x81\xA0uy n\xEF\xBB\xBFow", /* word joiner, byte-order mark */
+	};
+	spam_filter *f = t_filter(NULL, NULL);
+	spam_verdict v;
+
+	for (size_t i = 0; i < sizeof(msgs) / sizeof(msgs[0]); i++) {
+		t_check(f, msgs[i], 1, 1, &v);
+		assert_string_equal(v.reasons, "blocklist(buy now)");
+	}
+	spam_filter_free(f);
+}
+
+static void
+test_blocklist_still_matches_whole_words_of_the_normal_form(void **state)
+{
+	spam_filter *f = t_filter(NULL, NULL);
+	spam_verdict v;
+
+	t_check(f, "don't buy nowhere", 1, 1, &v);
+	assert_false(v.spam);
+	t_check(f, "don't b\xCF\x85y n\xD0\xBEwhere", 1, 1, &v);
+	assert_false(v.spam);
+	/* Accents go, but "cafe" is no term: ham stays ham. */
+	t_check(f, "caf\xC3\xA9 au lait, cr\xC3\xA8me br\xC3\xBBl\xC3\xA9"
+	           "e",
+	        1, 1, &v);
+	assert_false(v.spam);
+	assert_string_equal(v.reasons, "");
+	spam_filter_free(f);
+}
+
+static void
+test_blocklist_survives_invalid_utf8(void **state)
+{
+	spam_filter *f = t_filter(NULL, NULL);
+	spam_verdict v;
+
+	t_check(f, "\xFF\xFE\xC0\xAF\xED\xA0\x80\xF4\x90\x80\x80\xE2\x82", 1, 1, &v);
+	assert_false(v.spam);
+	/* U+FFFD separates words as punctuation does. */
+	t_check(f, "buy\xFFnow", 1, 1, &v);
+	assert_string_equal(v.reasons, "blocklist(buy now)");
+	t_check(f, "bu\xFFy now", 1, 1, &v);
+	assert_false(v.spam);
+	t_check(f, "buy now\xE2\x82", 1, 1, &v);
+	assert_string_equal(v.reasons, "blocklist(buy now)");
+	spam_filter_free(f);
+}
+
+/* Terms go through the same normal form: a term written with look-alikes
+ * is the plain term, and a repeat of it. */
+static void
+test_blocklist_terms_are_normalised_too(void **state)
+{
+	static const char text[] = "BUY NOW\nbuy n\xD0\xBEw\n\xEF\xBD\x86ree money\n";
+	spam_blocklist *bl = NULL;
+	char err[128] = "";
+
+	assert_int_equal(spam_blocklist_parse(&bl, text, strlen(text), err, sizeof(err)),
+	                 PIGEON_OK);
+	assert_int_equal(spam_blocklist_size(bl), 2);
+	assert_string_equal(spam_blocklist_find(bl, "buy now", 7), "buy now");
+	assert_string_equal(spam_blocklist_find(bl, "FREE MONEY", 10), "\xEF\xBD\x86ree money");
+	spam_blocklist_free(bl);
 }
 
 static void
@@ -685,6 +1045,12 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_fold_lowers_latin_greek_and_cyrillic),
 	    cmocka_unit_test(test_utf8_next_decodes_and_replaces_bad_bytes),
+	    cmocka_unit_test(test_normalize_folds_width_case_invisibles_marks_and_look_alikes),
+	    cmocka_unit_test(test_normalize_replaces_invalid_utf8),
+	    cmocka_unit_test(test_normalize_ascii_equals_icu_for_every_pair),
+	    cmocka_unit_test(test_normalize_every_code_point_equals_icu_within_bound),
+	    cmocka_unit_test(test_normalize_mixed_text_equals_icu),
+	    cmocka_unit_test(test_normalize_part_pieces_make_the_whole),
 	    cmocka_unit_test(test_rate_below_max_is_not_spam),
 	    cmocka_unit_test(test_rate_at_max_is_not_spam),
 	    cmocka_unit_test(test_rate_above_max_is_spam_with_its_figures),
@@ -696,10 +1062,18 @@ main(void)
 	    cmocka_unit_test(test_flood_disabled_never_fires),
 	    cmocka_unit_test(test_fingerprint_ignores_case_white_space_and_digits),
 	    cmocka_unit_test(test_fingerprint_folds_cyrillic_and_greek),
+	    cmocka_unit_test(test_fingerprint_folds_width_look_alikes_and_accents),
 	    cmocka_unit_test(test_fingerprint_keeps_words_and_punctuation_apart),
 	    cmocka_unit_test(test_blocklist_default_buy_now_is_spam),
 	    cmocka_unit_test(test_blocklist_matches_whole_words_only),
 	    cmocka_unit_test(test_blocklist_ignores_invisible_characters_inside_words),
+	    cmocka_unit_test(test_blocklist_catches_fullwidth_and_cyrillic_look_alikes),
+	    cmocka_unit_test(test_blocklist_catches_greek_look_alikes_and_digits),
+	    cmocka_unit_test(test_blocklist_catches_combining_marks),
+	    cmocka_unit_test(test_blocklist_catches_zero_width_and_soft_hyphen),
+	    cmocka_unit_test(test_blocklist_still_matches_whole_words_of_the_normal_form),
+	    cmocka_unit_test(test_blocklist_survives_invalid_utf8),
+	    cmocka_unit_test(test_blocklist_terms_are_normalised_too),
 	    cmocka_unit_test(test_blocklist_matches_utf8_terms_in_any_case),
 	    cmocka_unit_test(test_blocklist_finds_terms_after_a_partial_match),
 	    cmocka_unit_test(test_blocklist_reports_the_first_term_in_the_message),
