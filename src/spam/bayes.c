@@ -43,38 +43,69 @@ slot_of(uint64_t hash, unsigned bits)
 	return (size_t)((hash * UINT64_C(0x9E3779B97F4A7C15)) >> (64 - bits));
 }
 
+/* Where a word of the text ends: at ASCII white space or punctuation. */
+static size_t
+word_end(const char *text, size_t len, size_t i, bool *ascii)
+{
+	*ascii = true;
+	for (; i < len; i++) {
+		unsigned char c = (unsigned char)text[i];
+
+		if (c < 0x80 && !(spam_ascii_class[c] & SPAM_ASCII_WORD))
+			break;
+		*ascii = *ascii && c < 0x80;
+	}
+	return i;
+}
+
 /*
- * The text tokens are read from.  The single place that decides when two
- * spellings are one word: today simple case folding with invisible
- * characters dropped (text.h); the ICU normalisation replaces this body.
- * Writes at most cap bytes, cutting only between characters.
+ * The text tokens are read from: the single place that decides when two
+ * spellings are one word.  A word with a character beyond ASCII goes
+ * through the spam filter's normal form (text.h, spam_text_normalize:
+ * compatibility forms and case folded, marks and invisible characters
+ * dropped, look-alike letters of other scripts as their Latin twins), so
+ * "ｂｕｙ", "bυy" and "buy" are one token.  An ASCII word is only lower-cased:
+ * the normal form's skeleton also reads 0 as o, 1 as l and rn as m, which
+ * would make numbers and hosts into other words ("0800" into "o8oo"),
+ * while look-alikes within ASCII hide nothing the tokens must see.  Writes at
+ * most cap bytes, cutting between words; a word ICU cannot normalise (its
+ * data missing) is left out.
  */
 static size_t
 bayes_normalize(const char *text, size_t len, char *out, size_t cap)
 {
-	size_t o = 0;
+	size_t o = 0, i = 0;
 
-	for (size_t i = 0; i < len;) {
+	while (i < len) {
 		unsigned char c = (unsigned char)text[i];
-		uint32_t cp;
-		char enc[4];
-		size_t n;
+		bool ascii;
+		size_t end;
 
-		if (c < 0x80) {
+		if (c < 0x80 && !(spam_ascii_class[c] & SPAM_ASCII_WORD)) {
 			if (o == cap)
 				break;
-			out[o++] = (char)spam_fold(c);
+			out[o++] = (char)c;
 			i++;
 			continue;
 		}
-		i += spam_utf8_next(text + i, len - i, &cp);
-		if (spam_is_invisible(cp))
+		end = word_end(text, len, i, &ascii);
+		if (ascii) {
+			if (end - i > cap - o)
+				break;
+			for (; i < end; i++)
+				out[o++] = (char)spam_fold((unsigned char)text[i]);
 			continue;
-		n = spam_utf8_put(spam_fold(cp), enc);
-		if (o + n > cap)
-			break;
-		memcpy(out + o, enc, n);
-		o += n;
+		}
+		while (i < end) {
+			size_t used = 0, olen = 0;
+
+			if (cap - o < SPAM_TEXT_PART_MIN ||
+			    spam_text_normalize_part(text + i, end - i, out + o, cap - o, &used, &olen) !=
+				PIGEON_OK)
+				return o;
+			i += used;
+			o += olen;
+		}
 	}
 	return o;
 }

@@ -122,10 +122,30 @@ test_tokens_fold_case_and_drop_invisible_characters(void **state)
 {
 	t_tokens t;
 
-	/* 10 characters, 6 of 9 cased letters capitals. */
-	assert_string_equal(t_tokenize(&t, "ПРИВЕТ мир"), "len:3|s:caps|привет|мир|привет мир");
+	/* 10 characters, 6 of 9 cased letters capitals.  A word beyond ASCII
+	 * is read in the normal form (text.h): its UTS #39 skeleton, so its
+	 * Cyrillic letters become their Latin or phonetic look-alikes. */
+	assert_string_equal(t_tokenize(&t, "ПРИВЕТ мир"),
+	    "len:3|s:caps|\u03c0p\u1d0e\u0299e\u1d1b|\u028d\u1d0ep|"
+	    "\u03c0p\u1d0e\u0299e\u1d1b \u028d\u1d0ep");
 	/* A zero-width space inside a word does not split it. */
 	assert_string_equal(t_tokenize(&t, "Bu\u200By now"), "len:3|buy|now|buy now");
+}
+
+/* Look-alikes of other scripts, fullwidth letters and combining marks give
+ * the tokens of the plain word; an ASCII word is only lower-cased, so
+ * numbers and hosts keep their digits and letters. */
+static void
+test_tokens_see_through_look_alikes_but_keep_ascii_as_written(void **state)
+{
+	t_tokens t;
+
+	/* A Cyrillic o, fullwidth b u y, a combining acute on the u. */
+	assert_string_equal(t_tokenize(&t, "buy n\u043ew"), "len:2|buy|now|buy now");
+	assert_string_equal(t_tokenize(&t, "\uff42\uff55\uff59 now"), "len:2|buy|now|buy now");
+	assert_string_equal(t_tokenize(&t, "bu\u0301y now"), "len:3|buy|now|buy now");
+	assert_string_equal(t_tokenize(&t, "call 0800 now"),
+	    "len:3|call|0800|n:4|call 0800|now|0800 now");
 }
 
 static void
@@ -435,6 +455,7 @@ main(void)
 	    cmocka_unit_test(test_tokens_of_numbers_capitals_and_punctuation),
 	    cmocka_unit_test(test_long_word_gives_s_long_and_breaks_bigrams),
 	    cmocka_unit_test(test_tokens_fold_case_and_drop_invisible_characters),
+	    cmocka_unit_test(test_tokens_see_through_look_alikes_but_keep_ascii_as_written),
 	    cmocka_unit_test(test_tokens_stop_at_the_cap),
 	    cmocka_unit_test(test_token_hash_is_fnv1a_and_never_zero),
 	    cmocka_unit_test(test_chi2q_against_hand_values),
