@@ -24,7 +24,18 @@
 
 #include "password.h"
 #include "pigeon-config.h"
+#include "texts.h"
 #include "token_file.h"
+
+/* pigeond's defaults for its --content-max and --recv-max, which train's
+ * batches must fit; and the texts one Train call may carry. */
+#define CONTENT_MAX_DEFAULT 65536
+#define RECV_MAX_DEFAULT 262144
+#define TRAIN_TEXTS_MAX 1000
+/* Room in a request for all but the texts: the envelope (method, ids,
+ * deadline, a token of up to PIGEON_TOKEN_MAX bytes) and the payload's
+ * framing. */
+#define TRAIN_OVERHEAD 4096
 
 typedef struct cli {
 	pigeon_client *client;
@@ -41,6 +52,14 @@ typedef struct cli {
 	const char *user;
 	/* inbox: only the messages not yet read. */
 	bool unread;
+	/* report: --spam or --not-spam (exactly one); train: the directories
+	 * of --spam and --ham. */
+	int spam_given, not_spam_given, ham_given;
+	const char *spam_dir;
+	const char *ham_dir;
+	/* train: pigeond's limits, which its batches respect. */
+	uint64_t content_max;
+	uint64_t recv_max;
 	/* Where login and register get a password; neither: they send none. */
 	bool ask_password;
 	const char *password_file;
@@ -707,6 +726,164 @@ cmd_read(cli *c, char **argv)
 	return 0;
 }
 
+static int
+cmd_report(cli *c, char **argv)
+{
+	Pigeon__V1__ReportMessageRequest req = PIGEON__V1__REPORT_MESSAGE_REQUEST__INIT;
+	Pigeon__V1__ReportMessageReply *rep;
+	pigeon_error err;
+	pigeon_status st;
+	char *end;
+
+	if (c->spam_given + c->not_spam_given != 1) {
+		fprintf(stderr, "pigeon: report takes exactly one of --spam and --not-spam\n"
+				"Usage: pigeon report USER ID --spam|--not-spam\n");
+		return 2;
+	}
+	/* A plain decimal from 1: an id is never 0. */
+	if (argv[1][0] < '1' || argv[1][0] > '9' ||
+	    (errno = 0, req.message_id = strtoull(argv[1], &end, 10), errno != 0) || *end != '\0') {
+		fprintf(stderr, "pigeon: ID is a message id, a positive integer\n");
+		return 2;
+	}
+	c->acting = argv[0];
+	req.username = argv[0];
+	req.spam = c->spam_given == 1;
+	if ((st = pigeon_report_message(c->client, &req, &rep, &err)) != PIGEON_OK)
+		return fail(c, st, &err);
+	if (rep->message == NULL) {
+		fprintf(stderr, "pigeon: the reply of pigeond has no message\n");
+		pigeon_reply_free(rep);
+		return 1;
+	}
+	if (c->json) {
+		json_t *m = message_json(rep->message);
+
+		json_object_set_new(m, "changed", json_boolean(rep->changed));
+		print_json(m);
+	} else {
+		printf("Message %" PRIu64 " %s %s.\n", rep->message->id,
+		    rep->changed ? "is now" : "was already",
+		    rep->message->state == PIGEON__V1__MESSAGE_STATE__MESSAGE_STATE_MARKED_AS_SPAM
+			? "marked as spam"
+			: state_name(rep->message->state));
+	}
+	pigeon_reply_free(rep);
+	return 0;
+}
+
+/* A train problem: one line on stderr per file at fault. */
+static void
+train_problem(void *arg, const char *line)
+{
+	(void)arg;
+	fprintf(stderr, "pigeon: %s\n", line);
+}
+
+/* Sends spam and ham in as few Train calls as hold them: at most
+ * TRAIN_TEXTS_MAX texts and the request limit each.  Prints the totals of
+ * the last reply. */
+static int
+train_send(cli *c, const texts *spam, const texts *ham, size_t budget)
+{
+	Pigeon__V1__TrainReply *rep = NULL;
+	size_t from = 0, total = spam->n + ham->n, sent_spam = 0, sent_ham = 0;
+	uint64_t spam_learned = 0, ham_learned = 0;
+
+	while (from < total) {
+		Pigeon__V1__TrainRequest req = PIGEON__V1__TRAIN_REQUEST__INIT;
+		size_t n = texts_batch(spam, ham, from, TRAIN_TEXTS_MAX, budget);
+		size_t n_spam = from < spam->n ? (spam->n - from < n ? spam->n - from : n) : 0;
+		pigeon_error err;
+		pigeon_status st;
+
+		req.n_spam = n_spam;
+		req.spam = n_spam > 0 ? spam->v + from : NULL;
+		req.n_ham = n - n_spam;
+		req.ham = req.n_ham > 0 ? ham->v + (from + n_spam - spam->n) : NULL;
+		if ((st = pigeon_train(c->client, &req, &rep, &err)) != PIGEON_OK) {
+			char hint[128];
+
+			if (sent_spam + sent_ham == 0)
+				return fail(c, st, &err);
+			snprintf(hint, sizeof(hint),
+			    "%zu spam and %zu ham texts were learned before this call", sent_spam,
+			    sent_ham);
+			return fail_hint(st, &err, hint);
+		}
+		spam_learned = rep->spam_learned;
+		ham_learned = rep->ham_learned;
+		pigeon_reply_free(rep);
+		sent_spam += req.n_spam;
+		sent_ham += req.n_ham;
+		from += n;
+	}
+	if (c->json)
+		print_json(json_pack("{s:I,s:I,s:I,s:I}", "spam", (json_int_t)sent_spam, "ham",
+		    (json_int_t)sent_ham, "spam_learned", (json_int_t)spam_learned, "ham_learned",
+		    (json_int_t)ham_learned));
+	else
+		printf("Learned %zu spam and %zu ham texts (the filter now knows %" PRIu64
+		       " spam and %" PRIu64 " ham).\n",
+		    sent_spam, sent_ham, spam_learned, ham_learned);
+	return 0;
+}
+
+/* Every file is read and checked before the first call, so that a bad one
+ * stops the training before the filter learned any of it. */
+static int
+cmd_train(cli *c, char **argv)
+{
+	texts spam = {0}, ham = {0};
+	size_t content_max = c->content_max > 0 ? c->content_max : CONTENT_MAX_DEFAULT;
+	size_t recv_max = c->recv_max > 0 ? c->recv_max : RECV_MAX_DEFAULT;
+	size_t budget = recv_max > TRAIN_OVERHEAD ? recv_max - TRAIN_OVERHEAD : 0;
+	pigeon_status st = PIGEON_OK, st2 = PIGEON_OK;
+	bool too_big = false;
+	int rc = 1;
+
+	(void)argv;
+	if (c->spam_given > 1 || c->ham_given > 1 || c->not_spam_given > 0 ||
+	    (c->spam_dir == NULL && c->ham_dir == NULL)) {
+		fprintf(stderr, "pigeon: train takes --spam DIR, --ham DIR or both, each once\n"
+				"Usage: pigeon train --spam DIR --ham DIR\n");
+		return 2;
+	}
+	if (c->spam_dir != NULL)
+		st = texts_read_dir(&spam, c->spam_dir, content_max, train_problem, NULL);
+	if (c->ham_dir != NULL)
+		st2 = texts_read_dir(&ham, c->ham_dir, content_max, train_problem, NULL);
+	if (st == PIGEON_RESOURCE_EXHAUSTED || st2 == PIGEON_RESOURCE_EXHAUSTED) {
+		fprintf(stderr, "pigeon: out of memory reading the texts\n");
+		goto out;
+	}
+	if (st != PIGEON_OK || st2 != PIGEON_OK)
+		goto out;
+	/* A text that would not fit a request even alone (a --content-max
+	 * above --recv-max). */
+	for (size_t i = 0; i < spam.n + ham.n; i++)
+		if (texts_packed_size(i < spam.n ? spam.len[i] : ham.len[i - spam.n]) > budget)
+			too_big = true;
+	if (too_big) {
+		fprintf(stderr, "pigeon: a text does not fit one request of %zu bytes "
+				"(--recv-max)\n",
+		    recv_max);
+		goto out;
+	}
+	if (spam.n + ham.n == 0) {
+		fprintf(stderr, "pigeon: nothing to learn: no regular file in %s%s%s\n",
+		    c->spam_dir != NULL ? c->spam_dir : c->ham_dir,
+		    c->spam_dir != NULL && c->ham_dir != NULL ? " or " : "",
+		    c->spam_dir != NULL && c->ham_dir != NULL ? c->ham_dir : "");
+		goto out;
+	}
+	rc = train_send(c, &spam, &ham, budget);
+out:
+	texts_fini(&spam);
+	texts_fini(&ham);
+	return rc;
+}
+
 static const char *
 event_type_name(Pigeon__V1__EventType t)
 {
@@ -826,6 +1003,10 @@ static const command commands[] = {
 	    cmd_read},
 	{"user", "USER", 1, "a user's role, whether online, last seen and created", cmd_user},
 	{"heartbeat", "USER", 1, "keep a user's session alive; print until when", cmd_heartbeat},
+	{"report", "USER ID --spam|--not-spam", 2,
+	    "the recipient says whether message ID is spam; print its state", cmd_report},
+	{"train", "--spam DIR --ham DIR", 0,
+	    "teach the spam filter every file of DIR (an admin; either or both)", cmd_train},
 	{"spammers", "", 0, "users by messages marked as spam", cmd_spammers},
 	{"chatters", "", 0, "users by messages delivered", cmd_chatters},
 	{"online", "", 0, "users online now", cmd_online},
@@ -849,7 +1030,7 @@ usage(FILE *f)
 		char left[64];
 
 		snprintf(left, sizeof(left), "%s %s", c->name, c->args);
-		fprintf(f, "  %-30s %s\n", left, c->help);
+		fprintf(f, "  %-32s %s\n", left, c->help);
 	}
 	fprintf(f,
 	    "\nOptions:\n"
@@ -867,6 +1048,14 @@ usage(FILE *f)
 	    "                        inbox/USER, receipts/USER: READ of USER's messages);\n"
 	    "                        default every topic\n"
 	    "  --unread              inbox: only the messages not yet read\n"
+	    "  --spam, --not-spam    report: what the message is (exactly one)\n"
+	    "  --spam DIR, --ham DIR train: the texts of spam and of messages that are not\n"
+	    "                        spam, one per regular file of DIR; every file is\n"
+	    "                        checked before anything is sent\n"
+	    "  --content-max N       train: pigeond's --content-max, the largest text\n"
+	    "                        (default %d) [env PIGEON_CONTENT_MAX]\n"
+	    "  --recv-max N          train: pigeond's --recv-max, the largest request\n"
+	    "                        (default %d) [env PIGEON_RECV_MAX]\n"
 	    "  --user NAME           watch: only events whose user or recipient is NAME\n"
 	    "  --ask-password        login, register: ask for the password on the terminal,\n"
 	    "                        without echo (register asks twice)\n"
@@ -886,13 +1075,46 @@ usage(FILE *f)
 	    "\n"
 	    "Exit status: 0 on success, 1 when a call or a local step failed (the status\n"
 	    "and the reason on stderr), 2 for a usage error.\n",
-	    PIGEON_DEFAULT_RPC_URL, PIGEON_DEFAULT_DEADLINE_MS, PIGEON_DEFAULT_PUB_URL);
+	    PIGEON_DEFAULT_RPC_URL, PIGEON_DEFAULT_DEADLINE_MS, PIGEON_DEFAULT_PUB_URL,
+	    CONTENT_MAX_DEFAULT, RECV_MAX_DEFAULT);
+}
+
+/* Where --spam and --ham are in main's option table. */
+enum { OPT_SPAM_AT = 12, OPT_HAM_AT = 13 };
+
+/* The command word: the first operand, found by a silent pass of getopt over
+ * a copy of argv in which --spam and --ham never take the next word.  They
+ * are flags of report and take a directory for train, so the command must be
+ * known before the real pass reads them, wherever they stand.  NULL when
+ * there is none, or without memory (the real pass then says what is
+ * wrong). */
+static const char *
+find_command(int argc, char **argv, struct option *longopts)
+{
+	char **copy = malloc(((size_t)argc + 1) * sizeof(*copy));
+	const char *word = NULL;
+
+	if (copy == NULL)
+		return NULL;
+	memcpy(copy, argv, ((size_t)argc + 1) * sizeof(*copy));
+	longopts[OPT_SPAM_AT].has_arg = optional_argument;
+	longopts[OPT_HAM_AT].has_arg = optional_argument;
+	opterr = 0;
+	while (getopt_long(argc, copy, "hV", longopts, NULL) != -1)
+		;
+	if (optind < argc)
+		word = copy[optind];
+	opterr = 1;
+	/* glibc: 0 starts the next scan afresh. */
+	optind = 0;
+	free(copy);
+	return word;
 }
 
 int
 main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
+	static struct option longopts[] = {
 		{"url", required_argument, NULL, 'u'},
 		{"deadline-ms", required_argument, NULL, 'd'},
 		{"json", no_argument, NULL, 'j'},
@@ -905,6 +1127,11 @@ main(int argc, char **argv)
 		{"topic", required_argument, NULL, 't'},
 		{"user", required_argument, NULL, 'U'},
 		{"unread", no_argument, NULL, 'R'},
+		[OPT_SPAM_AT] = {"spam", no_argument, NULL, 'S'},
+		[OPT_HAM_AT] = {"ham", no_argument, NULL, 'H'},
+		{"not-spam", no_argument, NULL, 'N'},
+		{"content-max", required_argument, NULL, 'C'},
+		{"recv-max", required_argument, NULL, 'M'},
 		{"ask-password", no_argument, NULL, 'P'},
 		{"password-file", required_argument, NULL, 'f'},
 		{"token-file", required_argument, NULL, 'T'},
@@ -915,13 +1142,25 @@ main(int argc, char **argv)
 	cli c = {0};
 	pigeon_client_opts co = {0};
 	const command *cmd;
-	const char *token_file = NULL;
+	const char *token_file = NULL, *word;
 	char err[512];
 	pigeon_status st;
 	int opt, rc;
 
 	c.url = getenv("PIGEON_RPC_URL");
 	c.pub_url = getenv("PIGEON_PUB_URL");
+	if (getenv("PIGEON_CONTENT_MAX") != NULL)
+		c.content_max = strtoull(getenv("PIGEON_CONTENT_MAX"), NULL, 10);
+	if (getenv("PIGEON_RECV_MAX") != NULL)
+		c.recv_max = strtoull(getenv("PIGEON_RECV_MAX"), NULL, 10);
+	word = find_command(argc, argv, longopts);
+	if (word != NULL && strcmp(word, "train") == 0) {
+		longopts[OPT_SPAM_AT].has_arg = required_argument;
+		longopts[OPT_HAM_AT].has_arg = required_argument;
+	} else {
+		longopts[OPT_SPAM_AT].has_arg = no_argument;
+		longopts[OPT_HAM_AT].has_arg = no_argument;
+	}
 	while ((opt = getopt_long(argc, argv, "hV", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'u':
@@ -959,6 +1198,23 @@ main(int argc, char **argv)
 			break;
 		case 'R':
 			c.unread = true;
+			break;
+		case 'S':
+			c.spam_given++;
+			c.spam_dir = optarg;
+			break;
+		case 'H':
+			c.ham_given++;
+			c.ham_dir = optarg;
+			break;
+		case 'N':
+			c.not_spam_given++;
+			break;
+		case 'C':
+			c.content_max = strtoull(optarg, NULL, 10);
+			break;
+		case 'M':
+			c.recv_max = strtoull(optarg, NULL, 10);
 			break;
 		case 'P':
 			c.ask_password = true;

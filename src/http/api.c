@@ -431,6 +431,36 @@ prepare_read(const http_input *in, http_call *call, http_answer *ans)
 	return true;
 }
 
+/* {"username": U, "message_id": N, "spam": B}: N a JSON integer from 1 (an
+ * id is never 0; past 64 bits jansson refuses it as invalid JSON, 400), B a
+ * JSON boolean, not 0 or "true": a report is read by what it says. */
+static bool
+prepare_report(const http_input *in, http_call *call, http_answer *ans)
+{
+	const char *user;
+	const json_t *id, *spam;
+
+	if (!parse_body(in, call, ans) ||
+	    !body_username(call, "username", "Missing 'username' in the request body", &user, ans))
+		return false;
+	id = json_object_get(call->body, "message_id");
+	if (id == NULL || json_is_null(id))
+		return fail(ans, 422, "Missing 'message_id' in the request body");
+	if (!json_is_integer(id) || json_integer_value(id) < 1)
+		return fail(ans, 422, "'message_id' must be a positive integer");
+	spam = json_object_get(call->body, "spam");
+	if (spam == NULL || json_is_null(spam))
+		return fail(ans, 422, "Missing 'spam' in the request body");
+	if (!json_is_boolean(spam))
+		return fail(ans, 422, "'spam' must be true or false");
+	pigeon__v1__report_message_request__init(&call->req.report);
+	call->req.report.username = (char *)user;
+	call->req.report.message_id = (uint64_t)json_integer_value(id);
+	call->req.report.spam = json_is_true(spam);
+	call->method = "ReportMessage";
+	return true;
+}
+
 /* GET /users/{username}: the name is the rest of the decoded path. */
 static bool
 prepare_get_user(const http_input *in, http_call *call, http_answer *ans)
@@ -690,6 +720,9 @@ http_api_prepare(const http_input *in, http_call *call, http_answer *ans)
 	case HTTP_ROUTE_READ:
 		ok = prepare_read(in, call, ans);
 		break;
+	case HTTP_ROUTE_REPORT:
+		ok = prepare_report(in, call, ans);
+		break;
 	case HTTP_ROUTE_USER:
 		ok = prepare_get_user(in, call, ans);
 		break;
@@ -798,6 +831,9 @@ http_api_answer(const http_call *call, pigeon_status st, const char *message,
 		break;
 	case HTTP_ROUTE_READ:
 		body = http_json_read((const void *)reply, &len);
+		break;
+	case HTTP_ROUTE_REPORT:
+		body = http_json_report((const void *)reply, &len);
 		break;
 	default:
 		break;

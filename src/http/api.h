@@ -87,6 +87,7 @@ typedef struct http_call {
 		Pigeon__V1__HeartbeatRequest heartbeat;
 		Pigeon__V1__GetUserRequest get_user;
 		Pigeon__V1__MarkReadRequest mark_read;
+		Pigeon__V1__ReportMessageRequest report;
 		Pigeon__V1__HealthRequest health;
 	} req;
 	json_t *body;

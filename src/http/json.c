@@ -292,6 +292,20 @@ http_json_read(const Pigeon__V1__MarkReadReply *r, size_t *len)
 }
 
 char *
+http_json_report(const Pigeon__V1__ReportMessageReply *r, size_t *len)
+{
+	const char *state;
+
+	if (r->message == NULL ||
+	    (state = pigeon_enum_name(&pigeon__v1__message_state__descriptor,
+		 (int)r->message->state)) == NULL)
+		return NULL;
+	return dump(json_pack("{s:I, s:s, s:b}", "message_id", (json_int_t)r->message->id, "state",
+			state, "changed", (int)r->changed),
+	    len);
+}
+
+char *
 http_json_health(const Pigeon__V1__HealthReply *r, size_t *len)
 {
 	const char *status;

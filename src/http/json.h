@@ -76,6 +76,10 @@ char *http_json_heartbeat(const char *username, const Pigeon__V1__HeartbeatReply
 char *http_json_user(const Pigeon__V1__GetUserReply *r, size_t *len);
 /* MarkRead: {"unread": N} */
 char *http_json_read(const Pigeon__V1__MarkReadReply *r, size_t *len);
+/* ReportMessage: {"message_id": N, "state": "delivered" | "marked_as_spam",
+ * "changed": bool}, the state named as /user-stats names its counts; NULL
+ * for a reply without its message. */
+char *http_json_report(const Pigeon__V1__ReportMessageReply *r, size_t *len);
 /* {"status": "SERVING" | ..., "version", "queue_depth", "queue_pending",
  *  "dead_letters", "workers", "uptime_ms"} */
 char *http_json_health(const Pigeon__V1__HealthReply *r, size_t *len);

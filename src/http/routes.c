@@ -30,6 +30,7 @@ static const http_route route_table[HTTP_ROUTE_COUNT] = {
 	[HTTP_ROUTE_USER] = {HTTP_ROUTE_USER, "/users/{username}", GET_HEAD,
 	    sizeof("/users/") - 1},
 	[HTTP_ROUTE_READ] = {HTTP_ROUTE_READ, "/read", HTTP_METHOD_POST},
+	[HTTP_ROUTE_REPORT] = {HTTP_ROUTE_REPORT, "/report", HTTP_METHOD_POST},
 	[HTTP_ROUTE_HEALTHZ] = {HTTP_ROUTE_HEALTHZ, "/healthz", GET_HEAD},
 	[HTTP_ROUTE_METRICS] = {HTTP_ROUTE_METRICS, "/metrics", GET_HEAD},
 	[HTTP_ROUTE_OPENAPI] = {HTTP_ROUTE_OPENAPI, "/openapi.json", GET_HEAD},

@@ -9,6 +9,7 @@
  * spam filter's rules as the worker applies them (flood, rate, dry run,
  * SIGHUP reload).
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,6 +21,7 @@
 #include <cmocka.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <pigeon/pigeon.h>
@@ -491,6 +493,156 @@ test_presence_and_reads_through_the_cli(void **state)
 	assert_int_equal(o.code, 2);
 }
 
+/* Writes len bytes into the file name of dir, which it makes if need be. */
+static void
+put_file(const char *dir, const char *name, const char *bytes, size_t len)
+{
+	char path[600];
+	FILE *fp;
+
+	assert_true(mkdir(dir, 0700) == 0 || errno == EEXIST);
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	assert_non_null(fp = fopen(path, "wb"));
+	assert_int_equal(fwrite(bytes, 1, len, fp), len);
+	fclose(fp);
+}
+
+/* The number after "created_ms": becomes X. */
+static void
+mask_created(char *s)
+{
+	char *p = strstr(s, "\"created_ms\":"), *end;
+
+	assert_non_null(p);
+	p += strlen("\"created_ms\":");
+	assert_true(strtoll(p, &end, 10) > 0);
+	*p = 'X';
+	memmove(p + 1, end, strlen(end) + 1);
+}
+
+/* report both ways, each twice, and its usage errors: Alice's two messages
+ * to Ilya, one the blocklist marks as spam. */
+static void
+test_report_through_the_cli(void **state)
+{
+	fixture *f = *state;
+	cli_says settled = {f, "stats Alice",
+	    "Alice sent: 1 delivered, 1 marked as spam, 0 enqueued, 0 being spam-checked; 0 "
+	    "unread\n"};
+	static const char *const usage = "Usage: pigeon report USER ID --spam|--not-spam\n";
+	char want[256];
+	t_cli_out o;
+
+	fixture_start(f, NULL);
+	CLI_OK(f, "Message 1 from Alice to Ilya queued.\n", "send Alice Ilya 'lunch at noon?'");
+	CLI_OK(f, "Message 2 from Alice to Ilya queued.\n", "send Alice Ilya 'buy now cheap pills'");
+	assert_true(t_wait_every(t_cli_says, &settled, 50, 10000));
+
+	CLI_OK(f, "Message 1 is now marked as spam.\n", "report Ilya 1 --spam");
+	CLI_OK(f, "Message 1 was already marked as spam.\n", "report --spam Ilya 1");
+	CLI_OK(f, "Message 2 is now delivered.\n", "report Ilya 2 --not-spam");
+	CLI_OK(f, "Message 2 was already delivered.\n", "report Ilya 2 --not-spam");
+	cli(f, &o, "--json report Ilya 2 --not-spam");
+	mask_created(o.out);
+	assert_string_equal(o.out,
+	    "{\"changed\":false,\"content\":\"buy now cheap pills\",\"created_ms\":X,\"id\":2,"
+	    "\"read_ms\":0,\"recipient\":\"Ilya\",\"sender\":\"Alice\",\"state\":\"delivered\"}\n");
+	assert_int_equal(o.code, 0);
+	CLI_OK(f,
+	    "Alice sent: 1 delivered, 1 marked as spam, 0 enqueued, 0 being spam-checked; 0 "
+	    "unread\n",
+	    "stats Alice");
+	CLI_OK(f, "#2 TIME from Alice: buy now cheap pills\n", "inbox Ilya");
+	CLI_OK(f,
+	    "Ilya sent: 0 delivered, 0 marked as spam, 0 enqueued, 0 being spam-checked; 1 "
+	    "unread\n",
+	    "stats Ilya");
+	CLI_OK(f, "   1. Alice                1\n", "spammers");
+	CLI_FAIL(f, "pigeon: NOT_FOUND: No message 1 for Alice\n", "report Alice 1 --spam");
+	CLI_FAIL(f, "pigeon: NOT_FOUND: No message 99 for Ilya\n", "report Ilya 99 --not-spam");
+
+	cli(f, &o, "report Ilya 1");
+	snprintf(want, sizeof(want), "pigeon: report takes exactly one of --spam and --not-spam\n%s",
+	    usage);
+	assert_string_equal(o.err, want);
+	assert_int_equal(o.code, 2);
+	cli(f, &o, "report Ilya 1 --spam --not-spam");
+	assert_string_equal(o.err, want);
+	assert_int_equal(o.code, 2);
+	cli(f, &o, "report Ilya 0 --spam");
+	assert_string_equal(o.err, "pigeon: ID is a message id, a positive integer\n");
+	assert_int_equal(o.code, 2);
+	cli(f, &o, "report Ilya --spam");
+	assert_string_equal(o.err, usage);
+	assert_int_equal(o.code, 2);
+	assert_string_equal(o.out, "");
+}
+
+/* train: every regular file of each directory is one text, in batches that
+ * fit the request limit; a file too large or not UTF-8 stops it before
+ * anything is sent. */
+static void
+test_train_through_the_cli(void **state)
+{
+	fixture *f = *state;
+	char spam[400], ham[400], bad[400], args[1400], want[1400];
+	t_cli_out o;
+
+	fixture_start(f, NULL);
+	snprintf(spam, sizeof(spam), "%s/spam", f->env.dir);
+	snprintf(ham, sizeof(ham), "%s/ham", f->env.dir);
+	snprintf(bad, sizeof(bad), "%s/bad", f->env.dir);
+	put_file(spam, "1.txt", "cheap pills, buy now", 20);
+	put_file(spam, "2.txt", "win a free cruise today", 23);
+	put_file(ham, "1.txt", "lunch at noon?", 14);
+	put_file(ham, "2.txt", "the minutes of Monday's meeting", 31);
+	put_file(ham, ".hidden", "r\xc3\xa9sum\xc3\xa9 attached", 17);
+	/* Not a text: a directory inside is no file. */
+	snprintf(args, sizeof(args), "%s/sub", ham);
+	assert_int_equal(mkdir(args, 0700), 0);
+
+	snprintf(args, sizeof(args), "train --spam %s --ham %s", spam, ham);
+	CLI_OK(f, "Learned 2 spam and 3 ham texts (the filter now knows 2 spam and 3 ham).\n",
+	    args);
+	/* A request limit that holds two of these texts a call: the same
+	 * totals over three calls. */
+	snprintf(args, sizeof(args), "--recv-max 4146 train --ham %s --spam %s", ham, spam);
+	CLI_OK(f, "Learned 2 spam and 3 ham texts (the filter now knows 4 spam and 6 ham).\n",
+	    args);
+	snprintf(args, sizeof(args), "--json train --ham %s", ham);
+	CLI_OK(f, "{\"ham\":3,\"ham_learned\":9,\"spam\":0,\"spam_learned\":4}\n", args);
+
+	/* Bad files are each named, and nothing is sent: the next call's
+	 * totals move by its own texts only. */
+	put_file(bad, "a.txt", "fine", 4);
+	put_file(bad, "b.txt", "caf\xe9", 4);
+	put_file(bad, "c.txt", "x\0y", 3);
+	snprintf(args, sizeof(args), "train --spam %s --ham %s", bad, ham);
+	snprintf(want, sizeof(want),
+	    "pigeon: %s/b.txt: not valid UTF-8 (byte 3)\npigeon: %s/c.txt: holds a NUL byte (byte "
+	    "1)\n",
+	    bad, bad);
+	CLI_FAIL(f, want, args);
+	snprintf(args, sizeof(args), "--content-max 20 train --spam %s", spam);
+	snprintf(want, sizeof(want), "pigeon: %s/2.txt: larger than the limit of 20 bytes\n", spam);
+	CLI_FAIL(f, want, args);
+	snprintf(args, sizeof(args), "train --spam %s/none", f->env.dir);
+	snprintf(want, sizeof(want),
+	    "pigeon: %s/none: cannot read the directory: No such file or directory\n", f->env.dir);
+	CLI_FAIL(f, want, args);
+	snprintf(args, sizeof(args), "train --spam %s", spam);
+	CLI_OK(f, "Learned 2 spam and 0 ham texts (the filter now knows 6 spam and 9 ham).\n",
+	    args);
+
+	cli(f, &o, "train");
+	assert_string_equal(o.err, "pigeon: train takes --spam DIR, --ham DIR or both, each once\n"
+				   "Usage: pigeon train --spam DIR --ham DIR\n");
+	assert_int_equal(o.code, 2);
+	snprintf(args, sizeof(args), "train --spam %s --spam %s", spam, spam);
+	cli(f, &o, args);
+	assert_int_equal(o.code, 2);
+}
+
 /* ---- load: 10,000 messages from 10 concurrent clients ---- */
 
 #define LOAD_CLIENTS 10
@@ -874,6 +1026,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_readme_sequence_through_the_cli, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_presence_and_reads_through_the_cli, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_report_through_the_cli, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_train_through_the_cli, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_ten_thousand_messages_from_ten_clients_all_final_and_counted, setup,
 		    teardown),

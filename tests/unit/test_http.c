@@ -53,6 +53,7 @@ test_every_readme_route_is_found(void **state)
 		{"GET", "/users/Alice", HTTP_ROUTE_USER},
 		{"HEAD", "/users/a/b", HTTP_ROUTE_USER},
 		{"POST", "/read", HTTP_ROUTE_READ},
+		{"POST", "/report", HTTP_ROUTE_REPORT},
 		{"GET", "/healthz", HTTP_ROUTE_HEALTHZ},
 		{"HEAD", "/healthz", HTTP_ROUTE_HEALTHZ},
 		{"GET", "/metrics", HTTP_ROUTE_METRICS},
@@ -733,6 +734,74 @@ test_heartbeat_and_read_take_a_username_and_an_id(void **state)
 		http_answer_fini(&ans);
 		http_call_fini(&call);
 	}
+}
+
+/* A report names a message by a positive id and says spam with a JSON
+ * boolean; its answer is the message's state as /user-stats names it. */
+static void
+test_report_takes_an_id_and_a_boolean_and_answers_the_state(void **state)
+{
+	static const struct {
+		const char *body;
+		int code;
+		const char *message;
+	} bad[] = {
+		{"[1]", 400, "Request body must be a JSON object"},
+		{"{\"message_id\": 1, \"spam\": true}", 422, "Missing 'username' in the request body"},
+		{"{\"username\": \"Ilya\", \"spam\": true}", 422,
+		    "Missing 'message_id' in the request body"},
+		{"{\"username\": \"Ilya\", \"message_id\": null, \"spam\": true}", 422,
+		    "Missing 'message_id' in the request body"},
+		{"{\"username\": \"Ilya\", \"message_id\": 0, \"spam\": true}", 422,
+		    "'message_id' must be a positive integer"},
+		{"{\"username\": \"Ilya\", \"message_id\": -3, \"spam\": true}", 422,
+		    "'message_id' must be a positive integer"},
+		{"{\"username\": \"Ilya\", \"message_id\": \"3\", \"spam\": true}", 422,
+		    "'message_id' must be a positive integer"},
+		{"{\"username\": \"Ilya\", \"message_id\": 3}", 422, "Missing 'spam' in the request body"},
+		{"{\"username\": \"Ilya\", \"message_id\": 3, \"spam\": null}", 422,
+		    "Missing 'spam' in the request body"},
+		{"{\"username\": \"Ilya\", \"message_id\": 3, \"spam\": \"true\"}", 422,
+		    "'spam' must be true or false"},
+		{"{\"username\": \"Ilya\", \"message_id\": 3, \"spam\": 1}", 422,
+		    "'spam' must be true or false"},
+	};
+	Pigeon__V1__Message m = PIGEON__V1__MESSAGE__INIT;
+	Pigeon__V1__ReportMessageReply r = PIGEON__V1__REPORT_MESSAGE_REPLY__INIT;
+	http_call call;
+	http_answer ans;
+	size_t len;
+
+	assert_true(prepare(HTTP_ROUTE_REPORT, NULL,
+	    "{\"username\": \"Ilya\", \"message_id\": 7, \"spam\": true}", &call, &ans));
+	assert_string_equal(call.method, "ReportMessage");
+	assert_string_equal(call.req.report.username, "Ilya");
+	assert_int_equal(call.req.report.message_id, 7);
+	assert_true(call.req.report.spam);
+	http_call_fini(&call);
+	assert_true(prepare(HTTP_ROUTE_REPORT, NULL,
+	    "{\"username\": \"Ilya\", \"message_id\": 7, \"spam\": false}", &call, &ans));
+	assert_false(call.req.report.spam);
+	http_call_fini(&call);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_false(prepare(HTTP_ROUTE_REPORT, NULL, bad[i].body, &call, &ans));
+		assert_error(&ans, bad[i].code, bad[i].message);
+		http_answer_fini(&ans);
+		http_call_fini(&call);
+	}
+
+	m.id = 7;
+	m.state = PIGEON__V1__MESSAGE_STATE__MESSAGE_STATE_MARKED_AS_SPAM;
+	r.message = &m;
+	r.changed = true;
+	assert_body(http_json_report(&r, &len), &len,
+	    "{\"message_id\": 7, \"state\": \"marked_as_spam\", \"changed\": true}\n");
+	m.state = PIGEON__V1__MESSAGE_STATE__MESSAGE_STATE_DELIVERED;
+	r.changed = false;
+	assert_body(http_json_report(&r, &len), &len,
+	    "{\"message_id\": 7, \"state\": \"delivered\", \"changed\": false}\n");
+	r.message = NULL;
+	assert_null(http_json_report(&r, &len));
 }
 
 /* The name of /users/{username} is validated as any username, with its
@@ -1484,6 +1553,7 @@ main(void)
 		cmocka_unit_test(test_presence_and_read_answers),
 		cmocka_unit_test(test_inbound_messages_with_read_state_add_read_ms_in_key_order),
 		cmocka_unit_test(test_heartbeat_and_read_take_a_username_and_an_id),
+		cmocka_unit_test(test_report_takes_an_id_and_a_boolean_and_answers_the_state),
 		cmocka_unit_test(test_get_user_validates_the_name_of_the_path),
 		cmocka_unit_test(test_online_users_and_journal),
 		cmocka_unit_test(test_login_builds_login_request),
