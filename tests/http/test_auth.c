@@ -29,8 +29,8 @@
 
 #include "clocks.h"
 #include "harness.h"
+#include "t_curl.h"
 
-#define CURL "/usr/bin/curl"
 #define PASSWORD "correct horse battery"
 /* pigeond's answer to every token that does not verify, and the bridge's to
  * a header that cannot hold one. */
@@ -38,89 +38,12 @@
 #define MALFORMED "Authorization must be Bearer and a session token"
 
 static t_env env;
-static char answers[300];
 static char key_file[300];
 static int stream_no;
 /* Tokens, as POST /login answered them. */
 static char bob[PIGEON_TOKEN_MAX + 1];
 static char carol[PIGEON_TOKEN_MAX + 1];
 static char root[PIGEON_TOKEN_MAX + 1];
-
-typedef struct t_answer {
-	int status;
-	char content_type[128];
-	/* WWW-Authenticate, "" when absent. */
-	char www_authenticate[128];
-	char body[16384];
-} t_answer;
-
-/* Copies the value of header `name` from the header block hdrs (CRLF lines)
- * into out, "" when absent. */
-static void
-t_header(const char *hdrs, const char *name, char *out, size_t cap)
-{
-	size_t n = strlen(name);
-
-	out[0] = '\0';
-	for (const char *line = hdrs; line != NULL && *line != '\0';) {
-		const char *end = strstr(line, "\r\n");
-
-		if (end == NULL)
-			end = line + strlen(line);
-		if (strncasecmp(line, name, n) == 0 && line[n] == ':') {
-			const char *v = line + n + 1;
-
-			while (*v == ' ')
-				v++;
-			snprintf(out, cap, "%.*s", (int)(end - v), v);
-			return;
-		}
-		line = *end != '\0' ? end + 2 : end;
-	}
-}
-
-/* One request with curl: method and path, an Authorization header's value
- * (NULL: none) and a body (NULL: none).  Splits the answer, and appends it to
- * the answers file for the OpenAPI check. */
-static void
-t_http(
-    const char *method, const char *path, const char *authorization, const char *body, t_answer *a)
-{
-	char *cmd, *out, *sep, url[2048];
-	size_t cap = 8192 + (body != NULL ? strlen(body) : 0) +
-	    (authorization != NULL ? strlen(authorization) : 0);
-	int code, n;
-	FILE *log;
-
-	memset(a, 0, sizeof(*a));
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", env.http_port, path);
-	assert_non_null(cmd = malloc(cap));
-	n = snprintf(cmd, cap, CURL " -s -i --max-time 10 -X %s", method);
-	if (authorization != NULL)
-		n += snprintf(cmd + n, cap - (size_t)n, " -H 'Authorization: %s'", authorization);
-	if (body != NULL)
-		n += snprintf(cmd + n, cap - (size_t)n, " -d '%s'", body);
-	snprintf(cmd + n, cap - (size_t)n, " '%s'", url);
-	out = t_sh(cmd, &code);
-	free(cmd);
-	if (code != 0 || (sep = strstr(out, "\r\n\r\n")) == NULL)
-		fail_msg("curl %s %s: exit %d, answer:\n%s", method, path, code, out);
-	*sep = '\0';
-	a->status = (int)strtol(strchr(out, ' ') + 1, NULL, 10);
-	t_header(out, "Content-Type", a->content_type, sizeof(a->content_type));
-	t_header(out, "WWW-Authenticate", a->www_authenticate, sizeof(a->www_authenticate));
-	snprintf(a->body, sizeof(a->body), "%s", sep + 4);
-	free(out);
-
-	/* The answers file of check_openapi.py: tab-separated, the body's
-	 * newlines as \x01. */
-	assert_non_null(log = fopen(answers, "a"));
-	fprintf(log, "%s\t%s\t%03d\t%s\t", method, url, a->status, a->content_type);
-	for (const char *p = a->body; *p != '\0'; p++)
-		fputc(*p == '\n' ? '\x01' : *p, log);
-	fputc('\n', log);
-	fclose(log);
-}
 
 /* "Bearer <token>" for t_http, in a buffer of the caller's. */
 static const char *
@@ -143,24 +66,6 @@ t_expect(const char *method, const char *path, const char *token, const char *bo
 		    want);
 	/* Every 401 names the scheme; nothing else does. */
 	assert_string_equal(a.www_authenticate, status == 401 ? "Bearer" : "");
-}
-
-/* The exact JSON error body of docs/http.md. */
-static const char *
-t_error(int code, const char *message)
-{
-	static char buf[512];
-	const char *reason = code == 401 ? "Unauthorized"
-	    : code == 403                ? "Forbidden"
-	    : code == 404                ? "Not Found"
-	    : code == 418                ? "I'm a teapot"
-	    : code == 422                ? "Unprocessable Entity"
-	    : code == 429                ? "Too Many Requests"
-	                                 : "?";
-
-	snprintf(buf, sizeof(buf), "{\"code\": %d, \"status\": \"%s\", \"message\": \"%s\"}\n",
-	    code, reason, message);
-	return buf;
 }
 
 /* POST /login with a password; on 200 checks the answer's form, that the
@@ -292,7 +197,7 @@ t_group_setup(void **state)
 	free(t_sh(cmd, &code));
 	if (code != 0)
 		return -1;
-	snprintf(answers, sizeof(answers), "%s/answers.tsv", env.dir);
+	t_curl_use(&env);
 	t_env_start(&env,
 	    &(t_env_opts){.tag = "httpauth",
 	        .pigeond_args = pigeond_args,
@@ -714,7 +619,7 @@ test_answers_match_openapi(void **state)
 	assert_non_null(f = fopen(spec, "r"));
 	fclose(f);
 	snprintf(cmd, sizeof(cmd), "python3 %s/tests/http/check_openapi.py %s %s 2>&1",
-	    getenv("PIGEON_SOURCE_DIR"), spec, answers);
+	    getenv("PIGEON_SOURCE_DIR"), spec, t_curl_answers());
 	out = t_sh(cmd, &code);
 	fputs(out, stderr);
 	if (code != 0)

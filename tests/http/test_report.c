@@ -20,79 +20,20 @@
 #include <cmocka.h>
 
 #include "harness.h"
-
-#define CURL "/usr/bin/curl"
+#include "t_curl.h"
 
 static t_env env;
-static char answers[300];
-
-typedef struct t_answer {
-	int status;
-	char content_type[128];
-	char body[16384];
-} t_answer;
-
-/* One request with curl: method, path (already percent-encoded) and a body
- * (NULL: none).  Appends the answer to the answers file for the OpenAPI
- * check. */
-static void
-t_http(const char *method, const char *path, const char *body, t_answer *a)
-{
-	char cmd[4096], url[1024], *out, *meta;
-	int code;
-	FILE *log;
-
-	memset(a, 0, sizeof(*a));
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", env.http_port, path);
-	snprintf(cmd, sizeof(cmd),
-	    CURL " -q -s --max-time 10 -X %s%s%s%s -w '\\n@@@ %%{http_code} %%{content_type}' '%s'",
-	    method, body != NULL ? " --data-binary '" : "", body != NULL ? body : "",
-	    body != NULL ? "'" : "", url);
-	out = t_sh(cmd, &code);
-	if (code != 0 || (meta = strstr(out, "\n@@@ ")) == NULL)
-		fail_msg("curl %s %s: exit %d, answer:\n%s", method, path, code, out);
-	*meta = '\0';
-	meta += 5;
-	a->status = (int)strtol(meta, &meta, 10);
-	snprintf(a->content_type, sizeof(a->content_type), "%s", meta + (*meta == ' '));
-	snprintf(a->body, sizeof(a->body), "%s", out);
-	free(out);
-
-	assert_non_null(log = fopen(answers, "a"));
-	fprintf(log, "%s\t%s\t%03d\t%s\t", method, url, a->status, a->content_type);
-	for (const char *p = a->body; *p != '\0'; p++)
-		fputc(*p == '\n' ? '\x01' : *p, log);
-	fputc('\n', log);
-	fclose(log);
-}
 
 static void
 t_expect(const char *method, const char *path, const char *body, int status, const char *want)
 {
 	t_answer a;
 
-	t_http(method, path, body, &a);
+	t_http(method, path, NULL, body, &a);
 	if (a.status != status || strcmp(a.body, want) != 0)
 		fail_msg("%s %s %s\n  got %d %s\n  want %d %s", method, path,
 		    body != NULL ? body : "", a.status, a.body, status, want);
 	assert_string_equal(a.content_type, "application/json");
-}
-
-/* The exact JSON error body of docs/http.md. */
-static const char *
-t_error(int code, const char *message)
-{
-	static char buf[512];
-	const char *reason = code == 400 ? "Bad Request"
-	    : code == 404                ? "Not Found"
-	    : code == 405                ? "Method Not Allowed"
-	    : code == 418                ? "I'm a teapot"
-	    : code == 422                ? "Unprocessable Entity"
-	                                 : "?";
-
-	snprintf(buf, sizeof(buf), "{\"code\": %d, \"status\": \"%s\", \"message\": \"%s\"}\n",
-	    code, reason, message);
-	return buf;
 }
 
 typedef struct t_url_has {
@@ -106,7 +47,7 @@ t_answer_is(void *arg)
 	t_url_has *h = arg;
 	t_answer a;
 
-	t_http("GET", h->path, NULL, &a);
+	t_http("GET", h->path, NULL, NULL, &a);
 	return a.status == 200 && strcmp(a.body, h->want) == 0;
 }
 
@@ -119,7 +60,7 @@ t_group_setup(void **state)
 	if (access(CURL, X_OK) != 0)
 		return -1;
 	t_env_start(&env, &(t_env_opts){.tag = "httpreport", .http = true, .http_args = http_args});
-	snprintf(answers, sizeof(answers), "%s/answers.tsv", env.dir);
+	t_curl_use(&env);
 	return 0;
 }
 
@@ -141,7 +82,7 @@ t_send(const char *sender, const char *recipient, const char *content)
 
 	snprintf(body, sizeof(body), "{\"sender\": \"%s\", \"recipient\": \"%s\", \"content\": \"%s\"}",
 	    sender, recipient, content);
-	t_http("POST", "/message", body, &a);
+	t_http("POST", "/message", NULL, body, &a);
 	assert_int_equal(a.status, 200);
 	assert_non_null(at = strstr(a.body, "\"id\": "));
 	assert_int_equal(sscanf(at, "\"id\": %llu,", &id), 1);
@@ -309,7 +250,7 @@ test_answers_match_openapi(void **state)
 	free(t_sh(cmd, &code));
 	assert_int_equal(code, 0);
 	snprintf(cmd, sizeof(cmd), "python3 %s/tests/http/check_openapi.py %s %s 2>&1",
-	    getenv("PIGEON_SOURCE_DIR"), spec, answers);
+	    getenv("PIGEON_SOURCE_DIR"), spec, t_curl_answers());
 	out = t_sh(cmd, &code);
 	if (code != 0)
 		fail_msg("%s", out);

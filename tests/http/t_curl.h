@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Requests to pigeon-http with curl, for the http suite's tests: one call
+ * per request, the answer split into status, headers of interest and body,
+ * and every answer logged for check_openapi.py.
+ */
+#ifndef PIGEON_TEST_T_CURL_H
+#define PIGEON_TEST_T_CURL_H
+
+#include "harness.h"
+
+#define CURL "/usr/bin/curl"
+
+typedef struct t_answer {
+	int status;
+	char content_type[128];
+	/* WWW-Authenticate, "" when absent. */
+	char www_authenticate[128];
+	char body[16384];
+} t_answer;
+
+/* Sends the requests to e's pigeon-http (its port read at each request)
+ * and logs the answers in <e's dir>/answers.tsv.  Borrows e. */
+void t_curl_use(const t_env *e);
+/* The answers file: tab-separated method, URL, status, content type and
+ * body (its newlines as \x01), one answer a line. */
+const char *t_curl_answers(void);
+
+/* One request: method and path (already percent-encoded), an Authorization
+ * header's value (NULL: none) and a body (NULL: none).  Fails the test when
+ * curl does. */
+void t_http(
+    const char *method, const char *path, const char *authorization, const char *body, t_answer *a);
+
+/* The exact JSON error body of docs/http.md, in a static buffer. */
+const char *t_error(int code, const char *message);
+
+#endif
