@@ -93,6 +93,27 @@ t_http(
 	fclose(log);
 }
 
+void
+t_curl_check_openapi(void)
+{
+	char spec[300], cmd[1200], *out;
+	int code;
+
+	assert_non_null(curl_env);
+	snprintf(spec, sizeof(spec), "%s/openapi.json", curl_env->dir);
+	snprintf(cmd, sizeof(cmd), CURL " -q -s -f -o '%s' http://127.0.0.1:%d/openapi.json", spec,
+	    curl_env->http_port);
+	free(t_sh(cmd, &code));
+	assert_int_equal(code, 0);
+	snprintf(cmd, sizeof(cmd), "python3 %s/tests/http/check_openapi.py %s %s 2>&1",
+	    getenv("PIGEON_SOURCE_DIR"), spec, answers);
+	out = t_sh(cmd, &code);
+	fputs(out, stderr);
+	if (code != 0)
+		fail_msg("%s", out);
+	free(out);
+}
+
 const char *
 t_error(int code, const char *message)
 {

@@ -32,6 +32,11 @@ const char *t_curl_answers(void);
 void t_http(
     const char *method, const char *path, const char *authorization, const char *body, t_answer *a);
 
+/* Checks every answer logged so far against the bridge's own
+ * /openapi.json with tests/http/check_openapi.py; fails the test, with the
+ * script's findings, when one does not match. */
+void t_curl_check_openapi(void);
+
 /* The exact JSON error body of docs/http.md, in a static buffer. */
 const char *t_error(int code, const char *message);
 

@@ -606,25 +606,8 @@ test_no_token_or_password_in_log_or_metrics(void **state)
 static void
 test_answers_match_openapi(void **state)
 {
-	char spec[300], cmd[1024], *out;
-	int code;
-	FILE *f;
-
 	(void)state;
-	snprintf(spec, sizeof(spec), "%s/openapi.json", env.dir);
-	snprintf(cmd, sizeof(cmd), CURL " -s -o '%s' http://127.0.0.1:%d/openapi.json", spec,
-	    env.http_port);
-	free(t_sh(cmd, &code));
-	assert_int_equal(code, 0);
-	assert_non_null(f = fopen(spec, "r"));
-	fclose(f);
-	snprintf(cmd, sizeof(cmd), "python3 %s/tests/http/check_openapi.py %s %s 2>&1",
-	    getenv("PIGEON_SOURCE_DIR"), spec, t_curl_answers());
-	out = t_sh(cmd, &code);
-	fputs(out, stderr);
-	if (code != 0)
-		fail_msg("%s", out);
-	free(out);
+	t_curl_check_openapi();
 }
 
 int

@@ -240,21 +240,8 @@ test_report_refuses_bad_bodies(void **state)
 static void
 test_answers_match_openapi(void **state)
 {
-	char cmd[1200], spec[300], *out;
-	int code;
-
 	(void)state;
-	snprintf(spec, sizeof(spec), "%s/openapi.json", env.dir);
-	snprintf(cmd, sizeof(cmd), CURL " -q -s -o '%s' http://127.0.0.1:%d/openapi.json", spec,
-	    env.http_port);
-	free(t_sh(cmd, &code));
-	assert_int_equal(code, 0);
-	snprintf(cmd, sizeof(cmd), "python3 %s/tests/http/check_openapi.py %s %s 2>&1",
-	    getenv("PIGEON_SOURCE_DIR"), spec, t_curl_answers());
-	out = t_sh(cmd, &code);
-	if (code != 0)
-		fail_msg("%s", out);
-	free(out);
+	t_curl_check_openapi();
 }
 
 int
