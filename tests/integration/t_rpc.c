@@ -27,6 +27,18 @@ t_login(pigeon_client *c, const char *u)
 	return seq;
 }
 
+void
+t_register(pigeon_client *c, const char *u)
+{
+	Pigeon__V1__RegisterUserRequest req = PIGEON__V1__REGISTER_USER_REQUEST__INIT;
+	Pigeon__V1__RegisterUserReply *rep;
+
+	req.username = (char *)u;
+	assert_int_equal(pigeon_register_user(c, &req, &rep, NULL), PIGEON_OK);
+	assert_string_equal(rep->username, u);
+	pigeon_reply_free(rep);
+}
+
 uint64_t
 t_logout(pigeon_client *c, const char *u)
 {

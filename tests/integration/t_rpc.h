@@ -11,6 +11,8 @@
 
 #include <pigeon/pigeon.h>
 
+/* Registers u as a regular user (open mode). */
+void t_register(pigeon_client *c, const char *u);
 /* Logs u in; returns the LOGIN event's journal sequence. */
 uint64_t t_login(pigeon_client *c, const char *u);
 /* Logs u out; returns the LOGOUT event's journal sequence. */

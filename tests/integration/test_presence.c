@@ -143,17 +143,6 @@ get_user(pigeon_client *c, const char *u, pigeon_status *st)
 	return *st == PIGEON_OK ? rep : NULL;
 }
 
-static void
-register_user(pigeon_client *c, const char *u)
-{
-	Pigeon__V1__RegisterUserRequest req = PIGEON__V1__REGISTER_USER_REQUEST__INIT;
-	Pigeon__V1__RegisterUserReply *rep;
-
-	req.username = (char *)u;
-	assert_int_equal(pigeon_register_user(c, &req, &rep, NULL), PIGEON_OK);
-	pigeon_reply_free(rep);
-}
-
 /* The LOGOUT events of u in the journal: with reason "expired", and
  * without a reason (explicit logouts).  Every expiry's text is the
  * original's "LOGOUT: u". */
@@ -351,7 +340,7 @@ test_get_user_before_and_after(void **state)
 
 	start(f);
 	reg_from = clocks_wall_ms();
-	register_user(f->c, "Zoe");
+	t_register(f->c, "Zoe");
 	reg_by = clocks_wall_ms();
 
 	assert_non_null(u = get_user(f->c, "Zoe", &st));
@@ -478,7 +467,7 @@ test_two_pigeonds_journal_each_of_50_expiries_once(void **state)
 
 	for (int i = 0; i < 50; i++) {
 		snprintf(name, sizeof(name), "p%02d", i);
-		register_user(f->c, name);
+		t_register(f->c, name);
 	}
 	for (int i = 0; i < 50; i++) {
 		snprintf(name, sizeof(name), "p%02d", i);

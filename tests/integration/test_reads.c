@@ -60,17 +60,6 @@ group_teardown(void **state)
 
 /* ---- calls ---- */
 
-static void
-register_user(pigeon_client *c, const char *u)
-{
-	Pigeon__V1__RegisterUserRequest req = PIGEON__V1__REGISTER_USER_REQUEST__INIT;
-	Pigeon__V1__RegisterUserReply *rep;
-
-	req.username = (char *)u;
-	assert_int_equal(pigeon_register_user(c, &req, &rep, NULL), PIGEON_OK);
-	pigeon_reply_free(rep);
-}
-
 /* MarkRead of u up to id: its code; on OK the unread count and how many it
  * marked. */
 static pigeon_status
@@ -242,8 +231,8 @@ subscribe_receipts(receipts *r, const char *const *topics, const char *prober, c
 	so.url = env.pigeond.pub_url;
 	so.topics = topics;
 	so.recv_buf = 8192;
-	register_user(env.client, prober);
-	register_user(env.client, reader);
+	t_register(env.client, prober);
+	t_register(env.client, reader);
 	assert_int_equal(pigeon_subscribe(&sub, &so, on_receipt, r), PIGEON_OK);
 	for (int i = 0; i < 100 && !seen; i++) {
 		uint64_t id = t_send(env.client, prober, reader, "probe");
@@ -283,8 +272,8 @@ test_unread_counts_and_partial_repeated_mark_read(void **state)
 	int64_t read_ms[IDS_MAX], before, after;
 	Pigeon__V1__UserStats *us;
 
-	register_user(env.client, "Sam");
-	register_user(env.client, "Rita");
+	t_register(env.client, "Sam");
+	t_register(env.client, "Rita");
 	sub = subscribe_receipts(&rc, topics, "Pa", "Pb");
 	rc.sender = "Sam";
 	rc.reader = "Rita";
@@ -379,8 +368,8 @@ test_spam_is_never_unread_and_unknown_users_are_not_found(void **state)
 	uint64_t ids[IDS_MAX];
 	int64_t read_ms[IDS_MAX];
 
-	register_user(env.client, "Spammy");
-	register_user(env.client, "Vic");
+	t_register(env.client, "Spammy");
+	t_register(env.client, "Vic");
 	spam = t_send(env.client, "Spammy", "Vic", "buy now, cheap pills");
 	ham = t_send(env.client, "Spammy", "Vic", "see you at noon");
 	wait_settled((const char *const[]){"Spammy"}, 1);
@@ -499,9 +488,9 @@ test_reads_racing_deliveries_keep_exact_totals(void **state)
 	size_t total_read = 0, total_unread = 0, delivered = 0;
 
 	for (int i = 0; i < SENDERS; i++)
-		register_user(env.client, race_senders[i]);
+		t_register(env.client, race_senders[i]);
 	for (int i = 0; i < 2; i++)
-		register_user(env.client, race_readers[i]);
+		t_register(env.client, race_readers[i]);
 	sub = subscribe_receipts(&rc, topics, "Pc", "Pd");
 
 	for (int i = 0; i < 2; i++) {
@@ -697,9 +686,9 @@ test_reports_both_ways_fix_stats_boards_inbox_and_journal(void **state)
 	bool changed;
 	char msg[256], want[128];
 
-	register_user(env.client, "Ann");
-	register_user(env.client, "Ben");
-	register_user(env.client, "Cid");
+	t_register(env.client, "Ann");
+	t_register(env.client, "Ben");
+	t_register(env.client, "Cid");
 	lunch = t_send(env.client, "Ann", "Ben", "lunch at noon?");
 	hello = t_send(env.client, "Ann", "Ben", "hello there");
 	pills = t_send(env.client, "Ann", "Ben", "buy now cheap pills");
@@ -842,8 +831,8 @@ test_a_classifier_trained_by_train_catches_what_no_rule_does(void **state)
 	double score;
 	int used = 0;
 
-	register_user(env.client, "Tess");
-	register_user(env.client, "Uma");
+	t_register(env.client, "Tess");
+	t_register(env.client, "Uma");
 	before = t_send(env.client, "Tess", "Uma", VOUCHER);
 	wait_settled((const char *const[]){"Tess"}, 1);
 	us = stats(env.client, "Tess");
