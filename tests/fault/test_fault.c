@@ -4,10 +4,10 @@
  * and redis-server, injects one fault (a worker killed or frozen, Redis
  * stopped, killed or out of memory, pigeond killed, a poison message,
  * resent requests, connections dropped mid-handshake, the pigeond sweeping
- * expired sessions killed), lets the system drain, and then recomputes the truth
- * from what the clients were told (load.h): lost, duplicated and unexpected
- * messages must all be 0, and every counter, leaderboard entry and journal
- * event must match.
+ * expired sessions killed, pigeond killed under MarkRead calls), lets the
+ * system drain, and then recomputes the truth from what the clients were
+ * told (load.h): lost, duplicated and unexpected messages must all be 0, and
+ * every counter, leaderboard entry and journal event must match.
  *
  * Run one test by name: `test_fault worker_sigkill`.  PIGEON_FAULT_SCALE
  * divides the message counts (the sanitizer build sets 4); the default is
@@ -1008,6 +1008,515 @@ test_presence_two_sweepers(void **state)
 	f_presence_truth(&b, n);
 }
 
+/* Reads: MarkRead from several readers while pigeond is SIGKILLed.  The
+ * mark_read script marks each message once, whole or not at all, so however
+ * the kills fall, the stored read state is exactly "read up to the last
+ * acknowledged up_to_id", and no message gets a second READ receipt. */
+
+#define F_READERS 4
+/* Messages each reader's MarkRead calls advance by. */
+#define F_READ_STEP 7
+#define F_READ_KILLS 3
+
+typedef struct f_reads {
+	/* Messages covered by answered calls, all readers; kills made. */
+	size_t progress;
+	size_t total;
+	size_t kills;
+	/* Readers inside a MarkRead call now. */
+	int in_call;
+} f_reads;
+
+typedef struct f_reader {
+	const char *url;
+	f_reads *run;
+	char name[32];
+	/* Its messages' ids, ascending; it reads up to ids[stop - 1]. */
+	uint64_t *ids;
+	size_t n, stop;
+	/* What its answered calls said: the last up_to_id and unread count,
+	 * and the sum of marked. */
+	uint64_t last_up_to, last_unread, marked;
+	size_t calls, answered, zero_marked, bad_replies;
+	size_t failed[PIGEON_STATUS_COUNT];
+	bool gave_up;
+	pthread_t thread;
+} f_reader;
+
+typedef struct f_read_gate {
+	const f_reads *run;
+	size_t next, stop;
+} f_read_gate;
+
+/* A reader runs at most a quarter of its messages ahead of the kills: the
+ * call that reaches (k + 1) quarters of them waits for kill k.  So the kills,
+ * made at a quarter, half and three quarters of the progress of all readers,
+ * fall while readers are still calling, and the last call of each waits for
+ * the last kill. */
+static bool
+f_read_gate_open(void *arg)
+{
+	const f_read_gate *g = arg;
+	size_t q = g->next * 4 / g->stop;
+	size_t due = q >= 2 ? q - 1 : 0;
+
+	if (due > F_READ_KILLS)
+		due = F_READ_KILLS;
+	return __atomic_load_n(&g->run->kills, __ATOMIC_ACQUIRE) >= due;
+}
+
+/* Marks its messages read F_READ_STEP at a time through a client with a retry
+ * policy.  A call that fails all the same (its deadline passed while pigeond
+ * was down) is made again with the same up_to_id: MarkRead is idempotent.
+ * It runs on its own thread, which cannot fail the test: it records. */
+static void *
+f_reader_main(void *arg)
+{
+	f_reader *r = arg;
+	pigeon_client_opts co = {.url = r->url, .deadline_ms = 10000,
+	    .retry = {.max_attempts = 20, .initial_backoff_ms = 20, .max_backoff_ms = 500}};
+	pigeon_client *c;
+	size_t done = 0;
+	int64_t t0 = t_now_ms();
+
+	if (pigeon_client_open_opts(&c, &co) != PIGEON_OK) {
+		r->gave_up = true;
+		return NULL;
+	}
+	while (done < r->stop && !r->gave_up) {
+		size_t next = done + F_READ_STEP < r->stop ? done + F_READ_STEP : r->stop;
+		f_read_gate g = {r->run, next, r->stop};
+		Pigeon__V1__MarkReadRequest req = PIGEON__V1__MARK_READ_REQUEST__INIT;
+		Pigeon__V1__MarkReadReply *rep = NULL;
+		pigeon_status st;
+
+		t_wait_every(f_read_gate_open, &g, 1, 60000);
+		req.username = r->name;
+		req.up_to_id = r->ids[next - 1];
+		do {
+			__atomic_fetch_add(&r->run->in_call, 1, __ATOMIC_RELAXED);
+			st = pigeon_mark_read(c, &req, &rep, NULL);
+			__atomic_fetch_sub(&r->run->in_call, 1, __ATOMIC_RELAXED);
+			r->calls++;
+			if (st != PIGEON_OK)
+				r->failed[st]++;
+			if (st != PIGEON_OK &&
+			    ((st != PIGEON_UNAVAILABLE && st != PIGEON_DEADLINE_EXCEEDED) ||
+				t_now_ms() - t0 > 60000))
+				r->gave_up = true;
+		} while (st != PIGEON_OK && !r->gave_up);
+		if (st != PIGEON_OK)
+			break;
+		r->answered++;
+		r->bad_replies += strcmp(rep->username, r->name) != 0;
+		r->last_up_to = req.up_to_id;
+		r->last_unread = rep->unread;
+		r->marked += rep->marked;
+		r->zero_marked += rep->marked == 0;
+		pigeon_reply_free(rep);
+		__atomic_fetch_add(&r->run->progress, next - done, __ATOMIC_RELAXED);
+		done = next;
+	}
+	pigeon_client_close(c);
+	return NULL;
+}
+
+/* The READ receipts heard on receipts/<each sender> and receipts/rdp (the
+ * probe's sender): per message id how many and the time of the last, and
+ * the time of every receipt, in the order heard. */
+typedef struct f_receipts {
+	pthread_mutex_t mu;
+	uint64_t max_id;
+	unsigned *per_id;
+	int64_t *time_of;
+	int64_t *times;
+	size_t n_times, cap_times;
+	size_t others;
+	uint64_t probe_heard;
+} f_receipts;
+
+static void
+f_on_receipt(const char *topic, const Pigeon__V1__Event *ev, void *arg)
+{
+	f_receipts *rc = arg;
+
+	(void)topic;
+	pthread_mutex_lock(&rc->mu);
+	if (ev->type != PIGEON__V1__EVENT_TYPE__EVENT_TYPE_READ || ev->time_ms <= 0) {
+		rc->others++;
+	} else {
+		if (rc->n_times < rc->cap_times)
+			rc->times[rc->n_times++] = ev->time_ms;
+		else
+			rc->others++;
+		if (strcmp(ev->username, "rdp") == 0) {
+			rc->probe_heard = ev->message_id;
+		} else if (ev->message_id <= rc->max_id) {
+			rc->per_id[ev->message_id]++;
+			rc->time_of[ev->message_id] = ev->time_ms;
+		} else {
+			rc->others++;
+		}
+	}
+	pthread_mutex_unlock(&rc->mu);
+}
+
+typedef struct f_probe_wait {
+	f_receipts *rc;
+	uint64_t id;
+} f_probe_wait;
+
+static bool
+f_probe_heard(void *arg)
+{
+	f_probe_wait *w = arg;
+	bool got;
+
+	pthread_mutex_lock(&w->rc->mu);
+	got = w->rc->probe_heard == w->id;
+	pthread_mutex_unlock(&w->rc->mu);
+	return got;
+}
+
+/* Sends rdp a message to rdq, waits for its delivery, marks it read, until
+ * its READ is heard (300 ms per try, 100 tries): every READ published before
+ * it on the same connection has been heard by then. */
+static void
+f_probe_receipt(pigeon_client *c, f_receipts *rc)
+{
+	bool got = false;
+
+	for (int i = 0; i < 100 && !got; i++) {
+		Pigeon__V1__SendMessageRequest sreq = PIGEON__V1__SEND_MESSAGE_REQUEST__INIT;
+		Pigeon__V1__SendMessageReply *srep;
+		Pigeon__V1__MarkReadRequest mreq = PIGEON__V1__MARK_READ_REQUEST__INIT;
+		Pigeon__V1__MarkReadReply *mrep;
+		f_probe_wait w = {rc, 0};
+
+		sreq.sender = "rdp";
+		sreq.recipient = "rdq";
+		sreq.content = "probe";
+		assert_int_equal(pigeon_send_message(c, &sreq, &srep, NULL), PIGEON_OK);
+		w.id = srep->message->id;
+		pigeon_reply_free(srep);
+		assert_true(load_drain(env.e.rpc_url, 60000));
+		mreq.username = "rdq";
+		mreq.up_to_id = w.id;
+		assert_int_equal(pigeon_mark_read(c, &mreq, &mrep, NULL), PIGEON_OK);
+		pigeon_reply_free(mrep);
+		got = t_wait_for(f_probe_heard, &w, 300);
+	}
+	assert_true(got);
+}
+
+/* Redis's clock, ms: the clock of read_ms and of the receipts' time_ms. */
+static int64_t
+f_redis_now_ms(void)
+{
+	return f_redis_int("EVAL \"local t = redis.call('TIME') "
+			   "return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\" 0");
+}
+
+static int
+f_cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The ids of u's unread set in Redis, ascending; returns how many (at most
+ * cap). */
+static size_t
+f_unread_set(const char *u, uint64_t *ids, size_t cap)
+{
+	char cmd[200];
+	char *out, *line, *save = NULL;
+	size_t n = 0;
+	int code;
+
+	snprintf(cmd, sizeof(cmd), "redis-cli -p %d ZRANGE 'pigeon:{u:%s}:unread' 0 -1",
+	    env.e.redis.port, u);
+	out = t_sh(cmd, &code);
+	assert_int_equal(code, 0);
+	for (line = strtok_r(out, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save))
+		if (line[0] != '\0' && n < cap)
+			ids[n++] = strtoull(line, NULL, 10);
+	free(out);
+	qsort(ids, n, sizeof(*ids), f_cmp_u64);
+	return n;
+}
+
+/* The window between kills that t falls in strictly, or -1 when t falls
+ * within a kill (from SIGKILL to the new pigeond serving, both on Redis's
+ * clock): only one relay was subscribed to Redis in a window. */
+static int
+f_window_of(int64_t t, const int64_t (*at)[2], int kills)
+{
+	for (int k = 0; k <= kills; k++) {
+		int64_t after = k == 0 ? INT64_MIN : at[k - 1][1];
+		int64_t before = k == kills ? INT64_MAX : at[k][0];
+
+		if (t > after && t < before)
+			return k;
+	}
+	return -1;
+}
+
+/* 13. Four readers mark their messages read, 7 at a time, while pigeond is
+ * SIGKILLed and started again on the same addresses three times; the truth
+ * is recomputed from the stored messages, the unread counts and sets, and
+ * the READ receipts heard. */
+static void
+test_reads_pigeond_sigkill(void **state)
+{
+	const size_t per_reader = scaled(400);
+	load_opts o = f_opts("rd", per_reader * F_READERS);
+	pigeon_client_opts co = {.url = env.e.rpc_url, .deadline_ms = 10000,
+	    .retry = {.max_attempts = 20, .initial_backoff_ms = 20, .max_backoff_ms = 500}};
+	const char *const topics[] = {"receipts/rds0", "receipts/rds1", "receipts/rdp", NULL};
+	pigeon_subscribe_opts so = {.topics = topics, .recv_buf = 8192};
+	load_msg *msgs = calloc(o.messages, sizeof(*msgs));
+	f_reader rd[F_READERS];
+	f_reads run = {0};
+	f_receipts rc = {0};
+	int64_t kills_at[F_READ_KILLS][2], lo[F_READ_KILLS + 1], hi[F_READ_KILLS + 1];
+	size_t progress_at[F_READ_KILLS];
+	int in_call_at[F_READ_KILLS];
+	size_t twice = 0, missing = 0, bad_time = 0, n_heard = 0, unread_heard = 0;
+	size_t bracketed = 0, in_kills = 0, read_total = 0, marked_total = 0, calls = 0;
+	size_t failed[PIGEON_STATUS_COUNT] = {0};
+	pigeon_subscription *sub;
+	pigeon_client *c;
+	load_result lr;
+	int64_t t0;
+
+	assert_non_null(msgs);
+	/* The pub socket on a fixed address too, so the subscription follows
+	 * every restart. */
+	snprintf(env.e.pub_url, sizeof(env.e.pub_url), "ipc://%s/pub.sock", env.e.dir);
+	o.senders = 2;
+	o.recipients = F_READERS;
+	o.spam_every = 0;
+	f_pigeond_start("all", "300", NULL);
+	assert_true(load_register(&o));
+	assert_int_equal(pigeon_client_open_opts(&c, &co), PIGEON_OK);
+	for (int k = 0; k < 2; k++) {
+		Pigeon__V1__RegisterUserRequest req = PIGEON__V1__REGISTER_USER_REQUEST__INIT;
+		Pigeon__V1__RegisterUserReply *rep;
+
+		req.username = k == 0 ? "rdp" : "rdq";
+		assert_int_equal(pigeon_register_user(c, &req, &rep, NULL), PIGEON_OK);
+		pigeon_reply_free(rep);
+	}
+	/* Every message sent and delivered before the first MarkRead. */
+	load_run(&o, msgs, &lr);
+	assert_int_equal(lr.acked, o.messages);
+	assert_true(load_drain(env.e.rpc_url, 60000));
+
+	for (unsigned k = 0; k < F_READERS; k++) {
+		rd[k] = (f_reader){.url = env.e.rpc_url, .run = &run, .n = 0};
+		snprintf(rd[k].name, sizeof(rd[k].name), "rdr%u", k);
+		rd[k].ids = calloc(per_reader, sizeof(uint64_t));
+		assert_non_null(rd[k].ids);
+	}
+	for (size_t i = 0; i < o.messages; i++) {
+		f_reader *r = &rd[(i / o.senders) % o.recipients];
+
+		assert_true(msgs[i].acked);
+		assert_true(r->n < per_reader);
+		r->ids[r->n++] = msgs[i].id;
+		if (msgs[i].id > rc.max_id)
+			rc.max_id = msgs[i].id;
+	}
+	assert_int_equal(pthread_mutex_init(&rc.mu, NULL), 0);
+	rc.per_id = calloc(rc.max_id + 1, sizeof(*rc.per_id));
+	rc.time_of = calloc(rc.max_id + 1, sizeof(*rc.time_of));
+	rc.cap_times = 2 * o.messages + 1000;
+	rc.times = calloc(rc.cap_times, sizeof(*rc.times));
+	assert_non_null(rc.per_id);
+	assert_non_null(rc.time_of);
+	assert_non_null(rc.times);
+	so.url = env.e.pub_url;
+	assert_int_equal(pigeon_subscribe(&sub, &so, f_on_receipt, &rc), PIGEON_OK);
+	f_probe_receipt(c, &rc);
+
+	/* A fifth of each reader's messages stays unread. */
+	for (unsigned k = 0; k < F_READERS; k++) {
+		assert_int_equal(rd[k].n, per_reader);
+		qsort(rd[k].ids, rd[k].n, sizeof(uint64_t), f_cmp_u64);
+		rd[k].stop = rd[k].n - rd[k].n / 5;
+		run.total += rd[k].stop;
+	}
+	t0 = t_now_ms();
+	for (unsigned k = 0; k < F_READERS; k++)
+		assert_int_equal(pthread_create(&rd[k].thread, NULL, f_reader_main, &rd[k]), 0);
+	for (int k = 0; k < F_READ_KILLS; k++) {
+		f_at_least part = {&run.progress, run.total * (size_t)(k + 1) / (F_READ_KILLS + 1)};
+
+		assert_true(t_wait_every(f_reached, &part, 1, 60000));
+		kills_at[k][0] = f_redis_now_ms();
+		in_call_at[k] = __atomic_load_n(&run.in_call, __ATOMIC_RELAXED);
+		progress_at[k] = __atomic_load_n(&run.progress, __ATOMIC_RELAXED);
+		assert_int_equal(t_proc_stop(&env.e.pigeond.proc, SIGKILL), 128 + SIGKILL);
+		f_pigeond_start("all", "300", NULL);
+		kills_at[k][1] = f_redis_now_ms();
+		__atomic_store_n(&run.kills, (size_t)k + 1, __ATOMIC_RELEASE);
+		fprintf(stderr,
+		    "reads_pigeond_sigkill: kill %d with %zu of %zu messages marked, %d calls in "
+		    "flight; serving again after %lld ms\n",
+		    k + 1, progress_at[k], run.total, in_call_at[k],
+		    (long long)(kills_at[k][1] - kills_at[k][0]));
+	}
+	for (unsigned k = 0; k < F_READERS; k++)
+		pthread_join(rd[k].thread, NULL);
+	fprintf(stderr, "reads_pigeond_sigkill: readers done in %lld ms\n",
+	    (long long)(t_now_ms() - t0));
+	/* Every READ published by the last pigeond before the probe's is heard. */
+	f_probe_receipt(c, &rc);
+	pigeon_subscription_close(sub);
+
+	for (int k = 0; k < F_READ_KILLS; k++) {
+		assert_true(progress_at[k] < run.total);
+		assert_true(kills_at[k][0] <= kills_at[k][1]);
+	}
+	/* Receipts are pub/sub: those published while no relay was subscribed
+	 * to Redis (pigeond dead or starting), queued in a relay that died, or
+	 * sent before the subscription reconnected are lost.  So every message
+	 * gets at most one, and one exactly when it was read between two
+	 * receipts heard in the same window between kills: within a window one
+	 * relay forwards every READ that Redis publishes, in Redis's order, on
+	 * one connection to the subscription (whose queues, 1,024 events in
+	 * pigeond and 8,192 here, this pace never fills), so hearing a later one
+	 * proves the earlier ones went through.  Here, the span of the receipts heard in
+	 * each window (Redis's clock, the probes' included). */
+	for (int k = 0; k <= F_READ_KILLS; k++) {
+		lo[k] = INT64_MAX;
+		hi[k] = INT64_MIN;
+	}
+	for (size_t i = 0; i < rc.n_times; i++) {
+		int w = f_window_of(rc.times[i], (const int64_t(*)[2])kills_at, F_READ_KILLS);
+
+		if (w >= 0 && rc.times[i] < lo[w])
+			lo[w] = rc.times[i];
+		if (w >= 0 && rc.times[i] > hi[w])
+			hi[w] = rc.times[i];
+	}
+
+	for (unsigned k = 0; k < F_READERS; k++) {
+		f_reader *r = &rd[k];
+		Pigeon__V1__ListInboundMessagesRequest req =
+		    PIGEON__V1__LIST_INBOUND_MESSAGES_REQUEST__INIT;
+		Pigeon__V1__GetUserStatsRequest sreq = PIGEON__V1__GET_USER_STATS_REQUEST__INIT;
+		Pigeon__V1__UserStats *us;
+		uint64_t *ids = calloc(r->n + 1, sizeof(uint64_t));
+		uint64_t *unread = calloc(r->n + 1, sizeof(uint64_t));
+		uint64_t *in_set = calloc(r->n + 1, sizeof(uint64_t));
+		size_t n = 0, n_unread = 0, n_set, wrong_read = 0;
+
+		assert_non_null(ids);
+		assert_non_null(unread);
+		assert_non_null(in_set);
+		assert_false(r->gave_up);
+		assert_int_equal(r->bad_replies, 0);
+		assert_int_equal(r->last_up_to, r->ids[r->stop - 1]);
+		req.username = r->name;
+		req.page_size = 100;
+		do {
+			Pigeon__V1__ListInboundMessagesReply *rep;
+
+			assert_int_equal(pigeon_list_inbound_messages(c, &req, &rep, NULL),
+			    PIGEON_OK);
+			for (size_t i = 0; i < rep->n_messages; i++) {
+				const Pigeon__V1__Message *m = rep->messages[i];
+				bool read = m->read_ms > 0;
+				unsigned heard_m = m->id <= rc.max_id ? rc.per_id[m->id] : 0;
+				int w = f_window_of(m->read_ms, (const int64_t(*)[2])kills_at,
+				    F_READ_KILLS);
+
+				assert_true(n < r->n);
+				ids[n++] = m->id;
+				/* Read exactly up to the last acknowledged up_to_id. */
+				wrong_read += read != (m->id <= r->last_up_to);
+				if (!read) {
+					unread[n_unread++] = m->id;
+					unread_heard += heard_m > 0;
+					continue;
+				}
+				read_total++;
+				n_heard += heard_m > 0;
+				twice += heard_m > 1;
+				bad_time += heard_m > 0 && rc.time_of[m->id] != m->read_ms;
+				/* Read between two receipts heard in one window: its own
+				 * must have been heard, once. */
+				in_kills += w < 0;
+				if (w >= 0 && lo[w] < m->read_ms && m->read_ms < hi[w]) {
+					bracketed++;
+					missing += heard_m != 1;
+				}
+			}
+			req.cursor = rep->next_cursor;
+			pigeon_reply_free(rep);
+		} while (req.cursor != 0);
+		qsort(ids, n, sizeof(uint64_t), f_cmp_u64);
+		qsort(unread, n_unread, sizeof(uint64_t), f_cmp_u64);
+		assert_int_equal(n, r->n);
+		assert_memory_equal(ids, r->ids, n * sizeof(uint64_t));
+		assert_int_equal(wrong_read, 0);
+		assert_int_equal(n_unread, r->n - r->stop);
+		/* The last answer's unread count is the final one: nothing ran
+		 * after it. */
+		assert_int_equal(r->last_unread, n_unread);
+		sreq.username = r->name;
+		assert_int_equal(pigeon_get_user_stats(c, &sreq, &us, NULL), PIGEON_OK);
+		assert_int_equal(us->unread, n_unread);
+		pigeon_reply_free(us);
+		n_set = f_unread_set(r->name, in_set, r->n + 1);
+		assert_int_equal(n_set, n_unread);
+		assert_memory_equal(in_set, unread, n_set * sizeof(uint64_t));
+		/* Each message is marked by one execution of the script; an answer
+		 * from the de-duplication table repeats that execution's count, and
+		 * a retry at a new pigeond finds the work done: the sum of marked
+		 * over the answers cannot exceed the messages read. */
+		assert_true(r->marked <= r->stop);
+		marked_total += r->marked;
+		calls += r->calls;
+		for (int s = 0; s < PIGEON_STATUS_COUNT; s++)
+			failed[s] += r->failed[s];
+		fprintf(stderr,
+		    "reads_pigeond_sigkill: %s: %zu messages, %zu read, %zu unread; %zu calls, "
+		    "%zu answered (%zu marking 0), marked %llu in all\n",
+		    r->name, r->n, r->stop, n_unread, r->calls, r->answered, r->zero_marked,
+		    (unsigned long long)r->marked);
+		free(in_set);
+		free(unread);
+		free(ids);
+		free(r->ids);
+	}
+	fprintf(stderr,
+	    "reads_pigeond_sigkill: read=%zu marked_in_answers=%zu calls=%zu "
+	    "failed_unavailable=%zu failed_deadline=%zu receipts_heard=%zu heard_twice=%zu "
+	    "read_during_kills=%zu bracketed=%zu bracketed_not_heard_once=%zu bad_time=%zu "
+	    "heard_for_unread=%zu other_events=%zu\n",
+	    read_total, marked_total, calls, failed[PIGEON_UNAVAILABLE],
+	    failed[PIGEON_DEADLINE_EXCEEDED], n_heard, twice, in_kills, bracketed, missing,
+	    bad_time, unread_heard, rc.others);
+	assert_int_equal(read_total, run.total);
+	assert_true(marked_total <= read_total);
+	assert_int_equal(twice, 0);
+	assert_int_equal(bad_time, 0);
+	assert_int_equal(unread_heard, 0);
+	assert_int_equal(rc.others, 0);
+	assert_int_equal(missing, 0);
+	assert_true(bracketed > 0);
+	pigeon_client_close(c);
+	pthread_mutex_destroy(&rc.mu);
+	free(rc.times);
+	free(rc.time_of);
+	free(rc.per_id);
+	free(msgs);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1024,6 +1533,7 @@ main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_broken_handshakes, f_setup, f_teardown),
 		cmocka_unit_test_setup_teardown(test_presence_sigkill, f_setup, f_teardown),
 		cmocka_unit_test_setup_teardown(test_presence_two_sweepers, f_setup, f_teardown),
+		cmocka_unit_test_setup_teardown(test_reads_pigeond_sigkill, f_setup, f_teardown),
 	};
 
 	if (argc > 1) {
