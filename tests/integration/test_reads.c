@@ -27,6 +27,7 @@
 
 #include "clocks.h"
 #include "harness.h"
+#include "t_hiredis.h"
 #include "t_rpc.h"
 
 /* Deadlines of waits that must end well before them (valgrind is slow). */
@@ -859,6 +860,16 @@ test_a_classifier_trained_by_train_catches_what_no_rule_does(void **state)
 	want.spam = (long)s2;
 	assert_true(t_wait_every(model_learned, &want, 100, WAIT_MS));
 	assert_int_equal(metric("pigeon_worker_spam_model_learned{kind=\"ham\"}"), (long)h2);
+	/* The model in use was built from the counts as they are now. */
+	{
+		redisContext *rc = t_redis_connect(&env.redis);
+
+		assert_non_null(rc);
+		assert_int_equal(metric("pigeon_worker_spam_model_version"),
+		    t_redis_int(rc, "HGET pigeon:{bayes}:learned version"));
+		redisFree(rc);
+	}
+	assert_true(metric("pigeon_worker_spam_model_loads_total") >= 1);
 
 	after = t_send(env.client, "Tess", "Uma", VOUCHER);
 	meet = t_send(env.client, "Tess", "Uma", "see you at the office at 3");
