@@ -247,6 +247,10 @@ texts_read_dir(texts *t, const char *dir, size_t max, texts_problem_fn problem, 
 		} else if (r > 0) {
 			complain(problem, arg, "%s: larger than the limit of %zu bytes", path, max);
 			bad = true;
+		} else if (len == 0) {
+			complain(problem, arg, "%s: empty", path);
+			bad = true;
+			free(text);
 		} else if (memchr(text, '\0', len) != NULL) {
 			complain(problem, arg, "%s: holds a NUL byte (byte %zu)", path,
 			    (size_t)((char *)memchr(text, '\0', len) - text));

@@ -529,6 +529,10 @@ check_texts(void *call, const char *field, char *const *texts, size_t n, size_t 
 	for (size_t i = 0; i < n; i++) {
 		size_t len = strlen(texts[i]);
 
+		if (len == 0) {
+			rpc_call_fail(call, PIGEON_INVALID_ARGUMENT, "%s[%zu] is empty", field, i);
+			return false;
+		}
 		if (len > content_max) {
 			rpc_call_fail(call, PIGEON_RESOURCE_EXHAUSTED,
 			    "%s[%zu]: " PIGEON_CONTENT_TOO_LARGE " of %zu bytes", field, i, content_max);

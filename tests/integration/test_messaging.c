@@ -617,11 +617,12 @@ test_train_through_the_cli(void **state)
 	put_file(bad, "a.txt", "fine", 4);
 	put_file(bad, "b.txt", "caf\xe9", 4);
 	put_file(bad, "c.txt", "x\0y", 3);
+	put_file(bad, "d.txt", "", 0);
 	snprintf(args, sizeof(args), "train --spam %s --ham %s", bad, ham);
 	snprintf(want, sizeof(want),
 	    "pigeon: %s/b.txt: not valid UTF-8 (byte 3)\npigeon: %s/c.txt: holds a NUL byte (byte "
-	    "1)\n",
-	    bad, bad);
+	    "1)\npigeon: %s/d.txt: empty\n",
+	    bad, bad, bad);
 	CLI_FAIL(f, want, args);
 	snprintf(args, sizeof(args), "--content-max 20 train --spam %s", spam);
 	snprintf(want, sizeof(want), "pigeon: %s/2.txt: larger than the limit of 20 bytes\n", spam);

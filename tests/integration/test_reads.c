@@ -856,6 +856,13 @@ test_a_classifier_trained_by_train_catches_what_no_rule_does(void **state)
 	assert_int_equal(h2, h1 + TRAIN_EACH);
 	assert_true(s2 >= 2 * TRAIN_EACH && h2 >= 2 * TRAIN_EACH);
 	assert_int_equal(train(env.client, NULL, 0, NULL, 0, &s1, &h1), PIGEON_INVALID_ARGUMENT);
+	/* An empty text would count as a message learned with no token. */
+	{
+		char *empty[] = {""};
+
+		assert_int_equal(train(env.client, spam, 1, empty, 1, &s1, &h1),
+		    PIGEON_INVALID_ARGUMENT);
+	}
 
 	want.spam = (long)s2;
 	assert_true(t_wait_every(model_learned, &want, 100, WAIT_MS));
