@@ -454,40 +454,73 @@ bayes_pairs(const redisReply *flat, bool spam, store_bayes_fn fn, void *arg)
 	}
 }
 
+/* Walks one of the count hashes with HSCAN, COUNT BAYES_SCAN_COUNT a
+ * call: each call holds Redis for a fraction of a millisecond, where one
+ * HGETALL of a large model would hold it for tens. */
+#define BAYES_SCAN_COUNT "1000"
+
+static pigeon_status
+bayes_scan(store_queue *q, const char *key, bool spam, store_bayes_fn fn, void *arg)
+{
+	char cursor[24] = "0";
+
+	do {
+		const char *argv[] = {"HSCAN", key, cursor, "COUNT", BAYES_SCAN_COUNT};
+		redisReply *r;
+
+		if ((r = command_argv(q, 5, argv)) == NULL)
+			return PIGEON_UNAVAILABLE;
+		if (r->type == REDIS_REPLY_ERROR) {
+			pigeon_status rv = status_of_error_reply(q, r, "bayes scan");
+
+			freeReplyObject(r);
+			return rv;
+		}
+		if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+		    r->element[0]->type != REDIS_REPLY_STRING || r->element[0]->len >= sizeof(cursor) ||
+		    r->element[1]->type != REDIS_REPLY_ARRAY) {
+			freeReplyObject(r);
+			return PIGEON_INTERNAL;
+		}
+		memcpy(cursor, r->element[0]->str, r->element[0]->len + 1);
+		bayes_pairs(r->element[1], spam, fn, arg);
+		freeReplyObject(r);
+	} while (strcmp(cursor, "0") != 0);
+	return PIGEON_OK;
+}
+
 pigeon_status
 store_queue_bayes_read(store_queue *q, uint64_t *version, uint32_t *spam_msgs,
     uint32_t *ham_msgs, store_bayes_fn fn, void *arg)
 {
-	store_cmd cmd = STORE_CMD_INIT;
-	redisReply *r = NULL;
+	const char *argv[] = {"HMGET", "pigeon:{bayes}:learned", "version", "spam", "ham"};
+	unsigned long long v[3] = {0, 0, 0};
+	redisReply *r;
 	pigeon_status rv;
 
 	if ((rv = ensure_connected(q)) != PIGEON_OK)
 		return rv;
-	store_cmd_evalsha(&cmd, q->shas[STORE_SCRIPT_READ_BAYES], 0);
-	if ((rv = send_scripts(q, &cmd, 1, &r)) != PIGEON_OK)
-		goto done;
+	if ((r = command_argv(q, 5, argv)) == NULL)
+		return PIGEON_UNAVAILABLE;
 	if (r->type == REDIS_REPLY_ERROR) {
 		rv = status_of_error_reply(q, r, "bayes read");
-		goto done;
-	}
-	if (r->type != REDIS_REPLY_ARRAY || r->elements != 5 ||
-	    r->element[0]->type != REDIS_REPLY_INTEGER || r->element[1]->type != REDIS_REPLY_INTEGER ||
-	    r->element[2]->type != REDIS_REPLY_INTEGER || r->element[3]->type != REDIS_REPLY_ARRAY ||
-	    r->element[4]->type != REDIS_REPLY_ARRAY) {
+	} else if (r->type != REDIS_REPLY_ARRAY || r->elements != 3) {
 		rv = PIGEON_INTERNAL;
-		goto done;
+	} else {
+		for (size_t i = 0; i < 3; i++)
+			if (r->element[i]->type == REDIS_REPLY_STRING &&
+			    sscanf(r->element[i]->str, "%llu", &v[i]) != 1)
+				rv = PIGEON_INTERNAL;
 	}
-	*version = r->element[0]->integer > 0 ? (uint64_t)r->element[0]->integer : 0;
-	*spam_msgs = r->element[1]->integer > 0 ? (uint32_t)r->element[1]->integer : 0;
-	*ham_msgs = r->element[2]->integer > 0 ? (uint32_t)r->element[2]->integer : 0;
-	bayes_pairs(r->element[3], true, fn, arg);
-	bayes_pairs(r->element[4], false, fn, arg);
-done:
-	if (r != NULL)
-		freeReplyObject(r);
-	store_cmd_fini(&cmd);
-	return rv;
+	freeReplyObject(r);
+	if (rv != PIGEON_OK)
+		return rv;
+	*version = v[0];
+	*spam_msgs = v[1] > UINT32_MAX ? UINT32_MAX : (uint32_t)v[1];
+	*ham_msgs = v[2] > UINT32_MAX ? UINT32_MAX : (uint32_t)v[2];
+	if ((rv = bayes_scan(q, "pigeon:{bayes}:spam", true, fn, arg)) != PIGEON_OK)
+		return rv;
+	return bayes_scan(q, "pigeon:{bayes}:ham", false, fn, arg);
 }
 
 static const char *const verdict_words[] = {

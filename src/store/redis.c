@@ -31,7 +31,6 @@ extern const char store_lua_mark_read[];
 extern const char store_lua_read_message[];
 extern const char store_lua_report[];
 extern const char store_lua_train[];
-extern const char store_lua_read_bayes[];
 
 static const char *const script_texts[STORE_SCRIPT_COUNT] = {
 	[STORE_SCRIPT_LOGIN] = store_lua_login,
@@ -57,7 +56,6 @@ static const char *const script_texts[STORE_SCRIPT_COUNT] = {
 	[STORE_SCRIPT_READ_MESSAGE] = store_lua_read_message,
 	[STORE_SCRIPT_REPORT] = store_lua_report,
 	[STORE_SCRIPT_TRAIN] = store_lua_train,
-	[STORE_SCRIPT_READ_BAYES] = store_lua_read_bayes,
 };
 
 const char *
