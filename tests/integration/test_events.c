@@ -256,7 +256,9 @@ static void
 test_nngcat_receives_a_login_on_the_journal_topic_within_one_second(void **state)
 {
 	char log[300];
-	char *argv[] = {NNGCAT, "--sub", "--dial", env.pigeond.pub_url, "--subscribe",
+	/* --async: pigeond serves RPCs before its pub socket listens, and a
+	 * dial refused at once would end nngcat; this one keeps trying. */
+	char *argv[] = {NNGCAT, "--sub", "--async", "--dial", env.pigeond.pub_url, "--subscribe",
 		PIGEON_TOPIC_JOURNAL, "--quoted", NULL};
 	t_file_has h;
 	t_proc cat;
