@@ -10,11 +10,24 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 static const t_env *curl_env;
 static char answers[300];
+
+int
+t_curl_start(t_env *e, const char *tag)
+{
+	static const char *const http_args[] = {"--threads", "2", NULL};
+
+	if (access(CURL, X_OK) != 0)
+		return -1;
+	t_env_start(e, &(t_env_opts){.tag = tag, .http = true, .http_args = http_args});
+	t_curl_use(e);
+	return 0;
+}
 
 void
 t_curl_use(const t_env *e)
@@ -91,6 +104,29 @@ t_http(
 		fputc(*p == '\n' ? '\x01' : *p, log);
 	fputc('\n', log);
 	fclose(log);
+}
+
+void
+t_expect_json(const char *method, const char *path, const char *body, int status,
+    const char *want)
+{
+	t_answer a;
+
+	t_http(method, path, NULL, body, &a);
+	if (a.status != status || strcmp(a.body, want) != 0)
+		fail_msg("%s %s %s\n  got %d %s\n  want %d %s", method, path,
+		    body != NULL ? body : "", a.status, a.body, status, want);
+	assert_string_equal(a.content_type, "application/json");
+}
+
+bool
+t_answer_is(void *arg)
+{
+	t_url_has *h = arg;
+	t_answer a;
+
+	t_http("GET", h->path, NULL, NULL, &a);
+	return a.status == 200 && strcmp(a.body, h->want) == 0;
 }
 
 void

@@ -7,6 +7,8 @@
 #ifndef PIGEON_TEST_T_CURL_H
 #define PIGEON_TEST_T_CURL_H
 
+#include <stdbool.h>
+
 #include "harness.h"
 
 #define CURL "/usr/bin/curl"
@@ -18,6 +20,11 @@ typedef struct t_answer {
 	char www_authenticate[128];
 	char body[16384];
 } t_answer;
+
+/* Starts Redis, pigeond and pigeon-http (--threads 2, open mode) in e,
+ * named by tag, and sends the requests there: a group setup.  -1 when curl
+ * is missing. */
+int t_curl_start(t_env *e, const char *tag);
 
 /* Sends the requests to e's pigeon-http (its port read at each request)
  * and logs the answers in <e's dir>/answers.tsv.  Borrows e. */
@@ -31,6 +38,18 @@ const char *t_curl_answers(void);
  * curl does. */
 void t_http(
     const char *method, const char *path, const char *authorization, const char *body, t_answer *a);
+
+/* One request without a token, which must answer status with the body
+ * want, as JSON; fails the test with both answers otherwise. */
+void t_expect_json(const char *method, const char *path, const char *body, int status,
+    const char *want);
+
+/* For t_wait_for: true once GET path answers 200 with the body want. */
+typedef struct t_url_has {
+	const char *path;
+	const char *want;
+} t_url_has;
+bool t_answer_is(void *arg);
 
 /* Checks every answer logged so far against the bridge's own
  * /openapi.json with tests/http/check_openapi.py; fails the test, with the

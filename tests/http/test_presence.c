@@ -27,18 +27,6 @@
 
 static t_env env;
 
-static void
-t_expect(const char *method, const char *path, const char *body, int status, const char *want)
-{
-	t_answer a;
-
-	t_http(method, path, NULL, body, &a);
-	if (a.status != status || strcmp(a.body, want) != 0)
-		fail_msg("%s %s %s\n  got %d %s\n  want %d %s", method, path,
-		    body != NULL ? body : "", a.status, a.body, status, want);
-	assert_string_equal(a.content_type, "application/json");
-}
-
 /* Replaces the number after each `"key": ` in text with X, unless it is 0,
  * and returns the smallest number replaced (0 when none was). */
 static long long
@@ -67,14 +55,8 @@ t_mask(char *text, const char *key)
 static int
 t_group_setup(void **state)
 {
-	static const char *const http_args[] = {"--threads", "2", NULL};
-
 	(void)state;
-	if (access(CURL, X_OK) != 0)
-		return -1;
-	t_env_start(&env, &(t_env_opts){.tag = "httppresence", .http = true, .http_args = http_args});
-	t_curl_use(&env);
-	return 0;
+	return t_curl_start(&env, "httppresence");
 }
 
 static int
@@ -92,7 +74,7 @@ test_heartbeat_answers_online_and_its_deadline(void **state)
 	t_answer a;
 
 	(void)state;
-	t_expect("POST", "/heartbeat", "{\"username\": \"Malory\"}", 200,
+	t_expect_json("POST", "/heartbeat", "{\"username\": \"Malory\"}", 200,
 	    "{\"username\": \"Malory\", \"online\": false, \"expires_ms\": 0}\n");
 	t_http("POST", "/login", NULL, "{\"username\": \"Ilya\"}", &a);
 	assert_int_equal(a.status, 200);
@@ -104,14 +86,14 @@ test_heartbeat_answers_online_and_its_deadline(void **state)
 	/* pigeond's default presence TTL, 60 s, from about now. */
 	assert_true(expires >= before + 50000 && expires <= before + 70000);
 
-	t_expect("POST", "/heartbeat", "{\"username\": \"nobody\"}", 404,
+	t_expect_json("POST", "/heartbeat", "{\"username\": \"nobody\"}", 404,
 	    t_error(404, "Couldn't find user with username nobody"));
-	t_expect("POST", "/heartbeat", "[1]", 400, t_error(400, "Request body must be a JSON object"));
-	t_expect("POST", "/heartbeat", "{}", 422,
+	t_expect_json("POST", "/heartbeat", "[1]", 400, t_error(400, "Request body must be a JSON object"));
+	t_expect_json("POST", "/heartbeat", "{}", 422,
 	    t_error(422, "Missing 'username' in the request body"));
-	t_expect("POST", "/heartbeat", "{\"username\": 5}", 422,
+	t_expect_json("POST", "/heartbeat", "{\"username\": 5}", 422,
 	    t_error(422, "'username' must be a string"));
-	t_expect("GET", "/heartbeat", NULL, 405,
+	t_expect_json("GET", "/heartbeat", NULL, 405,
 	    t_error(405, "The method is not allowed for the requested URL"));
 }
 
@@ -122,7 +104,7 @@ test_get_user_shows_role_presence_and_times(void **state)
 
 	(void)state;
 	/* A user of the users file, never seen: no times. */
-	t_expect("GET", "/users/Dizzzmas", NULL, 200,
+	t_expect_json("GET", "/users/Dizzzmas", NULL, 200,
 	    "{\"username\": \"Dizzzmas\", \"role\": \"admin\", \"online\": false, \"last_seen_ms\": 0, "
 	    "\"created_ms\": 0}\n");
 	t_http("POST", "/login", NULL, "{\"username\": \"Dizzzmas\"}", &a);
@@ -140,7 +122,7 @@ test_get_user_shows_role_presence_and_times(void **state)
 				    "\"last_seen_ms\": X, \"created_ms\": 0}\n");
 
 	/* A registered user has a creation time. */
-	t_expect("POST", "/users", "{\"username\": \"newbie\"}", 201,
+	t_expect_json("POST", "/users", "{\"username\": \"newbie\"}", 201,
 	    "{\"username\": \"newbie\", \"role\": \"regular\"}\n");
 	t_http("GET", "/users/newbie", NULL, NULL, &a);
 	assert_int_equal(a.status, 200);
@@ -148,32 +130,17 @@ test_get_user_shows_role_presence_and_times(void **state)
 	assert_string_equal(a.body, "{\"username\": \"newbie\", \"role\": \"regular\", \"online\": false, "
 				    "\"last_seen_ms\": 0, \"created_ms\": X}\n");
 
-	t_expect("GET", "/users/nobody", NULL, 404,
+	t_expect_json("GET", "/users/nobody", NULL, 404,
 	    t_error(404, "Couldn't find user with username nobody"));
-	t_expect("GET", "/users/a%20b", NULL, 422,
+	t_expect_json("GET", "/users/a%20b", NULL, 422,
 	    t_error(422, "Invalid 'username': username contains a space or control character"));
-	t_expect("GET", "/users/Ilya%00", NULL, 422,
+	t_expect_json("GET", "/users/Ilya%00", NULL, 422,
 	    t_error(422, "Invalid 'username': username contains a space or control character"));
-	t_expect("GET", "/users/%zz", NULL, 400, t_error(400, "Malformed percent-escape in the path"));
-	t_expect("GET", "/users/", NULL, 404,
+	t_expect_json("GET", "/users/%zz", NULL, 400, t_error(400, "Malformed percent-escape in the path"));
+	t_expect_json("GET", "/users/", NULL, 404,
 	    t_error(404, "The requested URL was not found on the server"));
-	t_expect("POST", "/users/Ilya", "{}", 405,
+	t_expect_json("POST", "/users/Ilya", "{}", 405,
 	    t_error(405, "The method is not allowed for the requested URL"));
-}
-
-typedef struct t_url_has {
-	const char *path;
-	const char *want;
-} t_url_has;
-
-static bool
-t_answer_is(void *arg)
-{
-	t_url_has *h = arg;
-	t_answer a;
-
-	t_http("GET", h->path, NULL, NULL, &a);
-	return a.status == 200 && strcmp(a.body, h->want) == 0;
 }
 
 /* The stream's frames without an id (a user's own events), each "time_ms"
@@ -232,9 +199,9 @@ test_read_marks_once_counts_and_tells_the_sender(void **state)
 	t_answer a;
 
 	(void)state;
-	t_expect("POST", "/users", "{\"username\": \"reader\"}", 201,
+	t_expect_json("POST", "/users", "{\"username\": \"reader\"}", 201,
 	    "{\"username\": \"reader\", \"role\": \"regular\"}\n");
-	t_expect("GET", "/events?username=nobody", NULL, 404,
+	t_expect_json("GET", "/events?username=nobody", NULL, 404,
 	    t_error(404, "Couldn't find user with username nobody"));
 	snprintf(file, sizeof(file), "%s/alice-stream.txt", env.dir);
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/events?username=Alice", env.http_port);
@@ -251,11 +218,11 @@ test_read_marks_once_counts_and_tells_the_sender(void **state)
 	assert_true(t_wait_every(t_answer_is, &delivered, 50, 10000));
 
 	snprintf(body, sizeof(body), "{\"username\": \"reader\", \"up_to_id\": %llu}", id[1]);
-	t_expect("POST", "/read", body, 200, "{\"unread\": 1}\n");
-	t_expect("POST", "/read", body, 200, "{\"unread\": 1}\n");
+	t_expect_json("POST", "/read", body, 200, "{\"unread\": 1}\n");
+	t_expect_json("POST", "/read", body, 200, "{\"unread\": 1}\n");
 	snprintf(body, sizeof(body), "{\"username\": \"reader\", \"up_to_id\": %llu}", id[0]);
-	t_expect("POST", "/read", body, 200, "{\"unread\": 1}\n");
-	t_expect("GET", "/user-stats?username=reader", NULL, 200,
+	t_expect_json("POST", "/read", body, 200, "{\"unread\": 1}\n");
+	t_expect_json("GET", "/user-stats?username=reader", NULL, 200,
 	    "{\"being_spam_checked\": 0, \"delivered\": 0, \"enqueued\": 0, \"marked_as_spam\": 0, "
 	    "\"unread\": 1}\n");
 
@@ -275,8 +242,8 @@ test_read_marks_once_counts_and_tells_the_sender(void **state)
 	    "{\"inbound_messages\": [{\"content\": \"note 3\", \"id\": %llu, \"read_ms\": 0, "
 	    "\"recipient\": \"reader\", \"sender\": \"Alice\"}], \"next_cursor\": 0}\n",
 	    id[2]);
-	t_expect("GET", "/inbound-messages?username=reader&unread=1", NULL, 200, want);
-	t_expect("GET", "/inbound-messages?username=reader&unread=true", NULL, 200, want);
+	t_expect_json("GET", "/inbound-messages?username=reader&unread=1", NULL, 200, want);
+	t_expect_json("GET", "/inbound-messages?username=reader&unread=true", NULL, 200, want);
 	/* Without it, the original's four keys. */
 	snprintf(want, sizeof(want),
 	    "{\"inbound_messages\": [{\"content\": \"note 1\", \"id\": %llu, \"recipient\": "
@@ -284,13 +251,13 @@ test_read_marks_once_counts_and_tells_the_sender(void **state)
 	    "\"recipient\": \"reader\", \"sender\": \"Alice\"}, {\"content\": \"note 3\", \"id\": "
 	    "%llu, \"recipient\": \"reader\", \"sender\": \"Alice\"}], \"next_cursor\": 0}\n",
 	    id[0], id[1], id[2]);
-	t_expect("GET", "/inbound-messages?username=reader", NULL, 200, want);
-	t_expect("GET", "/inbound-messages?username=reader&unread=2", NULL, 422,
+	t_expect_json("GET", "/inbound-messages?username=reader", NULL, 200, want);
+	t_expect_json("GET", "/inbound-messages?username=reader&unread=2", NULL, 422,
 	    t_error(422, "'unread' must be 1, true, 0 or false"));
 
 	/* The third read: its READ comes after any the calls above made. */
 	snprintf(body, sizeof(body), "{\"username\": \"reader\", \"up_to_id\": %llu}", id[2]);
-	t_expect("POST", "/read", body, 200, "{\"unread\": 0}\n");
+	t_expect_json("POST", "/read", body, 200, "{\"unread\": 0}\n");
 	snprintf(want, sizeof(want), "\"message_id\": %llu", id[2]);
 	t_stream_wait(file, want);
 	frames = t_own_frames(file);
@@ -314,23 +281,23 @@ static void
 test_read_refuses_bad_bodies(void **state)
 {
 	(void)state;
-	t_expect("POST", "/read", "{\"username\": \"nobody\", \"up_to_id\": 1}", 404,
+	t_expect_json("POST", "/read", "{\"username\": \"nobody\", \"up_to_id\": 1}", 404,
 	    t_error(404, "Couldn't find user with username nobody"));
-	t_expect("POST", "/read", "not json", 400,
+	t_expect_json("POST", "/read", "not json", 400,
 	    t_error(400, "Request body is not valid JSON: '[' or '{' expected near 'not' (line 1, "
 			 "column 3)"));
-	t_expect("POST", "/read", "[]", 400, t_error(400, "Request body must be a JSON object"));
-	t_expect("POST", "/read", "{\"up_to_id\": 1}", 422,
+	t_expect_json("POST", "/read", "[]", 400, t_error(400, "Request body must be a JSON object"));
+	t_expect_json("POST", "/read", "{\"up_to_id\": 1}", 422,
 	    t_error(422, "Missing 'username' in the request body"));
-	t_expect("POST", "/read", "{\"username\": \"reader\"}", 422,
+	t_expect_json("POST", "/read", "{\"username\": \"reader\"}", 422,
 	    t_error(422, "Missing 'up_to_id' in the request body"));
-	t_expect("POST", "/read", "{\"username\": \"reader\", \"up_to_id\": -1}", 422,
+	t_expect_json("POST", "/read", "{\"username\": \"reader\", \"up_to_id\": -1}", 422,
 	    t_error(422, "'up_to_id' must be a non-negative integer"));
-	t_expect("POST", "/read", "{\"username\": \"reader\", \"up_to_id\": \"3\"}", 422,
+	t_expect_json("POST", "/read", "{\"username\": \"reader\", \"up_to_id\": \"3\"}", 422,
 	    t_error(422, "'up_to_id' must be a non-negative integer"));
-	t_expect("POST", "/read", "{\"username\": \"reader\", \"up_to_id\": 2.5}", 422,
+	t_expect_json("POST", "/read", "{\"username\": \"reader\", \"up_to_id\": 2.5}", 422,
 	    t_error(422, "'up_to_id' must be a non-negative integer"));
-	t_expect("POST", "/read", "{\"username\": \"reader\", \"up_to_id\": 0}", 200,
+	t_expect_json("POST", "/read", "{\"username\": \"reader\", \"up_to_id\": 0}", 200,
 	    "{\"unread\": 0}\n");
 }
 

@@ -24,44 +24,11 @@
 
 static t_env env;
 
-static void
-t_expect(const char *method, const char *path, const char *body, int status, const char *want)
-{
-	t_answer a;
-
-	t_http(method, path, NULL, body, &a);
-	if (a.status != status || strcmp(a.body, want) != 0)
-		fail_msg("%s %s %s\n  got %d %s\n  want %d %s", method, path,
-		    body != NULL ? body : "", a.status, a.body, status, want);
-	assert_string_equal(a.content_type, "application/json");
-}
-
-typedef struct t_url_has {
-	const char *path;
-	const char *want;
-} t_url_has;
-
-static bool
-t_answer_is(void *arg)
-{
-	t_url_has *h = arg;
-	t_answer a;
-
-	t_http("GET", h->path, NULL, NULL, &a);
-	return a.status == 200 && strcmp(a.body, h->want) == 0;
-}
-
 static int
 t_group_setup(void **state)
 {
-	static const char *const http_args[] = {"--threads", "2", NULL};
-
 	(void)state;
-	if (access(CURL, X_OK) != 0)
-		return -1;
-	t_env_start(&env, &(t_env_opts){.tag = "httpreport", .http = true, .http_args = http_args});
-	t_curl_use(&env);
-	return 0;
+	return t_curl_start(&env, "httpreport");
 }
 
 static int
@@ -99,7 +66,7 @@ t_report(const char *user, unsigned long long id, bool spam, const char *state, 
 	    user, id, spam ? "true" : "false");
 	snprintf(want, sizeof(want), "{\"message_id\": %llu, \"state\": \"%s\", \"changed\": %s}\n",
 	    id, state, changed ? "true" : "false");
-	t_expect("POST", "/report", body, 200, want);
+	t_expect_json("POST", "/report", body, 200, want);
 }
 
 /* ann's counts as /user-stats answers them (she reads nothing). */
@@ -140,100 +107,100 @@ test_reports_both_ways_move_the_message_and_its_counts(void **state)
 	t_url_has settled = {"/user-stats?username=ann", NULL};
 
 	(void)state;
-	t_expect("POST", "/users", "{\"username\": \"ann\"}", 201,
+	t_expect_json("POST", "/users", "{\"username\": \"ann\"}", 201,
 	    "{\"username\": \"ann\", \"role\": \"regular\"}\n");
-	t_expect("POST", "/users", "{\"username\": \"ben\"}", 201,
+	t_expect_json("POST", "/users", "{\"username\": \"ben\"}", 201,
 	    "{\"username\": \"ben\", \"role\": \"regular\"}\n");
-	t_expect("POST", "/users", "{\"username\": \"cid\"}", 201,
+	t_expect_json("POST", "/users", "{\"username\": \"cid\"}", 201,
 	    "{\"username\": \"cid\", \"role\": \"regular\"}\n");
 	lunch = t_send("ann", "ben", "lunch at noon?");
 	pills = t_send("ann", "ben", "buy now cheap pills");
 	settled.want = t_ann_stats(1, 1);
 	assert_true(t_wait_every(t_answer_is, &settled, 50, 10000));
-	t_expect("GET", "/user-stats?username=ben", NULL, 200, t_ben_stats(1));
+	t_expect_json("GET", "/user-stats?username=ben", NULL, 200, t_ben_stats(1));
 
 	t_report("ben", lunch, true, "marked_as_spam", true);
-	t_expect("GET", "/user-stats?username=ann", NULL, 200, t_ann_stats(0, 2));
-	t_expect("GET", "/user-stats?username=ben", NULL, 200, t_ben_stats(0));
-	t_expect("GET", "/inbound-messages?username=ben", NULL, 200,
+	t_expect_json("GET", "/user-stats?username=ann", NULL, 200, t_ann_stats(0, 2));
+	t_expect_json("GET", "/user-stats?username=ben", NULL, 200, t_ben_stats(0));
+	t_expect_json("GET", "/inbound-messages?username=ben", NULL, 200,
 	    "{\"inbound_messages\": [], \"next_cursor\": 0}\n");
-	t_expect("GET", "/spammer-stats", NULL, 200, "{\"spammers\": [[\"ann\", 2.0]]}\n");
-	t_expect("GET", "/chatter-stats", NULL, 200, "{\"chatters\": []}\n");
+	t_expect_json("GET", "/spammer-stats", NULL, 200, "{\"spammers\": [[\"ann\", 2.0]]}\n");
+	t_expect_json("GET", "/chatter-stats", NULL, 200, "{\"chatters\": []}\n");
 	snprintf(want, sizeof(want),
 	    "{\"events\": [\"SPAM: message with id %llu by ann\", \"SPAM: message with id %llu by "
 	    "ann\"], \"next_cursor\": 0}\n",
 	    lunch, pills);
-	t_expect("GET", "/event-journal", NULL, 200, want);
+	t_expect_json("GET", "/event-journal", NULL, 200, want);
 	/* Again: nothing changes, nothing more is journaled. */
 	t_report("ben", lunch, true, "marked_as_spam", false);
-	t_expect("GET", "/user-stats?username=ann", NULL, 200, t_ann_stats(0, 2));
-	t_expect("GET", "/event-journal", NULL, 200, want);
+	t_expect_json("GET", "/user-stats?username=ann", NULL, 200, t_ann_stats(0, 2));
+	t_expect_json("GET", "/event-journal", NULL, 200, want);
 
 	/* The blocked message was not spam after all: delivered, unread. */
 	t_report("ben", pills, false, "delivered", true);
 	t_report("ben", pills, false, "delivered", false);
-	t_expect("GET", "/user-stats?username=ann", NULL, 200, t_ann_stats(1, 1));
-	t_expect("GET", "/user-stats?username=ben", NULL, 200, t_ben_stats(1));
+	t_expect_json("GET", "/user-stats?username=ann", NULL, 200, t_ann_stats(1, 1));
+	t_expect_json("GET", "/user-stats?username=ben", NULL, 200, t_ben_stats(1));
 	snprintf(want, sizeof(want),
 	    "{\"inbound_messages\": [{\"content\": \"buy now cheap pills\", \"id\": %llu, "
 	    "\"recipient\": \"ben\", \"sender\": \"ann\"}], \"next_cursor\": 0}\n",
 	    pills);
-	t_expect("GET", "/inbound-messages?username=ben", NULL, 200, want);
-	t_expect("GET", "/chatter-stats", NULL, 200, "{\"chatters\": [[\"ann\", 1.0]]}\n");
+	t_expect_json("GET", "/inbound-messages?username=ben", NULL, 200, want);
+	t_expect_json("GET", "/chatter-stats", NULL, 200, "{\"chatters\": [[\"ann\", 1.0]]}\n");
 
 	/* And the first back: both delivered, nothing marked. */
 	t_report("ben", lunch, false, "delivered", true);
-	t_expect("GET", "/user-stats?username=ann", NULL, 200, t_ann_stats(2, 0));
-	t_expect("GET", "/user-stats?username=ben", NULL, 200, t_ben_stats(2));
-	t_expect("GET", "/spammer-stats", NULL, 200, "{\"spammers\": []}\n");
+	t_expect_json("GET", "/user-stats?username=ann", NULL, 200, t_ann_stats(2, 0));
+	t_expect_json("GET", "/user-stats?username=ben", NULL, 200, t_ben_stats(2));
+	t_expect_json("GET", "/spammer-stats", NULL, 200, "{\"spammers\": []}\n");
 	snprintf(want, sizeof(want),
 	    "{\"inbound_messages\": [{\"content\": \"lunch at noon?\", \"id\": %llu, \"recipient\": "
 	    "\"ben\", \"sender\": \"ann\"}, {\"content\": \"buy now cheap pills\", \"id\": %llu, "
 	    "\"recipient\": \"ben\", \"sender\": \"ann\"}], \"next_cursor\": 0}\n",
 	    lunch, pills);
-	t_expect("GET", "/inbound-messages?username=ben", NULL, 200, want);
+	t_expect_json("GET", "/inbound-messages?username=ben", NULL, 200, want);
 
 	/* Another user's message and a missing one answer alike. */
 	snprintf(body, sizeof(body),
 	    "{\"username\": \"cid\", \"message_id\": %llu, \"spam\": true}", lunch);
 	snprintf(message, sizeof(message), "No message %llu for cid", lunch);
-	t_expect("POST", "/report", body, 404, t_error(404, message));
-	t_expect("POST", "/report", "{\"username\": \"ben\", \"message_id\": 999999, \"spam\": true}",
+	t_expect_json("POST", "/report", body, 404, t_error(404, message));
+	t_expect_json("POST", "/report", "{\"username\": \"ben\", \"message_id\": 999999, \"spam\": true}",
 	    404, t_error(404, "No message 999999 for ben"));
-	t_expect("POST", "/report",
+	t_expect_json("POST", "/report",
 	    "{\"username\": \"nobody\", \"message_id\": 999999, \"spam\": true}", 404,
 	    t_error(404, "No message 999999 for nobody"));
-	t_expect("GET", "/user-stats?username=ann", NULL, 200, t_ann_stats(2, 0));
+	t_expect_json("GET", "/user-stats?username=ann", NULL, 200, t_ann_stats(2, 0));
 }
 
 static void
 test_report_refuses_bad_bodies(void **state)
 {
 	(void)state;
-	t_expect("POST", "/report", "not json", 400,
+	t_expect_json("POST", "/report", "not json", 400,
 	    t_error(400, "Request body is not valid JSON: '[' or '{' expected near 'not' (line 1, "
 			 "column 3)"));
-	t_expect("POST", "/report", "{\"username\": \"ben\", \"message_id\": 1, \"spam\": tru}", 400,
+	t_expect_json("POST", "/report", "{\"username\": \"ben\", \"message_id\": 1, \"spam\": tru}", 400,
 	    t_error(400, "Request body is not valid JSON: invalid token near 'tru' (line 1, column "
 			 "48)"));
-	t_expect("POST", "/report", "[]", 400, t_error(400, "Request body must be a JSON object"));
-	t_expect("POST", "/report", "{\"message_id\": 1, \"spam\": true}", 422,
+	t_expect_json("POST", "/report", "[]", 400, t_error(400, "Request body must be a JSON object"));
+	t_expect_json("POST", "/report", "{\"message_id\": 1, \"spam\": true}", 422,
 	    t_error(422, "Missing 'username' in the request body"));
-	t_expect("POST", "/report", "{\"username\": \"ben\", \"spam\": true}", 422,
+	t_expect_json("POST", "/report", "{\"username\": \"ben\", \"spam\": true}", 422,
 	    t_error(422, "Missing 'message_id' in the request body"));
-	t_expect("POST", "/report", "{\"username\": \"ben\", \"message_id\": 0, \"spam\": true}", 422,
+	t_expect_json("POST", "/report", "{\"username\": \"ben\", \"message_id\": 0, \"spam\": true}", 422,
 	    t_error(422, "'message_id' must be a positive integer"));
-	t_expect("POST", "/report", "{\"username\": \"ben\", \"message_id\": -1, \"spam\": true}",
+	t_expect_json("POST", "/report", "{\"username\": \"ben\", \"message_id\": -1, \"spam\": true}",
 	    422, t_error(422, "'message_id' must be a positive integer"));
-	t_expect("POST", "/report", "{\"username\": \"ben\", \"message_id\": 1.5, \"spam\": true}",
+	t_expect_json("POST", "/report", "{\"username\": \"ben\", \"message_id\": 1.5, \"spam\": true}",
 	    422, t_error(422, "'message_id' must be a positive integer"));
-	t_expect("POST", "/report", "{\"username\": \"ben\", \"message_id\": 1}", 422,
+	t_expect_json("POST", "/report", "{\"username\": \"ben\", \"message_id\": 1}", 422,
 	    t_error(422, "Missing 'spam' in the request body"));
-	t_expect("POST", "/report", "{\"username\": \"ben\", \"message_id\": 1, \"spam\": \"true\"}",
+	t_expect_json("POST", "/report", "{\"username\": \"ben\", \"message_id\": 1, \"spam\": \"true\"}",
 	    422, t_error(422, "'spam' must be true or false"));
-	t_expect("POST", "/report", "{\"username\": \"ben\", \"message_id\": 1, \"spam\": 1}", 422,
+	t_expect_json("POST", "/report", "{\"username\": \"ben\", \"message_id\": 1, \"spam\": 1}", 422,
 	    t_error(422, "'spam' must be true or false"));
-	t_expect("GET", "/report", NULL, 405,
+	t_expect_json("GET", "/report", NULL, 405,
 	    t_error(405, "The method is not allowed for the requested URL"));
 }
 
