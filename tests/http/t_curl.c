@@ -130,11 +130,12 @@ t_answer_is(void *arg)
 }
 
 void
-t_curl_check_openapi(void)
+t_test_answers_match_openapi(void **state)
 {
 	char spec[300], cmd[1200], *out;
 	int code;
 
+	(void)state;
 	assert_non_null(curl_env);
 	snprintf(spec, sizeof(spec), "%s/openapi.json", curl_env->dir);
 	snprintf(cmd, sizeof(cmd), CURL " -q -s -f -o '%s' http://127.0.0.1:%d/openapi.json", spec,

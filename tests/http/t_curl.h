@@ -51,10 +51,10 @@ typedef struct t_url_has {
 } t_url_has;
 bool t_answer_is(void *arg);
 
-/* Checks every answer logged so far against the bridge's own
- * /openapi.json with tests/http/check_openapi.py; fails the test, with the
- * script's findings, when one does not match. */
-void t_curl_check_openapi(void);
+/* A cmocka test, run last: checks every answer logged so far against the
+ * bridge's own /openapi.json with tests/http/check_openapi.py, and fails,
+ * with the script's findings, when one does not match. */
+void t_test_answers_match_openapi(void **state);
 
 /* The exact JSON error body of docs/http.md, in a static buffer. */
 const char *t_error(int code, const char *message);

@@ -602,14 +602,6 @@ test_no_token_or_password_in_log_or_metrics(void **state)
 	free(log);
 }
 
-/* Every answer above is one /openapi.json documents. */
-static void
-test_answers_match_openapi(void **state)
-{
-	(void)state;
-	t_curl_check_openapi();
-}
-
 int
 main(void)
 {
@@ -623,7 +615,7 @@ main(void)
 	    cmocka_unit_test(test_failed_logins_are_throttled),
 	    cmocka_unit_test(test_other_key_rotation_and_expiry),
 	    cmocka_unit_test(test_no_token_or_password_in_log_or_metrics),
-	    cmocka_unit_test(test_answers_match_openapi),
+	    cmocka_unit_test(t_test_answers_match_openapi),
 	};
 
 	return cmocka_run_group_tests(tests, t_group_setup, t_group_teardown);

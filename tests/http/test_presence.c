@@ -301,13 +301,6 @@ test_read_refuses_bad_bodies(void **state)
 	    "{\"unread\": 0}\n");
 }
 
-static void
-test_answers_match_openapi(void **state)
-{
-	(void)state;
-	t_curl_check_openapi();
-}
-
 int
 main(void)
 {
@@ -317,7 +310,7 @@ main(void)
 	    cmocka_unit_test(test_read_marks_once_counts_and_tells_the_sender),
 	    cmocka_unit_test(test_read_refuses_bad_bodies),
 	    /* Last, so that it sees every answer above. */
-	    cmocka_unit_test(test_answers_match_openapi),
+	    cmocka_unit_test(t_test_answers_match_openapi),
 	};
 
 	return cmocka_run_group_tests(tests, t_group_setup, t_group_teardown);
