@@ -558,85 +558,113 @@ store_queue_finish(store_queue *q, const store_queue_batch *b)
 	return rv;
 }
 
-/* Dead-letters the listed XPENDING rows [id, consumer, idle, deliveries]
- * handed out max_attempts times or more, one script each, in one round
- * trip (this is rare: no batch script). */
+/* Reads the delivery count of entries [first, b->n), which this consumer
+ * has just claimed: one XPENDING each, in one round trip (this is rare:
+ * entries are reclaimed only from a consumer that stopped).  An entry no
+ * longer pending keeps the count 1. */
 static pigeon_status
-dead_letter(store_queue *q, const redisReply *pend, uint32_t max_attempts, size_t *dead)
+read_deliveries(store_queue *q, store_queue_batch *b, size_t first)
 {
 	store_cmd cmd = STORE_CMD_INIT;
-	const char **ids = NULL;
-	long long *times = NULL;
+	size_t n = b->n - first;
+	redisReply **replies;
+	pigeon_status rv;
+
+	if ((replies = calloc(n, sizeof(*replies))) == NULL)
+		return PIGEON_RESOURCE_EXHAUSTED;
+	for (size_t i = first; i < b->n; i++) {
+		store_cmd_begin(&cmd, 7);
+		store_cmd_str(&cmd, "XPENDING");
+		store_cmd_str(&cmd, STORE_KEY_QUEUE);
+		store_cmd_str(&cmd, STORE_GROUP);
+		store_cmd_str(&cmd, b->entries[i].entry_id);
+		store_cmd_str(&cmd, b->entries[i].entry_id);
+		store_cmd_str(&cmd, "1");
+		store_cmd_str(&cmd, q->consumer);
+	}
+	if ((rv = send_scripts(q, &cmd, n, replies)) == PIGEON_OK) {
+		for (size_t i = 0; i < n; i++) {
+			const redisReply *r = replies[i], *row;
+
+			if (r->type == REDIS_REPLY_ERROR) {
+				rv = status_of_error_reply(q, r, "XPENDING");
+				break;
+			}
+			if (r->type != REDIS_REPLY_ARRAY || r->elements != 1)
+				continue;
+			row = r->element[0];
+			if (row->type == REDIS_REPLY_ARRAY && row->elements == 4 &&
+			    row->element[3]->type == REDIS_REPLY_INTEGER &&
+			    row->element[3]->integer > 0)
+				b->entries[first + i].deliveries = (uint32_t)row->element[3]->integer;
+		}
+		free_replies(replies, n);
+	} else {
+		free(replies);
+	}
+	store_cmd_fini(&cmd);
+	return rv;
+}
+
+/* Dead-letters the entries of [first, b->n) handed out more than
+ * max_attempts times (the claim that brought them here included), one
+ * script each, in one round trip, recording the hand-outs before this
+ * one; and takes them out of the batch.  The script acknowledges each
+ * entry, whatever the message's state. */
+static pigeon_status
+dead_letter(store_queue *q, store_queue_batch *b, size_t first, uint32_t max_attempts,
+    size_t *dead)
+{
+	store_cmd cmd = STORE_CMD_INIT;
 	redisReply **replies = NULL;
-	size_t n = 0;
+	size_t n = 0, kept = first;
 	pigeon_status rv = PIGEON_OK;
 
-	if (pend->elements == 0)
-		return PIGEON_OK;
-	if ((ids = calloc(pend->elements, sizeof(*ids))) == NULL ||
-	    (times = calloc(pend->elements, sizeof(*times))) == NULL ||
-	    (replies = calloc(pend->elements, sizeof(*replies))) == NULL) {
-		rv = PIGEON_RESOURCE_EXHAUSTED;
-		goto done;
-	}
-	for (size_t i = 0; i < pend->elements; i++) {
-		const redisReply *row = pend->element[i];
-
-		if (row->type != REDIS_REPLY_ARRAY || row->elements != 4 ||
-		    row->element[0]->type != REDIS_REPLY_STRING ||
-		    row->element[3]->type != REDIS_REPLY_INTEGER ||
-		    row->element[3]->integer < (long long)max_attempts)
+	for (size_t i = first; i < b->n; i++) {
+		if (b->entries[i].deliveries <= max_attempts)
 			continue;
-		ids[n] = row->element[0]->str;
-		times[n] = row->element[3]->integer;
 		store_cmd_evalsha(&cmd, q->shas[STORE_SCRIPT_DEADLETTER], 4);
-		store_cmd_str(&cmd, ids[n]);
-		store_cmd_u64(&cmd, (uint64_t)times[n]);
+		store_cmd_str(&cmd, b->entries[i].entry_id);
+		store_cmd_u64(&cmd, b->entries[i].deliveries - 1);
 		store_cmd_str(&cmd, "too many delivery attempts");
 		store_cmd_str(&cmd, q->jmax);
 		n++;
 	}
 	if (n == 0)
 		goto done;
-	if ((rv = send_scripts(q, &cmd, n, replies)) != PIGEON_OK) {
-		free(replies);
-		replies = NULL;
+	if ((replies = calloc(n, sizeof(*replies))) == NULL) {
+		rv = PIGEON_RESOURCE_EXHAUSTED;
 		goto done;
 	}
-	for (size_t i = 0; i < n; i++) {
-		const char *state = reply_state(replies[i]);
+	if ((rv = send_scripts(q, &cmd, n, replies)) != PIGEON_OK) {
+		free(replies);
+		goto done;
+	}
+	for (size_t i = first, k = 0; i < b->n; i++) {
+		store_queue_entry *x = &b->entries[i];
+		const char *state;
 
-		if (state != NULL && strcmp(state, "dead_letter") == 0) {
-			(*dead)++;
-			log_warn("store", "message dead-lettered entry=%s deliveries=%lld", ids[i],
-			    times[i]);
-		} else if (replies[i]->type == REDIS_REPLY_ERROR) {
-			rv = status_of_error_reply(q, replies[i], "deadletter");
+		if (x->deliveries <= max_attempts) {
+			b->entries[kept++] = *x;
+			continue;
 		}
+		if ((state = reply_state(replies[k])) != NULL && strcmp(state, "dead_letter") == 0) {
+			(*dead)++;
+			log_warn("store", "message dead-lettered entry=%s deliveries=%u", x->entry_id,
+			    x->deliveries - 1);
+		} else if (replies[k]->type == REDIS_REPLY_ERROR) {
+			rv = status_of_error_reply(q, replies[k], "deadletter");
+		}
+		k++;
+		free(x->sender);
+		free(x->recipient);
+		free(x->content);
 	}
+	b->n = kept;
+	free_replies(replies, n);
 done:
-	if (replies != NULL)
-		free_replies(replies, n);
 	store_cmd_fini(&cmd);
-	free(times);
-	free(ids);
 	return rv;
-}
-
-/* The delivery count XPENDING listed for entry id, or 0. */
-static uint32_t
-pending_deliveries(const redisReply *pend, const char *id)
-{
-	for (size_t i = 0; i < pend->elements; i++) {
-		const redisReply *row = pend->element[i];
-
-		if (row->type == REDIS_REPLY_ARRAY && row->elements == 4 &&
-		    row->element[0]->type == REDIS_REPLY_STRING &&
-		    row->element[3]->type == REDIS_REPLY_INTEGER &&
-		    strcmp(row->element[0]->str, id) == 0)
-			return (uint32_t)row->element[3]->integer;
-	}
-	return 0;
 }
 
 /* The string value of field `name` in a flat [field, value, ...] reply. */
@@ -788,11 +816,10 @@ store_queue_reclaim(store_queue *q, int64_t idle_ms, uint32_t max_attempts, size
     store_queue_batch *b, size_t *dead)
 {
 	char idle[24], count[24];
-	const char *pargv[] = {"XPENDING", STORE_KEY_QUEUE, STORE_GROUP, "IDLE", idle, "-", "+",
-	    count};
-	const char *cargv[] = {"XAUTOCLAIM", STORE_KEY_QUEUE, STORE_GROUP, q->consumer, idle,
+	const char *argv[] = {"XAUTOCLAIM", STORE_KEY_QUEUE, STORE_GROUP, q->consumer, idle,
 	    "0-0", "COUNT", count};
-	redisReply *pend, *r;
+	redisReply *r;
+	size_t first = b->n;
 	pigeon_status rv = PIGEON_OK;
 
 	*dead = 0;
@@ -800,38 +827,19 @@ store_queue_reclaim(store_queue *q, int64_t idle_ms, uint32_t max_attempts, size
 		return rv;
 	snprintf(idle, sizeof(idle), "%" PRId64, idle_ms);
 	snprintf(count, sizeof(count), "%zu", max);
-	if ((pend = command_argv(q, 8, pargv)) == NULL)
+	/* Claim first, then read the counts: counts read before the claim
+	 * would miss an entry that reached idle_ms in between. */
+	if ((r = command_argv(q, 8, argv)) == NULL)
 		return PIGEON_UNAVAILABLE;
-	if (pend->type == REDIS_REPLY_ERROR) {
-		rv = status_of_error_reply(q, pend, "XPENDING");
-		goto done;
-	}
-	if (pend->type != REDIS_REPLY_ARRAY) {
-		rv = PIGEON_INTERNAL;
-		goto done;
-	}
-	if ((rv = dead_letter(q, pend, max_attempts, dead)) != PIGEON_OK)
-		goto done;
-	if ((r = command_argv(q, 8, cargv)) == NULL) {
-		rv = PIGEON_UNAVAILABLE;
-		goto done;
-	}
-	if (r->type == REDIS_REPLY_ERROR) {
+	if (r->type == REDIS_REPLY_ERROR)
 		rv = status_of_error_reply(q, r, "XAUTOCLAIM");
-	} else if (r->type == REDIS_REPLY_ARRAY && r->elements >= 2 &&
-		   r->element[1]->type == REDIS_REPLY_ARRAY) {
-		size_t first = b->n;
-
+	else if (r->type == REDIS_REPLY_ARRAY && r->elements >= 2 &&
+		 r->element[1]->type == REDIS_REPLY_ARRAY)
 		rv = append_entries(b, r->element[1], NULL);
-		/* XAUTOCLAIM handed each out once more than XPENDING said. */
-		for (size_t i = first; i < b->n; i++)
-			b->entries[i].deliveries =
-			    pending_deliveries(pend, b->entries[i].entry_id) + 1;
-	}
 	freeReplyObject(r);
+	if (rv == PIGEON_OK && b->n > first && (rv = read_deliveries(q, b, first)) == PIGEON_OK)
+		rv = dead_letter(q, b, first, max_attempts, dead);
 	if (rv == PIGEON_OK)
 		rv = prune_consumers(q, idle_ms);
-done:
-	freeReplyObject(pend);
 	return rv;
 }

@@ -78,10 +78,10 @@ void store_queue_close(store_queue *q);
  * UNAVAILABLE when Redis cannot be reached. */
 pigeon_status store_queue_take(store_queue *q, size_t max, int block_ms, store_queue_batch *b);
 
-/* Looks at up to max entries other consumers have held for idle_ms or more:
- * those already handed out max_attempts times go to the dead-letter stream
- * (counted in *dead), the others are claimed by this consumer and appended
- * to b.  Then deletes the group's consumers that hold nothing and have not
+/* Claims up to max entries other consumers have held for idle_ms or more
+ * and reads how often each has now been handed out: those past
+ * max_attempts go to the dead-letter stream (counted in *dead), the others
+ * are appended to b.  Then deletes the group's consumers that hold nothing and have not
  * read for idle_ms (at least STORE_CONSUMER_LIVE_MS, 10 s). */
 pigeon_status store_queue_reclaim(store_queue *q, int64_t idle_ms, uint32_t max_attempts,
     size_t max, store_queue_batch *b, size_t *dead);

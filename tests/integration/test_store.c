@@ -286,6 +286,9 @@ t_deliver_all(size_t want)
 /* ---- fixtures ---- */
 
 static redisContext *raw;
+/* A test's worker pool: teardown stops it should the test fail while it
+ * runs, so that it cannot take the next test's messages. */
+static worker_pool *pool;
 
 static int
 setup(void **state)
@@ -305,6 +308,10 @@ setup(void **state)
 static int
 teardown(void **state)
 {
+	if (pool != NULL) {
+		worker_pool_stop(pool);
+		pool = NULL;
+	}
 	store_close(*state);
 	/* Back to Redis's default, should a test that lowered it have failed. */
 	freeReplyObject(redisCommand(raw, "CONFIG SET maxclients 10000"));
@@ -432,7 +439,6 @@ test_send_worker_delivers_and_blocks_with_one_evalsha_per_batch(void **state)
 {
 	store *st = *state;
 	worker_opts wo = {.redis_url = env.redis.url, .consumer_prefix = "t"};
-	worker_pool *wp;
 
 	assert_int_equal(t_send(st, "Alice", "Ilya", "hello Ilya", NULL, NULL), 1);
 	assert_int_equal(t_send(st, "Alice", "Ilya", "are you there?", NULL, NULL), 2);
@@ -441,7 +447,7 @@ test_send_worker_delivers_and_blocks_with_one_evalsha_per_batch(void **state)
 	assert_int_equal(t_redis_calls(raw, "evalsha"), 4);
 	assert_int_equal(t_redis_int(raw, "HGET pigeon:stats:Alice sent"), 3);
 
-	assert_int_equal(worker_pool_start(&wp, &wo), PIGEON_OK);
+	assert_int_equal(worker_pool_start(&pool, &wo), PIGEON_OK);
 	wait_hget(raw, "pigeon:stats:Alice", "delivered", 2);
 	wait_hget(raw, "pigeon:stats:Alice", "marked_as_spam", 1);
 	wait_hget(raw, "pigeon:stats:Ilya", "delivered", 1);
@@ -497,7 +503,8 @@ test_send_worker_delivers_and_blocks_with_one_evalsha_per_batch(void **state)
 	assert_int_equal(h->dead_letters, 0);
 	assert_int_equal(h->workers, 1);
 	t_free(h);
-	worker_pool_stop(wp);
+	worker_pool_stop(pool);
+	pool = NULL;
 }
 
 static void
@@ -662,7 +669,6 @@ test_dead_worker_messages_are_reclaimed_exactly_once(void **state)
 	store_queue *dead;
 	store_queue_batch b = {0};
 	worker_opts wo = {.redis_url = env.redis.url, .reclaim_idle_ms = 100, .consumer_prefix = "t"};
-	worker_pool *wp;
 	char text[32];
 
 	for (int i = 1; i <= 10; i++) {
@@ -681,11 +687,12 @@ test_dead_worker_messages_are_reclaimed_exactly_once(void **state)
 	assert_stats(st, "Alice", 4, 6, 0, 0);
 
 	/* Three of them are spam (3, 6, 9); a new message also flows. */
-	assert_int_equal(worker_pool_start(&wp, &wo), PIGEON_OK);
+	assert_int_equal(worker_pool_start(&pool, &wo), PIGEON_OK);
 	t_send(st, "Alice", "Ilya", "hello 11", NULL, NULL);
 	wait_hget(raw, "pigeon:stats:Alice", "delivered", 8);
 	wait_hget(raw, "pigeon:stats:Alice", "marked_as_spam", 3);
-	worker_pool_stop(wp);
+	worker_pool_stop(pool);
+	pool = NULL;
 
 	assert_stats(st, "Alice", 0, 0, 8, 3);
 	for (int i = 1; i <= 11; i++) {
@@ -719,11 +726,11 @@ t_dead_letter_one(void)
 {
 	worker_opts wo = {.redis_url = env.redis.url, .reclaim_idle_ms = 50, .max_attempts = 1,
 	    .consumer_prefix = "t"};
-	worker_pool *wp;
 
-	assert_int_equal(worker_pool_start(&wp, &wo), PIGEON_OK);
+	assert_int_equal(worker_pool_start(&pool, &wo), PIGEON_OK);
 	assert_true(t_wait_for(t_one_dead_letter, NULL, DEADLINE_MS));
-	worker_pool_stop(wp);
+	worker_pool_stop(pool);
+	pool = NULL;
 }
 
 static void
@@ -754,6 +761,70 @@ test_message_handed_out_too_often_is_dead_lettered(void **state)
 	assert_int_equal(h->dead_letters, 1);
 	assert_int_equal(h->queue_depth, 0);
 	assert_int_equal(h->queue_pending, 0);
+	t_free(h);
+}
+
+static bool
+t_entry_idle_50ms(void *arg)
+{
+	redisReply *r = redisCommand(raw, "XPENDING pigeon:queue workers IDLE 50 - + 10");
+	bool idle;
+
+	assert_non_null(r);
+	idle = r->type == REDIS_REPLY_ARRAY && r->elements == 1;
+	freeReplyObject(r);
+	return idle;
+}
+
+/* Reclaiming reads each entry's count after claiming it, so an entry past
+ * max_attempts is never handed out again, however close to idle_ms it was:
+ * handed out twice, it is handed out a third time under a limit of 3 and
+ * dead-lettered under a limit of 2, with its two earlier hand-outs
+ * recorded. */
+static void
+test_reclaim_counts_each_hand_out(void **state)
+{
+	store *st = *state;
+	store_queue *q;
+	store_queue_batch b = {0};
+	size_t dead = 1;
+
+	t_send(st, "Malory", "Ilya", "poison", NULL, NULL);
+	assert_int_equal(store_queue_open(&q, env.redis.url, "w", 0), PIGEON_OK);
+	assert_int_equal(store_queue_take(q, 10, 100, &b), PIGEON_OK);
+	assert_int_equal(b.n, 1);
+	assert_int_equal(b.entries[0].deliveries, 1);
+	store_queue_batch_clear(&b);
+	assert_true(t_wait_for(t_entry_idle_50ms, NULL, DEADLINE_MS));
+	assert_int_equal(store_queue_reclaim(q, 50, 3, 10, &b, &dead), PIGEON_OK);
+	assert_int_equal(dead, 0);
+	assert_int_equal(b.n, 1);
+	assert_int_equal(b.entries[0].message_id, 1);
+	assert_int_equal(b.entries[0].deliveries, 2);
+	store_queue_batch_clear(&b);
+
+	assert_true(t_wait_for(t_entry_idle_50ms, NULL, DEADLINE_MS));
+	assert_int_equal(store_queue_reclaim(q, 50, 2, 10, &b, &dead), PIGEON_OK);
+	assert_int_equal(dead, 1);
+	assert_int_equal(b.n, 0);
+	store_queue_batch_fini(&b);
+	store_queue_close(q);
+	assert_int_equal(t_redis_int(raw, "XLEN pigeon:deadletter"), 1);
+	redisReply *r = redisCommand(raw, "XRANGE pigeon:deadletter - +");
+	assert_non_null(r);
+	assert_int_equal(r->elements, 1);
+	const redisReply *f = r->element[0]->element[1];
+	const char *deliveries = NULL;
+	for (size_t i = 0; i + 1 < f->elements; i += 2)
+		if (strcmp(f->element[i]->str, "deliveries") == 0)
+			deliveries = f->element[i + 1]->str;
+	assert_non_null(deliveries);
+	assert_string_equal(deliveries, "2");
+	freeReplyObject(r);
+	assert_int_equal(t_redis_int(raw, "HGET pigeon:stats:Malory dead_letter"), 1);
+	Pigeon__V1__HealthReply *h = t_health(st);
+	assert_int_equal(h->queue_pending, 0);
+	assert_int_equal(h->dead_letters, 1);
 	t_free(h);
 }
 
@@ -1132,6 +1203,7 @@ main(void)
 		    test_dead_worker_messages_are_reclaimed_exactly_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_message_handed_out_too_often_is_dead_lettered, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reclaim_counts_each_hand_out, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_unreadable_message_in_a_batch_holds_back_only_itself, setup, teardown),
 		cmocka_unit_test_setup_teardown(
