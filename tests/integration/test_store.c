@@ -776,6 +776,19 @@ t_entry_idle_50ms(void *arg)
 	return idle;
 }
 
+/* Once the entry has been idle for 50 ms, reclaims it under max_attempts;
+ * returns how many were dead-lettered. */
+static size_t
+t_reclaim_when_idle(store_queue *q, uint32_t max_attempts, store_queue_batch *b)
+{
+	size_t dead = 99;
+
+	store_queue_batch_clear(b);
+	assert_true(t_wait_for(t_entry_idle_50ms, NULL, DEADLINE_MS));
+	assert_int_equal(store_queue_reclaim(q, 50, max_attempts, 10, b, &dead), PIGEON_OK);
+	return dead;
+}
+
 /* Reclaiming reads each entry's count after claiming it, so an entry past
  * max_attempts is never handed out again, however close to idle_ms it was:
  * handed out twice, it is handed out a third time under a limit of 3 and
@@ -787,25 +800,17 @@ test_reclaim_counts_each_hand_out(void **state)
 	store *st = *state;
 	store_queue *q;
 	store_queue_batch b = {0};
-	size_t dead = 1;
 
 	t_send(st, "Malory", "Ilya", "poison", NULL, NULL);
 	assert_int_equal(store_queue_open(&q, env.redis.url, "w", 0), PIGEON_OK);
 	assert_int_equal(store_queue_take(q, 10, 100, &b), PIGEON_OK);
 	assert_int_equal(b.n, 1);
 	assert_int_equal(b.entries[0].deliveries, 1);
-	store_queue_batch_clear(&b);
-	assert_true(t_wait_for(t_entry_idle_50ms, NULL, DEADLINE_MS));
-	assert_int_equal(store_queue_reclaim(q, 50, 3, 10, &b, &dead), PIGEON_OK);
-	assert_int_equal(dead, 0);
+	assert_int_equal(t_reclaim_when_idle(q, 3, &b), 0);
 	assert_int_equal(b.n, 1);
 	assert_int_equal(b.entries[0].message_id, 1);
 	assert_int_equal(b.entries[0].deliveries, 2);
-	store_queue_batch_clear(&b);
-
-	assert_true(t_wait_for(t_entry_idle_50ms, NULL, DEADLINE_MS));
-	assert_int_equal(store_queue_reclaim(q, 50, 2, 10, &b, &dead), PIGEON_OK);
-	assert_int_equal(dead, 1);
+	assert_int_equal(t_reclaim_when_idle(q, 2, &b), 1);
 	assert_int_equal(b.n, 0);
 	store_queue_batch_fini(&b);
 	store_queue_close(q);
