@@ -8,6 +8,7 @@
  * events and the events role is killed and restarted mid-stream, and
  * `pigeon watch` printing a login.
  */
+#include <ctype.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -252,10 +253,26 @@ t_rec_probe(pigeon_client *c, t_rec *r, const char *user)
 	return t_probe_until(c, user, t_rec_has_it, &h);
 }
 
+/* One byte as nngcat --quoted prints it: \\n, \\r and \\t, a backslash
+ * before " and \\, printable ASCII as itself, anything else \\xHH. */
+static const char *
+t_nngcat_quoted(unsigned char c, char out[8])
+{
+	if (c == '\n' || c == '\r' || c == '\t')
+		snprintf(out, 8, "\\%c", c == '\n' ? 'n' : c == '\r' ? 'r' : 't');
+	else if (c == '"' || c == '\\')
+		snprintf(out, 8, "\\%c", c);
+	else if (isprint(c))
+		snprintf(out, 8, "%c", c);
+	else
+		snprintf(out, 8, "\\x%02x", c);
+	return out;
+}
+
 static void
 test_nngcat_receives_a_login_on_the_journal_topic_within_one_second(void **state)
 {
-	char log[300];
+	char log[300], byte[8];
 	/* --async: pigeond serves RPCs before its pub socket listens, and a
 	 * dial refused at once would end nngcat; this one keeps trying. */
 	char *argv[] = {NNGCAT, "--sub", "--async", "--dial", env.pigeond.pub_url, "--subscribe",
@@ -287,8 +304,8 @@ test_nngcat_receives_a_login_on_the_journal_topic_within_one_second(void **state
 	 * byte below 128), 2 (type 1, LOGIN), 3 (time), 4 (username, 6 bytes)
 	 * and 8 (text, 13 bytes: '\r'). */
 	assert_true(seq < 128);
-	snprintf(expect, sizeof(expect), "\"event_journal\\x00\\x08\\x%02x\\x10\\x01\\x18",
-	    (unsigned)seq);
+	snprintf(expect, sizeof(expect), "\"event_journal\\x00\\x08%s\\x10\\x01\\x18",
+	    t_nngcat_quoted((unsigned char)seq, byte));
 	line = t_line_with(t_read_file(log), "LOGIN: flain1");
 	assert_non_null(line);
 	assert_memory_equal(line, expect, strlen(expect));
