@@ -645,7 +645,9 @@ dead_letter(store_queue *q, store_queue_batch *b, size_t first, uint32_t max_att
 		const char *state;
 
 		if (x->deliveries <= max_attempts) {
-			b->entries[kept++] = *x;
+			if (kept != i)
+				b->entries[kept] = *x;
+			kept++;
 			continue;
 		}
 		if ((state = reply_state(replies[k])) != NULL && strcmp(state, "dead_letter") == 0) {
